@@ -1,0 +1,33 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test lint schema clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Start the service: embedded PostgreSQL unless DATABASE_URL is set, migrations, demo key, GraphiQL.
+run: $(STAMP)
+	$(BIN)/finora dev
+
+## Every test, against TEST_DATABASE_URL / DATABASE_URL, else the embedded PostgreSQL.
+test: $(STAMP)
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check app schema tests bench
+	$(BIN)/ruff format --check app schema tests bench
+
+schema: $(STAMP)
+	@$(BIN)/finora schema
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,63 @@
+"""Bearer API keys: every request to the API names the business it acts for.
+
+A missing, malformed, unknown or revoked key gets HTTP 401 with code
+UNAUTHENTICATED before any GraphQL work is done.  The caller found is left in
+the ASGI scope's state for the layers below.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.http import error_response
+from app.services.access import Caller
+from app.services.businesses import authenticate
+
+CALLER = "caller"
+
+
+def bearer_token(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+            return None
+    return None
+
+
+def caller_of(request: Request) -> Caller:
+    return request.state.caller
+
+
+def _wants_ide(scope: Scope) -> bool:
+    """A browser opening GraphiQL: a plain GET for HTML, with no operation in it."""
+    if scope["method"] != "GET" or b"query=" in scope.get("query_string", b""):
+        return False
+    accept = dict(scope.get("headers", ())).get(b"accept", b"")
+    return b"text/html" in accept
+
+
+class RequireApiKey:
+    """ASGI middleware in front of the API: no valid key, no entry."""
+
+    def __init__(self, app: ASGIApp, *, open_ide: bool) -> None:
+        self.app = app
+        self.open_ide = open_ide
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or (self.open_ide and _wants_ide(scope)):
+            await self.app(scope, receive, send)
+            return
+        token = bearer_token(scope)
+        caller = await authenticate(token) if token else None
+        if caller is None:
+            response = error_response(
+                401, "UNAUTHENTICATED", "A valid API key is required (Authorization: Bearer <key>)"
+            )
+            response.headers["WWW-Authenticate"] = "Bearer"
+            await response(scope, receive, send)
+            return
+        scope.setdefault("state", {})[CALLER] = caller
+        await self.app(scope, receive, send)

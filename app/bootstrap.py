@@ -1,0 +1,81 @@
+"""What a process needs before it serves: keys, a database URL, and checks.
+
+Everything here fails with :class:`ConfigError` and a one-line message, so the
+CLI can print it and exit before Uvicorn starts (Starlette would print a
+traceback for a failing lifespan).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import asyncpg
+from tortoise.exceptions import OperationalError
+
+from app import crypto
+from app.crypto.keys import KeySet, generate_env_lines
+from app.db import close_orm, open_orm, raw_connect
+from app.keycheck import verify_and_record
+from app.settings import ConfigError, Settings
+
+DEV_KEYS_FILE = "dev-keys.env"
+
+
+def load_keys(settings: Settings) -> KeySet:
+    """The configured keys; in development, keys generated once into .finora/."""
+    if settings.encryption_keys and settings.index_key:
+        return KeySet.parse(settings.encryption_keys.reveal(), settings.index_key.reveal())
+    if settings.is_production:
+        raise ConfigError("FINORA_ENCRYPTION_KEYS and FINORA_INDEX_KEY must be set in production")
+    if settings.encryption_keys or settings.index_key:
+        raise ConfigError("set both FINORA_ENCRYPTION_KEYS and FINORA_INDEX_KEY, or neither")
+    path = settings.data_dir / DEV_KEYS_FILE
+    if not path.exists():
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write("\n".join(generate_env_lines()) + "\n")
+        print(f"finora: generated development keys in {path} (not for production)", file=sys.stderr)
+    values = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    return KeySet.parse(
+        values.get("FINORA_ENCRYPTION_KEYS", ""), values.get("FINORA_INDEX_KEY", "")
+    )
+
+
+def database_url(settings: Settings) -> str:
+    """DATABASE_URL, or (development only) the embedded server, started on demand."""
+    if settings.database_url:
+        return settings.database_url.reveal()
+    if settings.is_production:
+        raise ConfigError("DATABASE_URL must be set in production")
+    from app import embedded
+
+    url = embedded.start(settings.data_dir)
+    os.environ["DATABASE_URL"] = url  # worker processes inherit it
+    return url
+
+
+async def check_database(url: str) -> None:
+    try:
+        conn = await raw_connect(url)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        raise ConfigError(f"the database does not answer ({type(exc).__name__})") from None
+    await conn.close()
+
+
+async def start_checks(settings: Settings) -> tuple[str, KeySet]:
+    """Database reachable, migrated, and keys matching it; returns (url, keys)."""
+    keys = load_keys(settings)
+    url = database_url(settings)
+    await check_database(url)
+    await open_orm(url, pool_max=2)
+    try:
+        crypto.install(keys)
+        try:
+            await verify_and_record(keys)
+        except OperationalError:
+            raise ConfigError("the database is not migrated: run `finora migrate`") from None
+    finally:
+        await close_orm()
+    return url, keys

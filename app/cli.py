@@ -1,0 +1,220 @@
+"""The ``finora`` command.
+
+Configuration problems end the process with one line on stderr and exit
+status 2, never a traceback.  The GraphQL layer is loaded by name
+(``schema.asgi:create_app``, ``schema.sdl``), as Uvicorn does, so that this
+package never imports ``schema/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from app import bootstrap
+from app.db import close_orm, open_orm
+from app.settings import ConfigError, Settings
+
+ASGI_FACTORY = "schema.asgi:create_app"
+SDL_MODULE = "schema.sdl"
+DEMO_FILE = "demo.json"
+GRACEFUL_SHUTDOWN_S = 20
+
+
+def _fail(message: str) -> int:
+    print(f"finora: error: {message}", file=sys.stderr)
+    return 2
+
+
+async def _with_orm(settings: Settings, work: Callable[[], Awaitable[Any]]) -> Any:
+    url = bootstrap.database_url(settings)
+    await bootstrap.check_database(url)
+    await open_orm(url, pool_max=2)
+    try:
+        return await work()
+    finally:
+        await close_orm()
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from app.migrate import migrate
+
+    url = bootstrap.database_url(settings)
+    asyncio.run(bootstrap.check_database(url))
+    applied = asyncio.run(migrate(url))
+    print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
+    return 0
+
+
+def _run_server(settings: Settings, host: str, port: int, workers: int) -> int:
+    import uvicorn
+
+    asyncio.run(bootstrap.start_checks(settings))
+    uvicorn.run(
+        ASGI_FACTORY,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_config=None,
+        proxy_headers=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+    )
+    return 0
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    return _run_server(
+        settings, args.host or settings.host, args.port or settings.port, args.workers
+    )
+
+
+def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
+    """Development: embedded database, migrations, a demo key, then serve."""
+    if settings.is_production:
+        return _fail("`finora dev` is for development; use `finora migrate` and `finora serve`")
+    cmd_migrate(settings, args)
+    demo = asyncio.run(_with_orm(settings, lambda: _demo_key(settings)))
+    host, port = args.host or settings.host, args.port or settings.port
+    print(
+        f"\nGraphiQL: http://{host}:{port}/graphql\n"
+        f"Demo business: {demo['businessId']}\n"
+        f'Headers to paste:\n  {{"Authorization": "Bearer {demo["key"]}"}}\n',
+        flush=True,
+    )
+    return _run_server(settings, host, port, 1)
+
+
+async def _demo_key(settings: Settings) -> dict[str, str]:
+    """The demo business and key, created on the first run and kept in .finora/."""
+    from app.services import businesses
+
+    path = settings.data_dir / DEMO_FILE
+    if path.exists():
+        demo = json.loads(path.read_text())
+        if await businesses.authenticate(demo.get("key", "")) is not None:
+            return demo
+    business = await businesses.create_business("Demo Shop")
+    issued = await businesses.create_api_key(business.id)
+    demo = {"businessId": business.id, "key": issued.key}
+    path.write_text(json.dumps(demo))
+    path.chmod(0o600)
+    return demo
+
+
+def cmd_business_create(settings: Settings, args: argparse.Namespace) -> int:
+    from app.services import businesses
+
+    try:
+        business = asyncio.run(_with_orm(settings, lambda: businesses.create_business(args.name)))
+    except ValueError as exc:
+        return _fail(str(exc))
+    if args.json:
+        print(json.dumps({"id": business.id, "name": business.name}))
+    else:
+        print(f"created business {business.id} ({business.name})")
+    return 0
+
+
+def cmd_apikey_create(settings: Settings, args: argparse.Namespace) -> int:
+    from app.services import businesses
+
+    try:
+        issued = asyncio.run(_with_orm(settings, lambda: businesses.create_api_key(args.business)))
+    except LookupError:
+        return _fail(f"no business with id {args.business}")
+    if args.json:
+        print(
+            json.dumps(
+                {"key": issued.key, "businessId": issued.business_id, "prefix": issued.prefix}
+            )
+        )
+    else:
+        print(f"API key for {issued.business_id} (shown once, store it now):\n{issued.key}")
+    return 0
+
+
+def cmd_apikey_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    from app.services import businesses
+
+    if not asyncio.run(_with_orm(settings, lambda: businesses.revoke_api_key(args.prefix))):
+        return _fail(f"no live API key with prefix {args.prefix}")
+    print(f"revoked {args.prefix}")
+    return 0
+
+
+def cmd_keys_generate(settings: Settings, args: argparse.Namespace) -> int:
+    from app.crypto.keys import generate_env_lines
+
+    print("\n".join(generate_env_lines()))
+    return 0
+
+
+def cmd_schema(settings: Settings, args: argparse.Namespace) -> int:
+    sys.stdout.write(importlib.import_module(SDL_MODULE).sdl())
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="finora", description="Finora customer directory")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(run=cmd_migrate)
+    for name, run, help_text in (
+        ("serve", cmd_serve, "run the API server"),
+        ("dev", cmd_dev, "development: embedded database, migrate, demo key, serve"),
+    ):
+        serve = sub.add_parser(name, help=help_text)
+        serve.add_argument("--host")
+        serve.add_argument("--port", type=int)
+        if name == "serve":
+            serve.add_argument("--workers", type=int, default=1)
+        serve.set_defaults(run=run)
+
+    business = sub.add_parser("business", help="manage businesses").add_subparsers(
+        dest="action", required=True
+    )
+    create = business.add_parser("create", help="create a business")
+    create.add_argument("name")
+    create.add_argument("--json", action="store_true")
+    create.set_defaults(run=cmd_business_create)
+
+    apikey = sub.add_parser("apikey", help="manage API keys").add_subparsers(
+        dest="action", required=True
+    )
+    key_create = apikey.add_parser("create", help="create an API key (printed once)")
+    key_create.add_argument("--business", required=True)
+    key_create.add_argument("--json", action="store_true")
+    key_create.set_defaults(run=cmd_apikey_create)
+    revoke = apikey.add_parser("revoke", help="revoke an API key by its prefix")
+    revoke.add_argument("prefix")
+    revoke.set_defaults(run=cmd_apikey_revoke)
+
+    keys = sub.add_parser("keys", help="encryption keys").add_subparsers(
+        dest="action", required=True
+    )
+    keys.add_parser("generate", help="print fresh key lines").set_defaults(run=cmd_keys_generate)
+
+    sub.add_parser("schema", help="print the GraphQL SDL").set_defaults(run=cmd_schema)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        return args.run(settings, args)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,22 @@
+"""Blind indexes: keyed digests that allow equality lookups on encrypted values.
+
+Never an unkeyed hash (a SHA-256 of an email is reversed by a dictionary of
+emails).  The business id is part of the message, so the same email in two
+businesses gives unrelated digests and rows cannot be linked across tenants.
+"""
+
+from __future__ import annotations
+
+import hmac
+from hashlib import sha256
+
+from app.crypto.keys import KeySet, derive
+
+
+class BlindIndex:
+    def __init__(self, keys: KeySet, purpose: str) -> None:
+        self._key = derive(keys.index, f"finora/v1/blind/{purpose}")
+
+    def digest(self, business_id: str, value: str) -> str:
+        message = business_id.encode() + b"\x00" + value.encode()
+        return hmac.new(self._key, message, sha256).hexdigest()

@@ -1,0 +1,62 @@
+"""Database connection: the Tortoise configuration and its life cycle."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from tortoise import Tortoise
+from tortoise.context import TortoiseContext
+
+from app.settings import parse_database_url
+
+MODELS = ["app.models", "aerich.models"]
+#: The repository's migrations; an installed image points FINORA_MIGRATIONS_DIR at its copy.
+MIGRATIONS_DIR = Path(
+    os.environ.get("FINORA_MIGRATIONS_DIR")
+    or Path(__file__).resolve().parent.parent / "aerich_migrations"
+)
+
+
+def tortoise_config(database_url: str, *, pool_max: int = 10) -> dict[str, Any]:
+    credentials: dict[str, Any] = {
+        **parse_database_url(database_url),
+        "minsize": 1,
+        "maxsize": pool_max,
+        # Fail fast instead of hanging when the server is gone.
+        "timeout": 5,
+        "command_timeout": 30,
+        "server_settings": {"application_name": "finora"},
+    }
+    return {
+        "connections": {
+            "default": {"engine": "tortoise.backends.asyncpg", "credentials": credentials}
+        },
+        "apps": {"models": {"models": MODELS, "default_connection": "default"}},
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+async def open_orm(database_url: str, *, pool_max: int = 10) -> TortoiseContext:
+    """Start Tortoise for this process.
+
+    The ASGI lifespan runs in another task than the requests, so the context is
+    also set as the process-wide fallback (what Tortoise's own Starlette
+    integration does); :func:`close_orm` clears it again.
+    """
+    return await Tortoise.init(
+        config=tortoise_config(database_url, pool_max=pool_max), _enable_global_fallback=True
+    )
+
+
+async def close_orm() -> None:
+    await Tortoise.close_connections()
+
+
+async def raw_connect(database_url: str, **kwargs: Any) -> asyncpg.Connection:
+    """A plain asyncpg connection, for work outside the ORM (locks, checks)."""
+    params = parse_database_url(database_url)
+    return await asyncpg.connect(**params, timeout=5, **kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,82 @@
+"""Tortoise models: the only place that knows the tables.
+
+Indexes that Tortoise cannot describe (the partial unique index on
+``(business_id, email_hash) WHERE is_active``, the sort index with
+``COLLATE "C"``) are created by the migrations in ``aerich_migrations/``.
+"""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+from app.models.encrypted import EncryptedField, EncryptedModel
+
+__all__ = ["ApiKey", "Business", "Customer", "KeyCheck"]
+
+
+class Business(Model):
+    id = fields.CharField(primary_key=True, max_length=40)
+    name = fields.CharField(max_length=200)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "business"
+
+
+class ApiKey(Model):
+    """An API key, stored only as a SHA-256 digest (the key itself is random)."""
+
+    id = fields.CharField(primary_key=True, max_length=40)
+    business: fields.ForeignKeyRelation[Business] = fields.ForeignKeyField(
+        "models.Business", related_name="api_keys", on_delete=fields.RESTRICT
+    )
+    prefix = fields.CharField(max_length=32, unique=True)
+    digest = fields.CharField(max_length=64, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "api_key"
+
+
+class Customer(EncryptedModel):
+    """A customer of a business. PII columns hold ciphertext only."""
+
+    id = fields.CharField(primary_key=True, max_length=40)
+    business: fields.ForeignKeyRelation[Business] = fields.ForeignKeyField(
+        "models.Business", related_name="customers", on_delete=fields.RESTRICT
+    )
+    name = fields.CharField(max_length=200)
+    #: ``name.lower()`` computed in Python: the sort and search key, so that
+    #: order and case folding do not depend on the database's locale.
+    name_lower = fields.CharField(max_length=200)
+    email = EncryptedField()
+    #: HMAC of the normalised email under the index key (see app.crypto.blind).
+    email_hash = fields.CharField(max_length=64)
+    phone = EncryptedField(null=True)
+    address = EncryptedField(null=True)
+    tin = EncryptedField(null=True)
+    company_name = fields.CharField(max_length=200, null=True)
+    account_balance_kobo = fields.BigIntField(default=0)
+    is_active = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+    deleted_at = fields.DatetimeField(null=True)
+
+    business_id: str
+
+    class Meta:
+        table = "customer"
+
+
+class KeyCheck(Model):
+    """Key check values of the keys this database has seen (never the keys)."""
+
+    key_id = fields.CharField(primary_key=True, max_length=40)
+    purpose = fields.CharField(max_length=16)
+    kcv = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "key_check"

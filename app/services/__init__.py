@@ -1,0 +1,1 @@
+"""Business rules. Each module holds one domain; resolvers call these functions."""

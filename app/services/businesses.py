@@ -1,0 +1,66 @@
+"""Businesses and their API keys.
+
+A key is shown once, at creation; the database keeps only its SHA-256 digest
+(the key is 190 random bits, so an unsalted fast hash is the right tool) and a
+short prefix that identifies it in logs and in ``finora apikey revoke``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from app.ids import new_id, random_base62
+from app.models import ApiKey, Business
+from app.services.access import Caller
+
+KEY_PREFIX = "fin_live_"
+_VISIBLE = 8
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    key: str
+    business_id: str
+    prefix: str
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+async def create_business(name: str) -> Business:
+    name = name.strip()
+    if not 1 <= len(name) <= 200:
+        raise ValueError("a business name is 1 to 200 characters")
+    return await Business.create(id=new_id("biz"), name=name)
+
+
+async def create_api_key(business_id: str) -> IssuedKey:
+    if not await Business.exists(id=business_id):
+        raise LookupError("no such business")
+    key = KEY_PREFIX + random_base62(24)
+    prefix = key[: len(KEY_PREFIX) + _VISIBLE]
+    await ApiKey.create(
+        id=new_id("key"), business_id=business_id, prefix=prefix, digest=_digest(key)
+    )
+    return IssuedKey(key=key, business_id=business_id, prefix=prefix)
+
+
+async def revoke_api_key(prefix: str) -> bool:
+    """Revoke by prefix; False when no live key has it."""
+    updated = await ApiKey.filter(prefix=prefix, revoked_at=None).update(
+        revoked_at=datetime.now(UTC)
+    )
+    return updated > 0
+
+
+async def authenticate(key: str) -> Caller | None:
+    """The caller a bearer key stands for, or None for an unknown or revoked key."""
+    if not key.startswith(KEY_PREFIX) or len(key) > 100:
+        return None
+    row = await ApiKey.filter(digest=_digest(key), revoked_at=None).first()
+    if row is None:
+        return None
+    return Caller(business_id=row.business_id, key_prefix=row.prefix)  # type: ignore[attr-defined]

@@ -1,0 +1,241 @@
+"""Customer rules: create, find-or-create, update, soft delete, lists and search.
+
+Every function is scoped to the caller's business.  A customer of another
+business is treated exactly like a missing one, so no existence leaks.
+Uniqueness of active emails is the database's job (a partial unique index on
+the email blind index): we insert and handle the conflict, never read-then-write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
+
+from app import crypto
+from app.ids import new_id
+from app.models import Customer
+from app.services import cursor, validation
+from app.services.access import Caller, require_business
+from app.services.errors import BadUserInput, InvalidInput, UserError
+
+LIST_MAX = 100
+SEARCH_MAX_RESULTS = 50
+QUERY_MAX = 100
+EMAIL_INDEX = "customer_active_email_uidx"
+_FIND_OR_CREATE_TRIES = 3
+
+
+@dataclass(frozen=True)
+class Page:
+    customers: list[Customer]
+    has_next_page: bool
+    total_count: int
+
+    @property
+    def end_cursor(self) -> str | None:
+        return cursor_of(self.customers[-1]) if self.customers else None
+
+
+def cursor_of(customer: Customer) -> str:
+    return cursor.encode(customer.name_lower, customer.id)
+
+
+def _email_hash(business_id: str, email: str) -> str:
+    return crypto.current().email_index.digest(business_id, email)
+
+
+def _is_email_conflict(exc: IntegrityError) -> bool:
+    cause = exc.args[0] if exc.args else None
+    return getattr(cause, "constraint_name", None) == EMAIL_INDEX
+
+
+def _taken() -> InvalidInput:
+    return InvalidInput(
+        [UserError(("input", "email"), "TAKEN", "Another active customer already has this email")]
+    )
+
+
+async def _save_unless_taken(customer: Customer, **save_options: Any) -> None:
+    """Save; an active-email conflict becomes the TAKEN user error."""
+    try:
+        await customer.save(**save_options)
+    except IntegrityError as exc:
+        if _is_email_conflict(exc):
+            raise _taken() from None
+        raise
+
+
+def _not_found() -> InvalidInput:
+    return InvalidInput([UserError(("id",), "NOT_FOUND", "No such customer")])
+
+
+def _active(business_id: str):
+    return Customer.filter(business_id=business_id, is_active=True)
+
+
+def _check_limit(value: int, name: str) -> None:
+    if not 1 <= value <= LIST_MAX:
+        raise BadUserInput(f"{name} must be between 1 and {LIST_MAX}")
+
+
+# Reads ---------------------------------------------------------------------
+
+
+async def get_customer(caller: Caller, customer_id: str) -> Customer | None:
+    """One customer of the caller's business, active or not."""
+    return await Customer.filter(id=customer_id, business_id=caller.business_id).first()
+
+
+async def list_customers(caller: Caller, *, business_id: str, limit: int) -> list[Customer]:
+    """Active customers by name, at most `limit` (1 to 100)."""
+    require_business(caller, business_id)
+    _check_limit(limit, "limit")
+    return await _active(business_id).order_by("name_lower", "id").limit(limit)
+
+
+async def customer_page(caller: Caller, *, business_id: str, first: int, after: str | None) -> Page:
+    """A keyset page of active customers by name; `after` is an opaque cursor."""
+    require_business(caller, business_id)
+    _check_limit(first, "first")
+    query = _active(business_id)
+    if after is not None:
+        name_lower, last_id = cursor.decode(after)
+        # (name_lower, id) > (a, b), written so the index range starts at a.
+        query = query.filter(name_lower__gte=name_lower).filter(
+            Q(name_lower__gt=name_lower) | Q(id__gt=last_id)
+        )
+    rows = await query.order_by("name_lower", "id").limit(first + 1)
+    total = await _active(business_id).count()
+    return Page(customers=rows[:first], has_next_page=len(rows) > first, total_count=total)
+
+
+async def search_customers(caller: Caller, *, business_id: str, q: str) -> list[Customer]:
+    """Case-insensitive substring match on name or email among active customers.
+
+    Up to 50, by name then id.  The simple way: walk the business's customers
+    in name order, decrypting emails, and stop at 50 matches.
+    """
+    require_business(caller, business_id)
+    needle = q.strip().lower()
+    if not 1 <= len(needle) <= QUERY_MAX:
+        raise BadUserInput(f"q must be 1 to {QUERY_MAX} characters after trimming")
+    found: list[Customer] = []
+    for customer in await _active(business_id).order_by("name_lower", "id"):
+        if needle in customer.name_lower or needle in customer.email:
+            found.append(customer)
+            if len(found) == SEARCH_MAX_RESULTS:
+                break
+    return found
+
+
+# Writes --------------------------------------------------------------------
+
+
+def _new_customer(business_id: str, data: Mapping[str, str | None]) -> Customer:
+    name = data["name"]
+    email = data["email"]
+    assert name is not None and email is not None
+    return Customer(
+        id=new_id("cust"),
+        business_id=business_id,
+        name=name,
+        name_lower=name.lower(),
+        email=email,
+        email_hash=_email_hash(business_id, email),
+        phone=data.get("phone"),
+        address=data.get("address"),
+        tin=data.get("tin"),
+        company_name=data.get("company_name"),
+    )
+
+
+async def create_customer(
+    caller: Caller, *, business_id: str, values: Mapping[str, str | None]
+) -> Customer:
+    """Create a customer; TAKEN if an active customer of the business has the email."""
+    require_business(caller, business_id)
+    data = validation.check({key: values.get(key) for key in validation.RULES})
+    customer = _new_customer(business_id, data)
+    await _save_unless_taken(customer, force_create=True)
+    return customer
+
+
+async def find_or_create_customer(
+    caller: Caller, *, business_id: str, email: str, name: str | None, phone: str | None
+) -> tuple[Customer, bool]:
+    """The active customer with this email, or a new one; True when this call created it.
+
+    Under concurrency the unique index decides: the losers of the insert race
+    read the winner's row, so exactly one call reports ``created``.
+    """
+    require_business(caller, business_id)
+    values: dict[str, str | None] = {"email": email, "phone": phone}
+    if name is not None and name.strip():
+        values["name"] = name
+    data = validation.check(values)
+    if "name" not in data:
+        data["name"] = str(data["email"]).rsplit("@", 1)[0][: validation.NAME_MAX]
+    email_hash = _email_hash(business_id, str(data["email"]))
+    for _ in range(_FIND_OR_CREATE_TRIES):
+        existing = await _active(business_id).filter(email_hash=email_hash).first()
+        if existing is not None:
+            return existing, False
+        customer = _new_customer(business_id, data)
+        try:
+            await customer.save(force_create=True)
+        except IntegrityError as exc:
+            if not _is_email_conflict(exc):
+                raise
+            continue  # another call created it first: read it
+        return customer, True
+    raise RuntimeError("find-or-create did not settle")  # deleted and re-created, repeatedly
+
+
+async def update_customer(
+    caller: Caller, *, customer_id: str, changes: Mapping[str, str | None]
+) -> Customer:
+    """Apply the given fields; absent fields stay, null clears an optional field."""
+    errors = [
+        UserError(
+            ("input", validation.RULES[key][0]), "BLANK", f"{key.capitalize()} cannot be cleared"
+        )
+        for key in ("name", "email")
+        if key in changes and changes[key] is None
+    ]
+    if errors:
+        raise InvalidInput(errors)
+    data = validation.check(changes)
+    customer = await get_customer(caller, customer_id)
+    if customer is None:
+        raise _not_found()
+    if not data:
+        return customer
+    for key, value in data.items():
+        setattr(customer, key, value)
+    fields = [*data, "updated_at"]
+    if "name" in data:
+        customer.name_lower = customer.name.lower()
+        fields.append("name_lower")
+    if "email" in data:
+        customer.email_hash = _email_hash(customer.business_id, customer.email)
+        fields.append("email_hash")
+    await _save_unless_taken(customer, update_fields=fields)
+    return customer
+
+
+async def delete_customer(caller: Caller, *, customer_id: str) -> Customer:
+    """Soft delete; deleting an already deleted customer returns it unchanged."""
+    customer = await get_customer(caller, customer_id)
+    if customer is None:
+        raise _not_found()
+    if customer.is_active:
+        now = datetime.now(UTC)
+        customer.is_active = False
+        customer.deleted_at = now
+        await customer.save(update_fields=["is_active", "deleted_at", "updated_at"])
+    return customer

@@ -1,0 +1,113 @@
+"""Configuration, read once from the environment.
+
+Secrets are wrapped in :class:`Secret` so that printing the settings (in a log
+line, a traceback, a debugger) shows stars instead of key material.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+
+class ConfigError(Exception):
+    """A configuration problem, explained in one line for the operator."""
+
+
+class Secret:
+    """A string that never shows itself in repr() or str()."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+ENVIRONMENTS = ("development", "production")
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    database_url: Secret | None
+    encryption_keys: Secret | None
+    index_key: Secret | None
+    graphiql: bool
+    host: str
+    port: int
+    data_dir: Path
+    max_body_bytes: int = 1_000_000
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        name = env.get("FINORA_ENV", "development").strip().lower() or "development"
+        if name not in ENVIRONMENTS:
+            raise ConfigError(f"FINORA_ENV must be one of {', '.join(ENVIRONMENTS)}, not {name!r}")
+        graphiql_default = "0" if name == "production" else "1"
+        graphiql = env.get("FINORA_GRAPHIQL", graphiql_default).strip().lower()
+        port_text = env.get("PORT", "8000").strip()
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise ConfigError("PORT must be a number between 1 and 65535")
+        url = env.get("DATABASE_URL", "").strip()
+        if url:
+            parse_database_url(url)  # fail early, with a clear message
+        return cls(
+            env=name,
+            database_url=Secret(url) if url else None,
+            encryption_keys=_secret(env.get("FINORA_ENCRYPTION_KEYS")),
+            index_key=_secret(env.get("FINORA_INDEX_KEY")),
+            graphiql=graphiql in ("1", "true", "yes", "on"),
+            host=env.get("HOST", "127.0.0.1").strip() or "127.0.0.1",
+            port=int(port_text),
+            data_dir=Path(env.get("FINORA_DATA_DIR", ".finora")).resolve(),
+        )
+
+
+def _secret(value: str | None) -> Secret | None:
+    value = (value or "").strip()
+    return Secret(value) if value else None
+
+
+def parse_database_url(url: str) -> dict[str, object]:
+    """Turn a postgres:// URL into asyncpg connection arguments.
+
+    Tortoise's own URL parser does not handle Unix-socket URLs such as the
+    embedded server's (``postgresql://postgres:@/postgres?host=/tmp/x``), so we
+    parse it ourselves and hand Tortoise a credentials dict.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ConfigError("DATABASE_URL must start with postgres:// or postgresql://")
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    host = query.pop("host", None) or parts.hostname or "127.0.0.1"
+    try:
+        port = parts.port or int(query.pop("port", 5432))
+    except ValueError as exc:
+        raise ConfigError("DATABASE_URL has a port that is not a number") from exc
+    database = unquote(parts.path.lstrip("/")) or "postgres"
+    return {
+        "host": unquote(host),
+        "port": port,
+        "user": unquote(parts.username or "postgres"),
+        "password": unquote(parts.password or ""),
+        "database": database,
+    }

@@ -1,0 +1,71 @@
+"""The ASGI application factory: probes, auth and the API behind them.
+
+The API itself (the GraphQL endpoint) is passed in by the caller, so this
+module does not depend on ``schema/``; ``schema.asgi`` composes the two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
+from tortoise import Tortoise
+
+from app import crypto, logs
+from app.auth import RequireApiKey
+from app.bootstrap import database_url, load_keys
+from app.db import close_orm, open_orm
+from app.http import json_response
+from app.keycheck import verify_and_record
+from app.limits import BodyLimit
+from app.logs import RequestLog
+from app.settings import Settings
+
+READY_TIMEOUT_S = 2.0
+
+
+async def healthz(request: Request) -> Response:
+    """The process is up (liveness); says nothing about the database."""
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """The database answers (readiness)."""
+    try:
+        conn = Tortoise.get_connection("default")
+        await asyncio.wait_for(conn.execute_query("SELECT 1"), READY_TIMEOUT_S)
+    except Exception:
+        return json_response({"status": "unavailable"}, 503)
+    return json_response({"status": "ready"})
+
+
+def create_web_app(settings: Settings, api: ASGIApp) -> ASGIApp:
+    logs.configure(json_lines=settings.is_production)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        keys = load_keys(settings)
+        await open_orm(database_url(settings))
+        crypto.install(keys)
+        try:
+            await verify_and_record(keys)
+            yield
+        finally:
+            await close_orm()
+
+    guarded = RequireApiKey(api, open_ide=settings.graphiql)
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/graphql", guarded, methods=["GET", "POST"]),
+        ],
+        lifespan=lifespan,
+    )
+    return RequestLog(BodyLimit(app, max_bytes=settings.max_body_bytes))  # type: ignore[return-value]

@@ -1,0 +1,90 @@
+"""Customer mutations: bad input comes back as userErrors, never as an exception."""
+
+from __future__ import annotations
+
+import strawberry
+
+from app.services import customers as service
+from app.services.errors import InvalidInput
+from schema.context import Info
+from schema.customers.types import (
+    CreateCustomerInput,
+    Customer,
+    CustomerPayload,
+    DeleteCustomerPayload,
+    FindOrCreateCustomerInput,
+    FindOrCreateCustomerPayload,
+    UpdateCustomerInput,
+    given_fields,
+)
+from schema.errors import UserErrorType
+
+
+def _errors(exc: InvalidInput) -> list[UserErrorType]:
+    return [UserErrorType.from_service(error) for error in exc.errors]
+
+
+@strawberry.type
+class CustomerMutations:
+    @strawberry.mutation(
+        description="Fails with TAKEN if an active customer of the business has the same email."
+    )
+    async def create_customer(
+        self, info: Info, business_id: strawberry.ID, input: CreateCustomerInput
+    ) -> CustomerPayload:
+        try:
+            row = await service.create_customer(
+                info.context.caller, business_id=str(business_id), values=given_fields(input)
+            )
+        except InvalidInput as exc:
+            return CustomerPayload(user_errors=_errors(exc))
+        return CustomerPayload(customer=Customer(row=row))
+
+    @strawberry.mutation(
+        description=(
+            "Idempotent lookup by email among active customers; creates one if none. "
+            "Safe under concurrent calls: never two active customers with one email."
+        )
+    )
+    async def find_or_create_customer(
+        self, info: Info, business_id: strawberry.ID, input: FindOrCreateCustomerInput
+    ) -> FindOrCreateCustomerPayload:
+        fields = given_fields(input)
+        try:
+            row, created = await service.find_or_create_customer(
+                info.context.caller,
+                business_id=str(business_id),
+                email=input.email,
+                name=fields.get("name"),
+                phone=fields.get("phone"),
+            )
+        except InvalidInput as exc:
+            return FindOrCreateCustomerPayload(user_errors=_errors(exc))
+        return FindOrCreateCustomerPayload(customer=Customer(row=row), created=created)
+
+    @strawberry.mutation(description="Works on soft-deleted customers too; they stay inactive.")
+    async def update_customer(
+        self, info: Info, id: strawberry.ID, input: UpdateCustomerInput
+    ) -> CustomerPayload:
+        try:
+            row = await service.update_customer(
+                info.context.caller, customer_id=str(id), changes=given_fields(input)
+            )
+        except InvalidInput as exc:
+            return CustomerPayload(user_errors=_errors(exc))
+        return CustomerPayload(customer=Customer(row=row))
+
+    @strawberry.mutation(
+        description=(
+            "Soft delete: the customer becomes inactive, leaves customers and searchCustomers, "
+            "and stays readable by id. Deleting twice is not an error."
+        )
+    )
+    async def delete_customer(self, info: Info, id: strawberry.ID) -> DeleteCustomerPayload:
+        try:
+            row = await service.delete_customer(info.context.caller, customer_id=str(id))
+        except InvalidInput as exc:
+            return DeleteCustomerPayload(user_errors=_errors(exc))
+        return DeleteCustomerPayload(
+            deleted_customer_id=strawberry.ID(row.id), customer=Customer(row=row)
+        )

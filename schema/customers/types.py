@@ -1,0 +1,197 @@
+"""GraphQL types of the customer domain.
+
+A ``Customer`` wraps the model row and reads each field on demand, so a query
+that does not select ``email`` never decrypts it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from app import models
+from app.services.customers import Page, cursor_of
+from schema.errors import UserErrorType
+from schema.scalars import BigInt
+
+
+@strawberry.type
+class Customer:
+    row: strawberry.Private[models.Customer]
+
+    @strawberry.field(description="Opaque id with a `cust_` prefix.")
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(self.row.id)
+
+    @strawberry.field
+    def business_id(self) -> strawberry.ID:
+        return strawberry.ID(self.row.business_id)
+
+    @strawberry.field(description="Display name, 1 to 200 characters.")
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field(description="Lowercased on write.")
+    def email(self) -> str:
+        return self.row.email
+
+    @strawberry.field(
+        description=(
+            "E.164, e.g. +2348012345678 (numbers without a country code are read as Nigerian)."
+        )
+    )
+    def phone(self) -> str | None:
+        return self.row.phone
+
+    @strawberry.field
+    def address(self) -> str | None:
+        return self.row.address
+
+    @strawberry.field(description="Nigerian Tax Identification Number, e.g. 12345678-0001.")
+    def tin(self) -> str | None:
+        return self.row.tin
+
+    @strawberry.field
+    def company_name(self) -> str | None:
+        return self.row.company_name
+
+    @strawberry.field(description="Balance in kobo (1/100 naira).")
+    def account_balance_kobo(self) -> BigInt:
+        return BigInt(self.row.account_balance_kobo)
+
+    @strawberry.field(description="Balance in naira: accountBalanceKobo / 100.")
+    def account_balance(self) -> float:
+        return self.row.account_balance_kobo / 100
+
+    @strawberry.field(description="False once soft-deleted.")
+    def is_active(self) -> bool:
+        return self.row.is_active
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.row.created_at
+
+    @strawberry.field
+    def updated_at(self) -> datetime:
+        return self.row.updated_at
+
+
+def wrap(rows: list[models.Customer]) -> list[Customer]:
+    return [Customer(row=row) for row in rows]
+
+
+@strawberry.type
+class CustomerSearchResult:
+    customers: list[Customer] = strawberry.field(
+        description="Up to 50 matches, sorted by name, case-insensitively (then id)."
+    )
+    count: int = strawberry.field(description="How many customers are in `customers`.")
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None = strawberry.field(
+        description="Pass as `after` to get the next page; null on an empty page."
+    )
+
+
+@strawberry.type
+class CustomerEdge:
+    cursor: str
+    node: Customer
+
+
+@strawberry.type
+class CustomerConnection:
+    page: strawberry.Private[Page]
+
+    @strawberry.field
+    def edges(self) -> list[CustomerEdge]:
+        return [
+            CustomerEdge(cursor=cursor_of(row), node=Customer(row=row))
+            for row in self.page.customers
+        ]
+
+    @strawberry.field
+    def nodes(self) -> list[Customer]:
+        return wrap(self.page.customers)
+
+    @strawberry.field
+    def page_info(self) -> PageInfo:
+        return PageInfo(has_next_page=self.page.has_next_page, end_cursor=self.page.end_cursor)
+
+    @strawberry.field(description="Active customers of the business in all pages.")
+    def total_count(self) -> int:
+        return self.page.total_count
+
+
+@strawberry.input
+class CreateCustomerInput:
+    name: str
+    email: str
+    phone: str | None = strawberry.UNSET
+    address: str | None = strawberry.UNSET
+    company_name: str | None = strawberry.UNSET
+    tin: str | None = strawberry.UNSET
+
+
+@strawberry.input(
+    description=(
+        "Absent fields are left as they are; an explicit null clears an optional field "
+        "(name and email cannot be cleared)."
+    )
+)
+class UpdateCustomerInput:
+    name: str | None = strawberry.UNSET
+    email: str | None = strawberry.UNSET
+    phone: str | None = strawberry.UNSET
+    address: str | None = strawberry.UNSET
+    company_name: str | None = strawberry.UNSET
+    tin: str | None = strawberry.UNSET
+
+
+@strawberry.input
+class FindOrCreateCustomerInput:
+    email: str = strawberry.field(description="The match key, compared lowercased.")
+    name: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Used only when creating; defaults to the email's local part.",
+    )
+    phone: str | None = strawberry.field(
+        default=strawberry.UNSET, description="Used only when creating."
+    )
+
+
+def given_fields(data: object) -> dict[str, str | None]:
+    """The fields a client sent (explicit nulls included), by service name."""
+    return {key: value for key, value in vars(data).items() if value is not strawberry.UNSET}
+
+
+@strawberry.type
+class CustomerPayload:
+    customer: Customer | None = None
+    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class FindOrCreateCustomerPayload:
+    customer: Customer | None = None
+    created: bool = strawberry.field(
+        default=False,
+        description=(
+            "True when this call created the customer; false when an active customer with "
+            "that email already existed."
+        ),
+    )
+    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class DeleteCustomerPayload:
+    deleted_customer_id: strawberry.ID | None = None
+    customer: Customer | None = strawberry.field(
+        default=None, description="The customer as it is now, with isActive false."
+    )
+    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)

@@ -1,0 +1,63 @@
+"""The root schema: composes the domains, nothing else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from schema.customers.mutations import CustomerMutations
+from schema.customers.queries import CustomerQueries
+from schema.errors import TagValidationErrors, log_errors
+from schema.scalars import SCALARS
+
+MAX_DEPTH = 8
+MAX_TOKENS = 2000
+MAX_ALIASES = 15
+
+
+@strawberry.type
+class Query(CustomerQueries):
+    pass
+
+
+@strawberry.type
+class Mutation(CustomerMutations):
+    pass
+
+
+class FinoraSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Strawberry's default logs whole tracebacks and messages; ours logs no values."""
+        log_errors(errors)
+
+
+def _depth_limiter() -> QueryDepthLimiter:
+    return QueryDepthLimiter(max_depth=MAX_DEPTH)
+
+
+def _tokens_limiter() -> MaxTokensLimiter:
+    return MaxTokensLimiter(max_token_count=MAX_TOKENS)
+
+
+def _aliases_limiter() -> MaxAliasesLimiter:
+    return MaxAliasesLimiter(max_alias_count=MAX_ALIASES)
+
+
+def build_schema(**overrides: Any) -> FinoraSchema:
+    return FinoraSchema(
+        query=Query,
+        mutation=Mutation,
+        config=StrawberryConfig(disable_field_suggestions=True, scalar_map=SCALARS),
+        extensions=[TagValidationErrors, _depth_limiter, _tokens_limiter, _aliases_limiter],
+        **overrides,
+    )
+
+
+schema = build_schema()

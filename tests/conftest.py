@@ -1,0 +1,215 @@
+"""Test set-up: a real PostgreSQL, a fresh database per run, the real ASGI app.
+
+The server is TEST_DATABASE_URL or DATABASE_URL when set (CI sets the first);
+otherwise the embedded one from pgserver.  When a URL is given and the server
+does not answer, the run fails: it never skips.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# The environment is set before anything reads the settings.
+os.environ["FINORA_ENV"] = "development"
+os.environ["FINORA_GRAPHIQL"] = "1"
+os.environ["FINORA_ENCRYPTION_KEYS"] = f"ktest:{base64.b64encode(secrets.token_bytes(32)).decode()}"
+os.environ["FINORA_INDEX_KEY"] = base64.b64encode(secrets.token_bytes(32)).decode()
+
+import asyncpg
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from app.settings import Settings, parse_database_url
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _server_url() -> str:
+    url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    from app import embedded
+
+    return embedded.start(ROOT / ".finora" / "test")
+
+
+def _with_database(url: str, name: str) -> str:
+    params = parse_database_url(url)
+    if str(params["host"]).startswith("/"):
+        return f"postgresql://{params['user']}:@/{name}?host={params['host']}&port={params['port']}"
+    auth = str(params["user"]) + (f":{params['password']}" if params["password"] else "")
+    return f"postgresql://{auth}@{params['host']}:{params['port']}/{name}"
+
+
+async def _admin(url: str) -> asyncpg.Connection:
+    return await asyncpg.connect(**parse_database_url(url), timeout=10)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    return _server_url()
+
+
+@pytest.fixture(scope="session")
+async def database_url(server_url: str) -> AsyncIterator[str]:
+    """A new, migrated database for this run, dropped at the end."""
+    name = f"finora_test_{uuid.uuid4().hex[:12]}"
+    admin = await _admin(server_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = _with_database(server_url, name)
+    from app.migrate import migrate
+
+    await migrate(url)
+    yield url
+    admin = await _admin(server_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    os.environ["DATABASE_URL"] = database_url
+    return Settings.from_env()
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[Any]:
+    """The real ASGI app with its lifespan running (ORM open, keys installed)."""
+    from schema.asgi import create_app
+
+    application = create_app(settings)
+    async with LifespanManager(application) as manager:
+        yield manager.app
+
+
+@pytest.fixture(scope="session")
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+async def raw_db(database_url: str, app: Any) -> AsyncIterator[asyncpg.Connection]:
+    """A plain connection for reading rows as they are stored."""
+    conn = await _admin(database_url)
+    yield conn
+    await conn.close()
+
+
+@dataclass
+class Tenant:
+    business_id: str
+    key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+async def make_tenant(name: str = "Shop") -> Tenant:
+    from app.services import businesses
+
+    business = await businesses.create_business(name)
+    issued = await businesses.create_api_key(business.id)
+    return Tenant(business.id, issued.key)
+
+
+@pytest.fixture
+async def tenant(app: Any) -> Tenant:
+    return await make_tenant("Tenant A")
+
+
+@pytest.fixture
+async def other(app: Any) -> Tenant:
+    return await make_tenant("Tenant B")
+
+
+class GraphQL:
+    """Posts GraphQL over real HTTP through the ASGI app."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    async def __call__(
+        self, tenant: Tenant | None, query: str, variables: dict | None = None, **kw: Any
+    ) -> httpx.Response:
+        headers = tenant.headers if tenant else {}
+        body = {"query": query, "variables": variables or {}}
+        return await self.client.post("/graphql", json=body, headers=headers, **kw)
+
+    async def data(self, tenant: Tenant, query: str, variables: dict | None = None) -> dict:
+        response = await self(tenant, query, variables)
+        payload = response.json()
+        assert response.status_code == 200, payload
+        assert "errors" not in payload, payload
+        return payload["data"]
+
+
+@pytest.fixture
+def gql(client: httpx.AsyncClient) -> GraphQL:
+    return GraphQL(client)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@asynccontextmanager
+async def running_server(env: dict[str, str], *args: str) -> AsyncIterator[ServerProcess]:
+    """`finora serve` as a real process on a free port, stopped with SIGTERM at the end."""
+    import subprocess
+    import sys
+    import time
+
+    port = free_port()
+    finora = str(Path(sys.executable).parent / "finora")
+    process = subprocess.Popen(
+        [finora, "serve", "--host", "127.0.0.1", "--port", str(port), *args],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    server = ServerProcess(process, f"http://127.0.0.1:{port}")
+    try:
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    await http.get("/healthz")
+                    break
+                except httpx.ConnectError:
+                    assert time.monotonic() < deadline and process.poll() is None, "no server"
+                    await asyncio.sleep(0.2)
+        yield server
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=30)
+        server.log = err.decode()
+
+
+@dataclass
+class ServerProcess:
+    process: Any
+    url: str
+    log: str = ""

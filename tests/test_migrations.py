@@ -1,0 +1,115 @@
+"""Migrations: they match the models, apply once, and are safe to race."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from app.db import MIGRATIONS_DIR
+from app.settings import parse_database_url
+from tests.conftest import ROOT, _with_database
+
+_AERICH_CHECK = """
+import asyncio, sys
+from aerich import Command
+from app.db import tortoise_config
+
+async def main():
+    command = Command(tortoise_config(sys.argv[1]), app="models", location=sys.argv[2])
+    await command.init(offline=True)
+    print(repr(await command.migrate(name="pending", no_input=True, offline=True)))
+
+asyncio.run(main())
+"""
+
+
+def test_models_and_migrations_agree(tmp_path, server_url):
+    """Aerich, run offline on a copy of the migrations, finds nothing to generate."""
+    copy = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, copy)
+    before = sorted(p.name for p in (copy / "models").glob("*.py"))
+    result = subprocess.run(
+        [sys.executable, "-c", _AERICH_CHECK, server_url, str(copy)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    after = sorted(p.name for p in (copy / "models").glob("*.py"))
+    assert result.stdout.strip() == "''", f"pending model changes: {result.stdout}"
+    assert before == after
+
+
+async def _fresh_database(server_url: str) -> tuple[str, str]:
+    name = f"finora_mig_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(**parse_database_url(server_url))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    return name, _with_database(server_url, name)
+
+
+async def _drop(server_url: str, name: str) -> None:
+    admin = await asyncpg.connect(**parse_database_url(server_url))
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+def _finora(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).parent / "finora"
+    return subprocess.run(
+        [str(exe), *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120
+    )
+
+
+@pytest.fixture
+async def fresh_db(server_url):
+    name, url = await _fresh_database(server_url)
+    yield url
+    await _drop(server_url, name)
+
+
+async def test_migrate_twice_is_a_no_op_and_creates_the_indexes(fresh_db):
+    env = {**os.environ, "DATABASE_URL": fresh_db}
+    first = await asyncio.to_thread(_finora, "migrate", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "applied 1 migration" in first.stdout
+    second = await asyncio.to_thread(_finora, "migrate", env=env)
+    assert second.returncode == 0 and "applied 0 migration" in second.stdout
+    conn = await asyncpg.connect(**parse_database_url(fresh_db))
+    try:
+        indexes = {
+            r["indexname"]: r["indexdef"]
+            for r in await conn.fetch(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'customer'"
+            )
+        }
+        versions = await conn.fetchval("SELECT count(*) FROM aerich")
+    finally:
+        await conn.close()
+    unique = indexes["customer_active_email_uidx"]
+    assert (
+        "UNIQUE" in unique and "(business_id, email_hash)" in unique and "WHERE is_active" in unique
+    )
+    assert versions == 1
+
+
+async def test_concurrent_migrations_from_two_processes(fresh_db):
+    env = {**os.environ, "DATABASE_URL": fresh_db}
+    runs = await asyncio.gather(*(asyncio.to_thread(_finora, "migrate", env=env) for _ in range(3)))
+    assert all(r.returncode == 0 for r in runs), [r.stderr for r in runs]
+    applied = sorted(r.stdout.strip().split(":")[0] for r in runs)
+    assert applied == ["applied 0 migration(s)", "applied 0 migration(s)", "applied 1 migration(s)"]
+    conn = await asyncpg.connect(**parse_database_url(fresh_db))
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM aerich") == 1
+    finally:
+        await conn.close()

@@ -1,0 +1,313 @@
+"""The customer rules, called as the resolvers call them, on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from app.models import Customer
+from app.services import customers as svc
+from app.services.access import Caller
+from app.services.errors import BadUserInput, Forbidden, InvalidInput
+from tests.conftest import make_tenant
+
+
+@pytest.fixture
+async def caller(app) -> Caller:
+    tenant = await make_tenant("Services")
+    return Caller(tenant.business_id, "test")
+
+
+def user_errors(exc: pytest.ExceptionInfo[InvalidInput]) -> set[tuple[tuple[str, ...], str]]:
+    return {(tuple(e.field or ()), e.code) for e in exc.value.errors}
+
+
+async def create(caller: Caller, name: str, email: str, **extra: str | None) -> Customer:
+    return await svc.create_customer(
+        caller, business_id=caller.business_id, values={"name": name, "email": email, **extra}
+    )
+
+
+async def test_create_normalises_and_encrypts(caller):
+    customer = await create(
+        caller, "  Ada Obi ", " ADA@Example.com ", phone="0801 234 5678", tin="12345678-0001"
+    )
+    assert customer.id.startswith("cust_") and len(customer.id) > 20
+    assert (customer.name, customer.email, customer.phone) == (
+        "Ada Obi",
+        "ada@example.com",
+        "+2348012345678",
+    )
+    fresh = await svc.get_customer(caller, customer.id)
+    assert fresh is not None
+    assert fresh.sealed("email") is not None  # read back as ciphertext, opened on access
+    assert fresh.email == "ada@example.com"
+    assert fresh.tin == "12345678-0001"
+    assert fresh.address is None and fresh.company_name is None
+    assert fresh.account_balance_kobo == 0 and fresh.is_active
+
+
+async def test_create_taken_for_active_duplicate_email(caller):
+    await create(caller, "Ada", "dup@example.com")
+    with pytest.raises(InvalidInput) as caught:
+        await create(caller, "Ada Again", "DUP@example.com")
+    assert user_errors(caught) == {(("input", "email"), "TAKEN")}
+    assert await Customer.filter(business_id=caller.business_id).count() == 1
+
+
+async def test_same_email_in_another_business_is_fine(caller):
+    other = await make_tenant("Other")
+    await create(caller, "Ada", "shared@example.com")
+    await create(Caller(other.business_id, "x"), "Ada", "shared@example.com")
+
+
+async def test_invalid_input_writes_nothing(caller):
+    with pytest.raises(InvalidInput) as caught:
+        await create(caller, "", "bad", phone="1", tin="x", address="a" * 501)
+    assert user_errors(caught) == {
+        (("input", "name"), "BLANK"),
+        (("input", "email"), "INVALID"),
+        (("input", "phone"), "INVALID"),
+        (("input", "tin"), "INVALID"),
+        (("input", "address"), "TOO_LONG"),
+    }
+    assert await Customer.filter(business_id=caller.business_id).count() == 0
+
+
+async def test_foreign_business_is_forbidden(caller):
+    other = await make_tenant("Other")
+    with pytest.raises(Forbidden):
+        await svc.list_customers(caller, business_id=other.business_id, limit=10)
+    with pytest.raises(Forbidden):
+        await svc.create_customer(
+            caller, business_id=other.business_id, values={"name": "A", "email": "a@x.ng"}
+        )
+    with pytest.raises(Forbidden):
+        await svc.search_customers(caller, business_id=other.business_id, q="a")
+    with pytest.raises(Forbidden):
+        await svc.customer_page(caller, business_id=other.business_id, first=5, after=None)
+    with pytest.raises(Forbidden):
+        await svc.find_or_create_customer(
+            caller, business_id=other.business_id, email="a@x.ng", name=None, phone=None
+        )
+
+
+async def test_foreign_customer_is_like_a_missing_one(caller):
+    other = Caller((await make_tenant("Other")).business_id, "x")
+    theirs = await create(other, "Theirs", "theirs@example.com")
+    assert await svc.get_customer(caller, theirs.id) is None
+    for call in (
+        svc.update_customer(caller, customer_id=theirs.id, changes={"name": "Mine"}),
+        svc.delete_customer(caller, customer_id=theirs.id),
+        svc.update_customer(caller, customer_id="cust_doesnotexist", changes={"name": "Mine"}),
+    ):
+        with pytest.raises(InvalidInput) as caught:
+            await call
+        assert user_errors(caught) == {(("id",), "NOT_FOUND")}
+    unchanged = await svc.get_customer(other, theirs.id)
+    assert unchanged is not None and unchanged.name == "Theirs" and unchanged.is_active
+
+
+async def test_find_or_create(caller):
+    first, created = await svc.find_or_create_customer(
+        caller, business_id=caller.business_id, email="Jane.Doe@Example.com", name=None, phone=None
+    )
+    assert created and first.name == "jane.doe" and first.email == "jane.doe@example.com"
+    again, created = await svc.find_or_create_customer(
+        caller, business_id=caller.business_id, email=" jane.doe@example.COM", name="X", phone=None
+    )
+    assert not created and again.id == first.id and again.name == "jane.doe"
+
+
+async def test_find_or_create_validates_everything_even_when_found(caller):
+    await svc.find_or_create_customer(
+        caller, business_id=caller.business_id, email="v@example.com", name=None, phone=None
+    )
+    with pytest.raises(InvalidInput) as caught:
+        await svc.find_or_create_customer(
+            caller, business_id=caller.business_id, email="v@example.com", name=None, phone="12"
+        )
+    assert user_errors(caught) == {(("input", "phone"), "INVALID")}
+
+
+async def test_find_or_create_is_safe_under_concurrency(caller):
+    calls = [
+        svc.find_or_create_customer(
+            caller, business_id=caller.business_id, email="race@example.com", name=None, phone=None
+        )
+        for _ in range(40)
+    ]
+    results = await asyncio.gather(*calls)
+    assert sum(created for _, created in results) == 1
+    assert len({customer.id for customer, _ in results}) == 1
+    assert await Customer.filter(business_id=caller.business_id).count() == 1
+
+
+async def test_update_absent_null_and_blank(caller):
+    customer = await create(
+        caller, "Ada", "ada@example.com", phone="08012345678", address="1 Marina", tin="1234567890"
+    )
+    updated = await svc.update_customer(
+        caller, customer_id=customer.id, changes={"phone": None, "address": "  ", "name": "Ada B"}
+    )
+    fresh = await svc.get_customer(caller, customer.id)
+    assert fresh is not None
+    assert (fresh.name, fresh.name_lower, fresh.phone, fresh.address, fresh.tin) == (
+        "Ada B",
+        "ada b",
+        None,
+        None,
+        "1234567890",
+    )
+    assert fresh.updated_at >= customer.updated_at and updated.id == customer.id
+
+
+async def test_update_cannot_clear_name_or_email(caller):
+    customer = await create(caller, "Ada", "clear@example.com")
+    with pytest.raises(InvalidInput) as caught:
+        await svc.update_customer(
+            caller, customer_id=customer.id, changes={"name": None, "email": None}
+        )
+    assert user_errors(caught) == {(("input", "name"), "BLANK"), (("input", "email"), "BLANK")}
+
+
+async def test_update_validates_before_reading(caller):
+    with pytest.raises(InvalidInput) as caught:
+        await svc.update_customer(caller, customer_id="cust_missing", changes={"email": "bad"})
+    assert user_errors(caught) == {(("input", "email"), "INVALID")}
+
+
+async def test_update_email_taken_and_blind_index_follows(caller):
+    a = await create(caller, "A", "a@example.com")
+    await create(caller, "B", "b@example.com")
+    with pytest.raises(InvalidInput) as caught:
+        await svc.update_customer(caller, customer_id=a.id, changes={"email": "B@example.com"})
+    assert user_errors(caught) == {(("input", "email"), "TAKEN")}
+    await svc.update_customer(caller, customer_id=a.id, changes={"email": "a2@example.com"})
+    found, created = await svc.find_or_create_customer(
+        caller, business_id=caller.business_id, email="a2@example.com", name=None, phone=None
+    )
+    assert not created and found.id == a.id
+    _, created = await svc.find_or_create_customer(
+        caller, business_id=caller.business_id, email="a@example.com", name=None, phone=None
+    )
+    assert created  # the old email is free again
+
+
+async def test_soft_delete_is_idempotent_and_frees_the_email(caller):
+    customer = await create(caller, "Gone", "gone@example.com")
+    deleted = await svc.delete_customer(caller, customer_id=customer.id)
+    assert not deleted.is_active and deleted.deleted_at is not None
+    again = await svc.delete_customer(caller, customer_id=customer.id)
+    assert not again.is_active and again.deleted_at == deleted.deleted_at
+    assert await svc.list_customers(caller, business_id=caller.business_id, limit=10) == []
+    assert await svc.search_customers(caller, business_id=caller.business_id, q="gone") == []
+    still = await svc.get_customer(caller, customer.id)
+    assert still is not None and not still.is_active
+    replacement = await create(caller, "New", "gone@example.com")
+    assert replacement.id != customer.id
+    # Updating a deleted customer works and keeps it inactive.
+    updated = await svc.update_customer(caller, customer_id=customer.id, changes={"name": "Old"})
+    assert updated.name == "Old" and not updated.is_active
+
+
+NAMES = ["bola", "Áda", "ada", "Ada", "Zainab", "émeka", "Chidi", "_x", "%y", "ADA"]
+
+
+async def test_lists_are_sorted_by_lowercased_name_in_code_point_order(caller):
+    for n, name in enumerate(NAMES):
+        await create(caller, name, f"p{n}@example.com")
+    rows = await svc.list_customers(caller, business_id=caller.business_id, limit=100)
+    keys = [(r.name.lower(), r.id) for r in rows]
+    assert keys == sorted(keys)  # Python sorts str by code point
+    # Code-point order puts accented letters after z, whatever the database locale.
+    assert [r.name.lower() for r in rows] == [
+        "%y",
+        "_x",
+        "ada",
+        "ada",
+        "ada",
+        "bola",
+        "chidi",
+        "zainab",
+        "áda",
+        "émeka",
+    ]
+    assert len(await svc.list_customers(caller, business_id=caller.business_id, limit=3)) == 3
+
+
+@pytest.mark.parametrize("limit", [0, 101, -1])
+async def test_limit_out_of_range(caller, limit):
+    with pytest.raises(BadUserInput):
+        await svc.list_customers(caller, business_id=caller.business_id, limit=limit)
+    with pytest.raises(BadUserInput):
+        await svc.customer_page(caller, business_id=caller.business_id, first=limit, after=None)
+
+
+async def test_keyset_pages_walk_every_active_customer_once(caller):
+    for n in range(23):
+        await create(caller, f"Same Name {n % 3}", f"walk{n}@example.com")
+    deleted = await create(caller, "Same Name 1", "walk-deleted@example.com")
+    await svc.delete_customer(caller, customer_id=deleted.id)
+    seen: list[str] = []
+    after = None
+    while True:
+        page = await svc.customer_page(caller, business_id=caller.business_id, first=5, after=after)
+        assert page.total_count == 23
+        seen += [c.id for c in page.customers]
+        if not page.has_next_page:
+            break
+        after = page.end_cursor
+    expected = await svc.list_customers(caller, business_id=caller.business_id, limit=100)
+    assert seen == [c.id for c in expected]
+    assert deleted.id not in seen
+
+
+@pytest.mark.parametrize("cursor", ["", "garbage", "W10", "WyJ4Il0", "eyJhIjoxfQ", "%%%"])
+async def test_malformed_cursor(caller, cursor):
+    with pytest.raises(BadUserInput):
+        await svc.customer_page(caller, business_id=caller.business_id, first=5, after=cursor)
+
+
+async def test_empty_page_has_no_cursor(caller):
+    page = await svc.customer_page(caller, business_id=caller.business_id, first=5, after=None)
+    assert page.customers == [] and page.end_cursor is None and not page.has_next_page
+
+
+async def test_search_matches_name_or_email_case_insensitively(caller):
+    await create(caller, "Acme Ltd", "finance@acme.com")
+    await create(caller, "Bola", "bola@ACMEcorp.ng")
+    await create(caller, "Chidi", "chidi@example.com")
+    found = await svc.search_customers(caller, business_id=caller.business_id, q="  ACME ")
+    assert [c.name for c in found] == ["Acme Ltd", "Bola"]
+    assert [
+        c.name for c in await svc.search_customers(caller, business_id=caller.business_id, q="i@EX")
+    ] == ["Chidi"]
+
+
+async def test_search_treats_like_wildcards_literally(caller):
+    await create(caller, "100% Pure", "pure@example.com")
+    await create(caller, "Plain", "plain@example.com")
+    await create(caller, "under_score", "u@example.com")
+    names = lambda rows: [c.name for c in rows]  # noqa: E731
+    assert names(await svc.search_customers(caller, business_id=caller.business_id, q="%")) == [
+        "100% Pure"
+    ]
+    assert names(await svc.search_customers(caller, business_id=caller.business_id, q="_")) == [
+        "under_score"
+    ]
+    assert names(await svc.search_customers(caller, business_id=caller.business_id, q="\\")) == []
+
+
+async def test_search_caps_at_50_in_name_order(caller):
+    for n in range(55):
+        await create(caller, f"Cap {n:02d}", f"cap{n}@example.com")
+    found = await svc.search_customers(caller, business_id=caller.business_id, q="cap")
+    assert [c.name for c in found] == [f"Cap {n:02d}" for n in range(50)]
+
+
+@pytest.mark.parametrize("q", ["", "   ", "x" * 101])
+async def test_search_query_length(caller, q):
+    with pytest.raises(BadUserInput):
+        await svc.search_customers(caller, business_id=caller.business_id, q=q)
