@@ -41,13 +41,75 @@ async def _with_orm(settings: Settings, work: Callable[[], Awaitable[Any]]) -> A
         await close_orm()
 
 
+async def _with_keys(
+    settings: Settings, work: Callable[[str], Awaitable[Any]], *, index_may_change: bool = False
+) -> Any:
+    """Run `work(database_url)` with the ORM open and the checked keys installed."""
+    from app import crypto
+    from app.keycheck import verify_and_record
+
+    keys = bootstrap.load_keys(settings)
+
+    async def checked() -> Any:
+        crypto.install(keys)
+        await verify_and_record(keys, index_may_change=index_may_change)
+        return await work(bootstrap.database_url(settings))
+
+    return await _with_orm(settings, checked)
+
+
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     from app.migrate import migrate
+    from app.reindex import reindex
 
     url = bootstrap.database_url(settings)
     asyncio.run(bootstrap.check_database(url))
     applied = asyncio.run(migrate(url))
     print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
+    try:
+        filled = asyncio.run(_with_keys(settings, lambda _: reindex(only_missing=True)))
+    except ConfigError as exc:
+        print(
+            f"finora: search index backfill skipped ({exc}); run `finora reindex`", file=sys.stderr
+        )
+    else:
+        if filled:
+            print(f"indexed {filled} customer(s) for search")
+    return 0
+
+
+def cmd_reindex(settings: Settings, args: argparse.Namespace) -> int:
+    from app.reindex import reindex
+
+    written = asyncio.run(
+        _with_keys(
+            settings,
+            lambda _: reindex(business_id=args.business, restart=args.restart),
+            index_may_change=args.business is None,
+        )
+    )
+    print(f"reindexed {written} customer(s)")
+    return 0
+
+
+def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from app.db import raw_connect
+    from app.models import Business
+    from app.seed import seed_demo
+
+    async def work(url: str) -> int:
+        if not await Business.exists(id=args.business):
+            raise ConfigError(f"no business with id {args.business}")
+        conn = await raw_connect(url)
+        try:
+            return await seed_demo(
+                conn, business_id=args.business, count=args.count, seed=args.seed
+            )
+        finally:
+            await conn.close()
+
+    inserted = asyncio.run(_with_keys(settings, work))
+    print(f"seeded {inserted} customer(s) into {args.business}")
     return 0
 
 
@@ -200,6 +262,17 @@ def _parser() -> argparse.ArgumentParser:
         dest="action", required=True
     )
     keys.add_parser("generate", help="print fresh key lines").set_defaults(run=cmd_keys_generate)
+
+    reindex = sub.add_parser("reindex", help="rebuild blind indexes (after an index key change)")
+    reindex.add_argument("--business", help="only this business's customers")
+    reindex.add_argument("--restart", action="store_true", help="ignore a killed run's progress")
+    reindex.set_defaults(run=cmd_reindex)
+
+    seed = sub.add_parser("seed-demo", help="create realistic demo customers")
+    seed.add_argument("--business", required=True)
+    seed.add_argument("--count", type=int, required=True)
+    seed.add_argument("--seed", type=int, default=1, help="the same seed gives the same people")
+    seed.set_defaults(run=cmd_seed_demo)
 
     sub.add_parser("schema", help="print the GraphQL SDL").set_defaults(run=cmd_schema)
     return parser

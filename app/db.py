@@ -28,7 +28,9 @@ def tortoise_config(database_url: str, *, pool_max: int = 10) -> dict[str, Any]:
         # Fail fast instead of hanging when the server is gone.
         "timeout": 5,
         "command_timeout": 30,
-        "server_settings": {"application_name": "finora"},
+        # Tortoise binds every value, `is_active` too; a generic plan cannot match the
+        # partial indexes (WHERE is_active), so plan each statement with its values.
+        "server_settings": {"application_name": "finora", "plan_cache_mode": "force_custom_plan"},
     }
     return {
         "connections": {

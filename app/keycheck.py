@@ -15,10 +15,15 @@ from app.settings import ConfigError
 INDEX_ID = "@index"
 
 
-async def verify_and_record(keys: KeySet) -> None:
+async def verify_and_record(keys: KeySet, *, index_may_change: bool = False) -> None:
+    """Refuse keys that do not match; record keys seen for the first time.
+
+    `index_may_change` is for `finora reindex`, which rebuilds every blind index
+    under a new index key and records it when done.
+    """
     stored = {row.key_id: row.kcv for row in await KeyCheck.all()}
     index_kcv = check_value(keys.index)
-    if INDEX_ID in stored and stored[INDEX_ID] != index_kcv:
+    if INDEX_ID in stored and stored[INDEX_ID] != index_kcv and not index_may_change:
         raise ConfigError("FINORA_INDEX_KEY does not match the key this database was indexed with")
     known = [key_id for key_id, _ in keys.encryption if key_id in stored]
     for key_id, key in keys.encryption:

@@ -8,6 +8,7 @@ import pytest
 
 from app.models import Customer
 from app.services import customers as svc
+from app.services import search
 from app.services.access import Caller
 from app.services.errors import BadUserInput, Forbidden, InvalidInput
 from tests.conftest import make_tenant
@@ -84,7 +85,7 @@ async def test_foreign_business_is_forbidden(caller):
             caller, business_id=other.business_id, values={"name": "A", "email": "a@x.ng"}
         )
     with pytest.raises(Forbidden):
-        await svc.search_customers(caller, business_id=other.business_id, q="a")
+        await search.search_customers(caller, business_id=other.business_id, q="a")
     with pytest.raises(Forbidden):
         await svc.customer_page(caller, business_id=other.business_id, first=5, after=None)
     with pytest.raises(Forbidden):
@@ -202,7 +203,7 @@ async def test_soft_delete_is_idempotent_and_frees_the_email(caller):
     again = await svc.delete_customer(caller, customer_id=customer.id)
     assert not again.is_active and again.deleted_at == deleted.deleted_at
     assert await svc.list_customers(caller, business_id=caller.business_id, limit=10) == []
-    assert await svc.search_customers(caller, business_id=caller.business_id, q="gone") == []
+    assert await search.search_customers(caller, business_id=caller.business_id, q="gone") == []
     still = await svc.get_customer(caller, customer.id)
     assert still is not None and not still.is_active
     replacement = await create(caller, "New", "gone@example.com")
@@ -279,10 +280,11 @@ async def test_search_matches_name_or_email_case_insensitively(caller):
     await create(caller, "Acme Ltd", "finance@acme.com")
     await create(caller, "Bola", "bola@ACMEcorp.ng")
     await create(caller, "Chidi", "chidi@example.com")
-    found = await svc.search_customers(caller, business_id=caller.business_id, q="  ACME ")
+    found = await search.search_customers(caller, business_id=caller.business_id, q="  ACME ")
     assert [c.name for c in found] == ["Acme Ltd", "Bola"]
     assert [
-        c.name for c in await svc.search_customers(caller, business_id=caller.business_id, q="i@EX")
+        c.name
+        for c in await search.search_customers(caller, business_id=caller.business_id, q="i@EX")
     ] == ["Chidi"]
 
 
@@ -291,23 +293,25 @@ async def test_search_treats_like_wildcards_literally(caller):
     await create(caller, "Plain", "plain@example.com")
     await create(caller, "under_score", "u@example.com")
     names = lambda rows: [c.name for c in rows]  # noqa: E731
-    assert names(await svc.search_customers(caller, business_id=caller.business_id, q="%")) == [
+    assert names(await search.search_customers(caller, business_id=caller.business_id, q="%")) == [
         "100% Pure"
     ]
-    assert names(await svc.search_customers(caller, business_id=caller.business_id, q="_")) == [
+    assert names(await search.search_customers(caller, business_id=caller.business_id, q="_")) == [
         "under_score"
     ]
-    assert names(await svc.search_customers(caller, business_id=caller.business_id, q="\\")) == []
+    assert (
+        names(await search.search_customers(caller, business_id=caller.business_id, q="\\")) == []
+    )
 
 
 async def test_search_caps_at_50_in_name_order(caller):
     for n in range(55):
         await create(caller, f"Cap {n:02d}", f"cap{n}@example.com")
-    found = await svc.search_customers(caller, business_id=caller.business_id, q="cap")
+    found = await search.search_customers(caller, business_id=caller.business_id, q="cap")
     assert [c.name for c in found] == [f"Cap {n:02d}" for n in range(50)]
 
 
 @pytest.mark.parametrize("q", ["", "   ", "x" * 101])
 async def test_search_query_length(caller, q):
     with pytest.raises(BadUserInput):
-        await svc.search_customers(caller, business_id=caller.business_id, q=q)
+        await search.search_customers(caller, business_id=caller.business_id, q=q)

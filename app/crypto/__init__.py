@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from app.crypto.blind import BlindIndex
 from app.crypto.cipher import Cipher, DecryptionError
 from app.crypto.keys import KeySet
+from app.crypto.tokens import SearchTokens
 
 __all__ = ["Crypto", "DecryptionError", "KeySet", "current", "install"]
 
@@ -20,10 +21,16 @@ class Crypto:
     keys: KeySet
     cipher: Cipher
     email_index: BlindIndex
+    search_tokens: SearchTokens
 
     @classmethod
     def from_keys(cls, keys: KeySet) -> Crypto:
-        return cls(keys=keys, cipher=Cipher(keys), email_index=BlindIndex(keys, "customer/email"))
+        return cls(
+            keys=keys,
+            cipher=Cipher(keys),
+            email_index=BlindIndex(keys, "customer/email"),
+            search_tokens=SearchTokens(keys),
+        )
 
 
 _current: Crypto | None = None

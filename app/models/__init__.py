@@ -8,11 +8,12 @@ Indexes that Tortoise cannot describe (the partial unique index on
 from __future__ import annotations
 
 from tortoise import fields
+from tortoise.contrib.postgres.fields import ArrayField
 from tortoise.models import Model
 
 from app.models.encrypted import EncryptedField, EncryptedModel
 
-__all__ = ["ApiKey", "Business", "Customer", "KeyCheck"]
+__all__ = ["ApiKey", "Business", "Customer", "Job", "KeyCheck"]
 
 
 class Business(Model):
@@ -58,6 +59,9 @@ class Customer(EncryptedModel):
     address = EncryptedField(null=True)
     tin = EncryptedField(null=True)
     company_name = fields.CharField(max_length=200, null=True)
+    #: Keyed trigram tokens of name and email (app.crypto.tokens); NULL until
+    #: indexed, empty once soft-deleted.
+    search_tokens = ArrayField("INT", null=True)
     account_balance_kobo = fields.BigIntField(default=0)
     is_active = fields.BooleanField(default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -80,3 +84,17 @@ class KeyCheck(Model):
 
     class Meta:
         table = "key_check"
+
+
+class Job(Model):
+    """Progress of a long maintenance job (reindex, key rotation), so it can resume."""
+
+    name = fields.CharField(primary_key=True, max_length=100)
+    cursor = fields.CharField(max_length=100, default="")
+    done = fields.BigIntField(default=0)
+    total = fields.BigIntField(default=0)
+    started_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "job"

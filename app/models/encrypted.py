@@ -64,7 +64,11 @@ class EncryptedField(Field[str]):
         return Sealed(value)
 
     def open(self, instance: Model, value: bytes) -> str:
-        return crypto.current().cipher.open(self.table, self.column, str(instance.pk), value)
+        return self.open_for(str(instance.pk), value)
+
+    def open_for(self, row_id: str, value: bytes) -> str:
+        """Open a value read without a model instance (bulk reads)."""
+        return crypto.current().cipher.open(self.table, self.column, row_id, value)
 
 
 class _Plaintext:

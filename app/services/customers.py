@@ -15,6 +15,7 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
 
 from app import crypto
 from app.ids import new_id
@@ -24,8 +25,8 @@ from app.services.access import Caller, require_business
 from app.services.errors import BadUserInput, InvalidInput, UserError
 
 LIST_MAX = 100
-SEARCH_MAX_RESULTS = 50
-QUERY_MAX = 100
+#: The order of every list: lowercased name in code-point order, then id.
+ORDER = ("name_lower", "id")
 EMAIL_INDEX = "customer_active_email_uidx"
 _FIND_OR_CREATE_TRIES = 3
 
@@ -74,8 +75,15 @@ def _not_found() -> InvalidInput:
     return InvalidInput([UserError(("id",), "NOT_FOUND", "No such customer")])
 
 
-def _active(business_id: str):
+def active(business_id: str) -> QuerySet[Customer]:
     return Customer.filter(business_id=business_id, is_active=True)
+
+
+def after_key(query: QuerySet[Customer], name_lower: str, last_id: str) -> QuerySet[Customer]:
+    """Rows after (name_lower, id) in list order, written so the index range starts at a."""
+    return query.filter(name_lower__gte=name_lower).filter(
+        Q(name_lower__gt=name_lower) | Q(id__gt=last_id)
+    )
 
 
 def _check_limit(value: int, name: str) -> None:
@@ -95,42 +103,19 @@ async def list_customers(caller: Caller, *, business_id: str, limit: int) -> lis
     """Active customers by name, at most `limit` (1 to 100)."""
     require_business(caller, business_id)
     _check_limit(limit, "limit")
-    return await _active(business_id).order_by("name_lower", "id").limit(limit)
+    return await active(business_id).order_by(*ORDER).limit(limit)
 
 
 async def customer_page(caller: Caller, *, business_id: str, first: int, after: str | None) -> Page:
     """A keyset page of active customers by name; `after` is an opaque cursor."""
     require_business(caller, business_id)
     _check_limit(first, "first")
-    query = _active(business_id)
+    query = active(business_id)
     if after is not None:
-        name_lower, last_id = cursor.decode(after)
-        # (name_lower, id) > (a, b), written so the index range starts at a.
-        query = query.filter(name_lower__gte=name_lower).filter(
-            Q(name_lower__gt=name_lower) | Q(id__gt=last_id)
-        )
-    rows = await query.order_by("name_lower", "id").limit(first + 1)
-    total = await _active(business_id).count()
+        query = after_key(query, *cursor.decode(after))
+    rows = await query.order_by(*ORDER).limit(first + 1)
+    total = await active(business_id).count()
     return Page(customers=rows[:first], has_next_page=len(rows) > first, total_count=total)
-
-
-async def search_customers(caller: Caller, *, business_id: str, q: str) -> list[Customer]:
-    """Case-insensitive substring match on name or email among active customers.
-
-    Up to 50, by name then id.  The simple way: walk the business's customers
-    in name order, decrypting emails, and stop at 50 matches.
-    """
-    require_business(caller, business_id)
-    needle = q.strip().lower()
-    if not 1 <= len(needle) <= QUERY_MAX:
-        raise BadUserInput(f"q must be 1 to {QUERY_MAX} characters after trimming")
-    found: list[Customer] = []
-    for customer in await _active(business_id).order_by("name_lower", "id"):
-        if needle in customer.name_lower or needle in customer.email:
-            found.append(customer)
-            if len(found) == SEARCH_MAX_RESULTS:
-                break
-    return found
 
 
 # Writes --------------------------------------------------------------------
@@ -147,6 +132,7 @@ def _new_customer(business_id: str, data: Mapping[str, str | None]) -> Customer:
         name_lower=name.lower(),
         email=email,
         email_hash=_email_hash(business_id, email),
+        search_tokens=crypto.current().search_tokens.for_row(business_id, name.lower(), email),
         phone=data.get("phone"),
         address=data.get("address"),
         tin=data.get("tin"),
@@ -182,7 +168,7 @@ async def find_or_create_customer(
         data["name"] = str(data["email"]).rsplit("@", 1)[0][: validation.NAME_MAX]
     email_hash = _email_hash(business_id, str(data["email"]))
     for _ in range(_FIND_OR_CREATE_TRIES):
-        existing = await _active(business_id).filter(email_hash=email_hash).first()
+        existing = await active(business_id).filter(email_hash=email_hash).first()
         if existing is not None:
             return existing, False
         customer = _new_customer(business_id, data)
@@ -224,6 +210,11 @@ async def update_customer(
     if "email" in data:
         customer.email_hash = _email_hash(customer.business_id, customer.email)
         fields.append("email_hash")
+    if customer.is_active and ("name" in data or "email" in data):
+        customer.search_tokens = crypto.current().search_tokens.for_row(
+            customer.business_id, customer.name_lower, customer.email
+        )
+        fields.append("search_tokens")
     await _save_unless_taken(customer, update_fields=fields)
     return customer
 
@@ -237,5 +228,7 @@ async def delete_customer(caller: Caller, *, customer_id: str) -> Customer:
         now = datetime.now(UTC)
         customer.is_active = False
         customer.deleted_at = now
-        await customer.save(update_fields=["is_active", "deleted_at", "updated_at"])
+        customer.search_tokens = []  # a deleted customer leaves no search trace
+        fields = ["is_active", "deleted_at", "updated_at", "search_tokens"]
+        await customer.save(update_fields=fields)
     return customer

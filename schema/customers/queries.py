@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from app.services import customers as service
+from app.services import search
 from schema.context import Info
 from schema.customers.types import Customer, CustomerConnection, CustomerSearchResult, wrap
 
@@ -58,7 +59,5 @@ class CustomerQueries:
     async def search_customers(
         self, info: Info, business_id: strawberry.ID, q: str
     ) -> CustomerSearchResult:
-        rows = await service.search_customers(
-            info.context.caller, business_id=str(business_id), q=q
-        )
+        rows = await search.search_customers(info.context.caller, business_id=str(business_id), q=q)
         return CustomerSearchResult(customers=wrap(rows), count=len(rows))

@@ -1,0 +1,76 @@
+"""Rebuild the blind indexes (email_hash and search tokens) from the encrypted data.
+
+Two uses: the backfill after a migration adds an index (rows whose tokens are
+NULL), and a full rebuild after FINORA_INDEX_KEY changes.  Batches commit with
+their cursor (app.jobs), so a killed run resumes.  A row that a request changed
+between our read and our write is left alone: its writer computed its indexes.
+"""
+
+from __future__ import annotations
+
+from tortoise.transactions import in_transaction
+
+from app import crypto
+from app.crypto.keys import check_value
+from app.jobs import finish, progress, resume
+from app.keycheck import INDEX_ID
+from app.models import Customer, KeyCheck
+
+BATCH = 1000
+_EMAIL = Customer._meta.fields_map["email"]
+_UPDATE = (
+    "UPDATE customer SET search_tokens = $2, email_hash = $3 "
+    "WHERE id = $1 AND email = $4 AND name_lower = $5 AND is_active = $6"
+)
+
+
+async def reindex(
+    *,
+    business_id: str | None = None,
+    only_missing: bool = False,
+    restart: bool = False,
+    show_progress: bool = True,
+) -> int:
+    """Recompute indexes; returns the number of rows written by this run."""
+    scope = f"{business_id or 'all'}:{'missing' if only_missing else 'full'}"
+    job = await resume(f"reindex:{scope}", restart=restart)
+    rows = Customer.all()
+    if business_id:
+        rows = rows.filter(business_id=business_id)
+    if only_missing:
+        rows = rows.filter(search_tokens__isnull=True)
+    remaining = await rows.filter(id__gt=job.cursor).count()
+    written = 0
+    keys = crypto.current()
+    with progress(
+        "reindex", total=job.done + remaining, initial=job.done, enabled=show_progress
+    ) as bar:
+        while True:
+            batch = (
+                await rows.filter(id__gt=job.cursor)
+                .order_by("id")
+                .limit(BATCH)
+                .values_list("id", "business_id", "name_lower", "email", "is_active")
+            )
+            if not batch:
+                break
+            updates = []
+            for row_id, owner, name_lower, sealed, is_active in batch:
+                email = _EMAIL.open_for(row_id, sealed)
+                tokens = keys.search_tokens.for_row(owner, name_lower, email) if is_active else []
+                digest = keys.email_index.digest(owner, email)
+                updates.append((row_id, tokens, digest, bytes(sealed), name_lower, is_active))
+            job.cursor = batch[-1][0]
+            job.done += len(batch)
+            async with in_transaction() as conn:
+                await conn.execute_many(_UPDATE, updates)
+                await job.save(using_db=conn)
+            written += len(batch)
+            bar.update(len(batch))
+    await finish(job)
+    if written:
+        await Customer._meta.db.execute_script("ANALYZE customer")
+    if not only_missing and business_id is None:
+        kcv = check_value(keys.keys.index)
+        await KeyCheck.update_or_create(key_id=INDEX_ID, defaults={"purpose": "index", "kcv": kcv})
+    return written

@@ -1,0 +1,84 @@
+"""searchCustomers: substring match on name or encrypted email, at scale.
+
+The planner, in a bounded number of queries:
+
+1. Candidates.  Three characters or more: active rows of the business whose
+   keyed trigram tokens (app.crypto.tokens) hold every token of the query, for
+   the name or for the email, plus rows not indexed yet (NULL tokens, during a
+   backfill).  One or two characters have no trigram: every active row is a
+   candidate.
+2. Confirmation, in name order.  Candidates come in batches sorted like every
+   list (name_lower, id), growing 4x each time; each is confirmed on its
+   plaintext name or, failing that, on its decrypted email (a token match is
+   only probable).  The walk stops at the 50th match.
+3. The matches are read whole, in one query.
+
+So the result equals decrypt-and-filter on any data; the index only decides how
+few rows are decrypted.
+"""
+
+from __future__ import annotations
+
+from tortoise.expressions import Q
+
+from app import crypto
+from app.models import Customer
+from app.services.access import Caller, require_business
+from app.services.customers import ORDER, active, after_key
+from app.services.errors import BadUserInput
+
+MAX_RESULTS = 50
+QUERY_MAX = 100
+FIRST_BATCH = 128
+MAX_BATCH = 8192
+
+_EMAIL = Customer._meta.fields_map["email"]
+
+
+def normalise_query(q: str) -> str:
+    needle = q.strip().lower()
+    if not 1 <= len(needle) <= QUERY_MAX:
+        raise BadUserInput(f"q must be 1 to {QUERY_MAX} characters after trimming")
+    return needle
+
+
+def _candidates(business_id: str, needle: str):
+    query = active(business_id)
+    name_tokens, email_tokens = crypto.current().search_tokens.for_query(business_id, needle)
+    if not email_tokens:  # shorter than a trigram: no index can help
+        return query
+    return query.filter(
+        Q(search_tokens__contains=name_tokens)
+        | Q(search_tokens__contains=email_tokens)
+        | Q(search_tokens__isnull=True)
+    )
+
+
+async def matching_ids(business_id: str, needle: str, limit: int = MAX_RESULTS) -> list[str]:
+    """Ids of the first `limit` active customers matching, in list order."""
+    candidates = _candidates(business_id, needle)
+    found: list[str] = []
+    batch, after = FIRST_BATCH, None
+    while True:
+        query = candidates if after is None else after_key(candidates, *after)
+        rows = await query.order_by(*ORDER).limit(batch).values_list("id", "name_lower", "email")
+        for row_id, name_lower, sealed in rows:
+            if needle in name_lower or needle in _EMAIL.open_for(row_id, sealed):
+                found.append(row_id)
+                if len(found) == limit:
+                    return found
+        if len(rows) < batch:
+            return found
+        after = (rows[-1][1], rows[-1][0])
+        batch = min(batch * 4, MAX_BATCH)
+
+
+async def search_customers(caller: Caller, *, business_id: str, q: str) -> list[Customer]:
+    """Up to 50 active customers whose name or email contains q, by name then id."""
+    require_business(caller, business_id)
+    needle = normalise_query(q)
+    ids = await matching_ids(business_id, needle)
+    if not ids:
+        return []
+    rows = {row.id: row for row in await Customer.filter(id__in=ids)}
+    return [rows[row_id] for row_id in ids]
