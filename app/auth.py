@@ -54,7 +54,10 @@ class RequireApiKey:
         caller = await authenticate(token) if token else None
         if caller is None:
             response = error_response(
-                401, "UNAUTHENTICATED", "A valid API key is required (Authorization: Bearer <key>)"
+                scope,
+                401,
+                "UNAUTHENTICATED",
+                "A valid API key is required (Authorization: Bearer <key>)",
             )
             response.headers["WWW-Authenticate"] = "Bearer"
             await response(scope, receive, send)

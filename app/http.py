@@ -1,15 +1,39 @@
-"""Small HTTP helpers shared by the ASGI layers."""
+"""Small HTTP helpers shared by the ASGI layers.
+
+Errors raised before an endpoint runs (401, 413, 429) take the shape of the API
+the request is for: the REST envelope under ``/v1/``, a GraphQL error elsewhere.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import orjson
 from starlette.responses import Response
+from starlette.types import Scope
+
+REST_PREFIX = "/v1/"
 
 
 def json_response(data: object, status: int = 200) -> Response:
     return Response(orjson.dumps(data), status_code=status, media_type="application/json")
 
 
-def error_response(status: int, code: str, message: str) -> Response:
-    """A GraphQL-shaped error body, for failures before GraphQL runs."""
+def rest_error(status: int, code: str, message: str, field: str | None = None) -> Response:
+    error = {"code": code, "message": message, "field": field}
+    return json_response({"success": False, "error": error}, status)
+
+
+def graphql_error(status: int, code: str, message: str) -> Response:
     return json_response({"errors": [{"message": message, "extensions": {"code": code}}]}, status)
+
+
+def error_response(scope: Scope, status: int, code: str, message: str) -> Response:
+    if scope.get("path", "").startswith(REST_PREFIX):
+        return rest_error(status, code, message)
+    return graphql_error(status, code, message)
+
+
+def format_instant(value: datetime) -> str:
+    """UTC, ISO-8601 with milliseconds and a Z: the one timestamp format of both APIs."""
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -20,3 +20,15 @@ def random_base62(nbytes: int = 16) -> str:
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{random_base62()}"
+
+
+MAX_LENGTH = 40
+
+
+def well_formed(value: str, prefix: str) -> bool:
+    """Could this be one of our ids?  Anything else cannot exist, so skip the query."""
+    return (
+        len(value) <= MAX_LENGTH
+        and value.startswith(prefix + "_")
+        and all(ch in _ALPHABET for ch in value[len(prefix) + 1 :])
+    )

@@ -48,5 +48,5 @@ class BodyLimit:
                 await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(413, "BAD_USER_INPUT", "The request body is too large")
+        response = error_response(scope, 413, "BAD_USER_INPUT", "The request body is too large")
         await response(scope, receive, send)

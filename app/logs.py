@@ -15,6 +15,8 @@ import uuid
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.metrics import operation_of
+
 log = logging.getLogger("finora")
 
 
@@ -86,7 +88,7 @@ class RequestLog:
                         "status": status,
                         "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                         "business_id": caller.business_id if caller else None,
-                        "operation": state.get("operation"),
+                        "operation": operation_of(scope),
                     }
                 },
             )

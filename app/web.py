@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route, Router
 from starlette.types import ASGIApp
 from tortoise import Tortoise
 
@@ -25,9 +25,13 @@ from app.http import json_response
 from app.keycheck import verify_and_record
 from app.limits import BodyLimit
 from app.logs import RequestLog
+from app.metrics import RequestMetrics, metrics
+from app.rest.openapi import document
+from app.rest.routes import routes as rest_routes
 from app.settings import Settings
 
 READY_TIMEOUT_S = 2.0
+OPENAPI = document()
 
 
 async def healthz(request: Request) -> Response:
@@ -43,6 +47,11 @@ async def readyz(request: Request) -> Response:
     except Exception:
         return json_response({"status": "unavailable"}, 503)
     return json_response({"status": "ready"})
+
+
+async def openapi(request: Request) -> Response:
+    """The REST API's OpenAPI document (public, like the reference)."""
+    return json_response(OPENAPI)
 
 
 def create_web_app(settings: Settings, api: ASGIApp) -> ASGIApp:
@@ -64,8 +73,16 @@ def create_web_app(settings: Settings, api: ASGIApp) -> ASGIApp:
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
             Route("/graphql", guarded, methods=["GET", "POST"]),
+            Mount(
+                "/v1",
+                routes=[
+                    Route("/openapi.json", openapi, methods=["GET"]),
+                    Mount("", app=RequireApiKey(Router(rest_routes), open_ide=False)),
+                ],
+            ),
         ],
         lifespan=lifespan,
     )
-    return RequestLog(BodyLimit(app, max_bytes=settings.max_body_bytes))  # type: ignore[return-value]
+    return RequestLog(RequestMetrics(BodyLimit(app, max_bytes=settings.max_body_bytes)))  # type: ignore[return-value]

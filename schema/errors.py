@@ -14,13 +14,12 @@ from collections.abc import Iterator
 from enum import Enum
 from typing import Any
 
-import asyncpg
 import strawberry
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
-from tortoise.exceptions import DBConnectionError
 
 from app.services.errors import ServiceError, UserError
+from app.services.health import is_unavailable
 
 log = logging.getLogger("finora.graphql")
 
@@ -31,14 +30,6 @@ INTERNAL = "INTERNAL_SERVER_ERROR"
 UNAVAILABLE = "SERVICE_UNAVAILABLE"
 MASKED_MESSAGE = "Internal server error"
 UNAVAILABLE_MESSAGE = "The service is temporarily unavailable"
-
-_UNAVAILABLE_TYPES = (
-    DBConnectionError,
-    OSError,
-    TimeoutError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-)
 
 
 @strawberry.enum
@@ -76,14 +67,6 @@ class TagValidationErrors(SchemaExtension):
                 error.extensions = {**(error.extensions or {}), "code": VALIDATION_FAILED}
 
 
-def _unavailable(exc: BaseException | None) -> bool:
-    while exc is not None:
-        if isinstance(exc, _UNAVAILABLE_TYPES):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
 _VARIABLE = re.compile(r"^Variable '\$(\w+)' got invalid value")
 
 
@@ -111,7 +94,7 @@ def classify(error: GraphQLError) -> tuple[str, str]:
         if code != VALIDATION_FAILED:
             code = BAD_USER_INPUT
         return code, _without_values(error.message)
-    if _unavailable(original):
+    if is_unavailable(original):
         return UNAVAILABLE, UNAVAILABLE_MESSAGE
     return INTERNAL, MASKED_MESSAGE
 

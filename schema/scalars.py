@@ -8,13 +8,11 @@ from typing import NewType
 import strawberry
 from strawberry.types.scalar import ScalarDefinition
 
+from app.http import format_instant
+
 BigInt = NewType("BigInt", int)
 
 _INT64 = (-(2**63), 2**63 - 1)
-
-
-def serialize_datetime(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_datetime(value: object) -> datetime:
@@ -38,7 +36,7 @@ SCALARS: dict[object, ScalarDefinition] = {
         description=(
             "An instant in UTC, ISO-8601 with milliseconds and a Z, e.g. 2026-03-20T09:15:00.000Z."
         ),
-        serialize=serialize_datetime,
+        serialize=format_instant,
         parse_value=parse_datetime,
     ),
     BigInt: strawberry.scalar(

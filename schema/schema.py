@@ -13,6 +13,7 @@ from strawberry.types import ExecutionContext
 from schema.customers.mutations import CustomerMutations
 from schema.customers.queries import CustomerQueries
 from schema.errors import TagValidationErrors, log_errors
+from schema.observability import NameOperation
 from schema.scalars import SCALARS
 
 MAX_DEPTH = 8
@@ -55,7 +56,13 @@ def build_schema(**overrides: Any) -> FinoraSchema:
         query=Query,
         mutation=Mutation,
         config=StrawberryConfig(disable_field_suggestions=True, scalar_map=SCALARS),
-        extensions=[TagValidationErrors, _depth_limiter, _tokens_limiter, _aliases_limiter],
+        extensions=[
+            TagValidationErrors,
+            NameOperation,
+            _depth_limiter,
+            _tokens_limiter,
+            _aliases_limiter,
+        ],
         **overrides,
     )
 

@@ -176,19 +176,24 @@ def free_port() -> int:
 
 @asynccontextmanager
 async def running_server(env: dict[str, str], *args: str) -> AsyncIterator[ServerProcess]:
-    """`finora serve` as a real process on a free port, stopped with SIGTERM at the end."""
+    """`finora serve` as a real process on a free port, stopped with SIGTERM at the end.
+
+    Its log goes to a file (a pipe nobody reads would fill and stall the server).
+    """
     import subprocess
     import sys
+    import tempfile
     import time
 
     port = free_port()
     finora = str(Path(sys.executable).parent / "finora")
+    log = tempfile.TemporaryFile()
     process = subprocess.Popen(
         [finora, "serve", "--host", "127.0.0.1", "--port", str(port), *args],
         env=env,
         cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     server = ServerProcess(process, f"http://127.0.0.1:{port}")
     try:
@@ -204,8 +209,10 @@ async def running_server(env: dict[str, str], *args: str) -> AsyncIterator[Serve
         yield server
     finally:
         process.terminate()
-        _, err = process.communicate(timeout=30)
-        server.log = err.decode()
+        await asyncio.to_thread(process.wait, 30)
+        log.seek(0)
+        server.log = log.read().decode(errors="replace")
+        log.close()
 
 
 @dataclass
@@ -213,3 +220,24 @@ class ServerProcess:
     process: Any
     url: str
     log: str = ""
+
+
+async def _fresh_database(server_url: str) -> tuple[str, str]:
+    name = f"finora_mig_{uuid.uuid4().hex[:10]}"
+    admin = await _admin(server_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    return name, _with_database(server_url, name)
+
+
+async def _drop(server_url: str, name: str) -> None:
+    admin = await _admin(server_url)
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+@pytest.fixture
+async def fresh_db(server_url):
+    name, url = await _fresh_database(server_url)
+    yield url
+    await _drop(server_url, name)

@@ -7,15 +7,13 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import asyncpg
-import pytest
 
 from app.db import MIGRATIONS_DIR
 from app.settings import parse_database_url
-from tests.conftest import ROOT, _with_database
+from tests.conftest import ROOT
 
 MIGRATION_COUNT = len(list((MIGRATIONS_DIR / "models").glob("[0-9]*_*.py")))
 
@@ -51,32 +49,11 @@ def test_models_and_migrations_agree(tmp_path, server_url):
     assert before == after
 
 
-async def _fresh_database(server_url: str) -> tuple[str, str]:
-    name = f"finora_mig_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(**parse_database_url(server_url))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    return name, _with_database(server_url, name)
-
-
-async def _drop(server_url: str, name: str) -> None:
-    admin = await asyncpg.connect(**parse_database_url(server_url))
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.close()
-
-
 def _finora(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     exe = Path(sys.executable).parent / "finora"
     return subprocess.run(
         [str(exe), *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120
     )
-
-
-@pytest.fixture
-async def fresh_db(server_url):
-    name, url = await _fresh_database(server_url)
-    yield url
-    await _drop(server_url, name)
 
 
 async def test_migrate_twice_is_a_no_op_and_creates_the_indexes(fresh_db):

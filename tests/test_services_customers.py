@@ -315,3 +315,11 @@ async def test_search_caps_at_50_in_name_order(caller):
 async def test_search_query_length(caller, q):
     with pytest.raises(BadUserInput):
         await search.search_customers(caller, business_id=caller.business_id, q=q)
+
+
+@pytest.mark.parametrize("odd", ["x" * 500, "cust_" + "é" * 30, "", "cust_a b", "biz_abc"])
+async def test_malformed_ids_are_simply_missing(caller, odd):
+    assert await svc.get_customer(caller, odd) is None
+    with pytest.raises(InvalidInput) as caught:
+        await svc.delete_customer(caller, customer_id=odd)
+    assert user_errors(caught) == {(("id",), "NOT_FOUND")}

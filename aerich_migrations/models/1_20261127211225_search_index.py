@@ -18,7 +18,8 @@ COMMENT ON TABLE "job" IS 'Progress of a long maintenance job (reindex, key rota
         -- Candidates for searchCustomers: active rows holding all of a query's tokens.
         -- Rows are filled by `finora migrate` (backfill) and `finora reindex`; NULL until then.
         CREATE INDEX IF NOT EXISTS "customer_search_tokens_gin"
-            ON "customer" USING GIN ("search_tokens") WHERE "is_active";
+            ON "customer" USING GIN ("search_tokens") WITH (fastupdate = off) WHERE "is_active";
+        -- fastupdate off: a pending list would be scanned by every search until vacuumed.
         -- Rows still to index: searched by decryption until the backfill reaches them.
         CREATE INDEX IF NOT EXISTS "customer_unindexed_idx"
             ON "customer" ("business_id") WHERE "is_active" AND "search_tokens" IS NULL;

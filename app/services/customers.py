@@ -18,7 +18,7 @@ from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
 from app import crypto
-from app.ids import new_id
+from app.ids import new_id, well_formed
 from app.models import Customer
 from app.services import cursor, validation
 from app.services.access import Caller, require_business
@@ -96,6 +96,8 @@ def _check_limit(value: int, name: str) -> None:
 
 async def get_customer(caller: Caller, customer_id: str) -> Customer | None:
     """One customer of the caller's business, active or not."""
+    if not well_formed(customer_id, "cust"):
+        return None
     return await Customer.filter(id=customer_id, business_id=caller.business_id).first()
 
 
@@ -161,8 +163,8 @@ async def find_or_create_customer(
     """
     require_business(caller, business_id)
     values: dict[str, str | None] = {"email": email, "phone": phone}
-    if name is not None and name.strip():
-        values["name"] = name
+    if name is not None and (not isinstance(name, str) or name.strip()):
+        values["name"] = name  # blank means "use the default"; a non-string is INVALID
     data = validation.check(values)
     if "name" not in data:
         data["name"] = str(data["email"]).rsplit("@", 1)[0][: validation.NAME_MAX]

@@ -1,0 +1,94 @@
+"""Prometheus metrics: requests and latency per operation and status, pool usage.
+
+Labels hold only names from our own code (a route, or the root fields of a
+GraphQL operation, which validation limits to the schema's): never a value
+from a request, so no PII and a bounded number of series.  Each worker process
+counts its own requests; scrape every worker, or run one per container.
+"""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from tortoise import Tortoise
+
+REGISTRY = CollectorRegistry()
+REQUESTS = Counter(
+    "finora_requests_total",
+    "Requests by operation and status",
+    ["operation", "status"],
+    registry=REGISTRY,
+)
+LATENCY = Histogram(
+    "finora_request_duration_seconds",
+    "Request latency by operation",
+    ["operation"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    registry=REGISTRY,
+)
+POOL_SIZE = Gauge("finora_db_pool_connections", "Open database connections", registry=REGISTRY)
+POOL_IDLE = Gauge("finora_db_pool_idle_connections", "Idle database connections", registry=REGISTRY)
+
+
+def _pool() -> object | None:
+    try:
+        return getattr(Tortoise.get_connection("default"), "_pool", None)
+    except Exception:
+        return None
+
+
+async def metrics(request: Request) -> Response:
+    pool = _pool()
+    if pool is not None:
+        POOL_SIZE.set(pool.get_size())
+        POOL_IDLE.set(pool.get_idle_size())
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+FIXED_PATHS = {"/healthz", "/readyz", "/metrics", "/v1/openapi.json", "/graphql"}
+
+
+def operation_of(scope: Scope) -> str:
+    """The handler's own name for the request (set in state), or its fixed path."""
+    named = scope.get("state", {}).get("operation")
+    if named:
+        return named
+    return scope["path"] if scope["path"] in FIXED_PATHS else "other"
+
+
+class RequestMetrics:
+    """ASGI middleware: count and time every HTTP request under a bounded label."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            operation = operation_of(scope)
+            REQUESTS.labels(operation, str(status)).inc()
+            LATENCY.labels(operation).observe(time.perf_counter() - started)

@@ -1,0 +1,1 @@
+"""The REST API of the customers reference, served beside GraphQL."""

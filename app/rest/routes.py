@@ -1,0 +1,149 @@
+"""The REST API of the reference (``/v1/customers...``), on the same services as GraphQL.
+
+Each handler converts the request, calls one service function and shapes the
+answer as the reference does: ``{"success": true, "data": ...}``.  No rule lives
+here; errors come from the services and are mapped in app.rest.errors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app.auth import caller_of
+from app.http import json_response
+from app.rest.errors import BadRequest, handle_errors
+from app.rest.serialize import customer_json
+from app.services import customers as service
+from app.services import search
+from app.services.errors import InvalidInput, UserError
+
+#: Body field of the API -> service field; anything else in a body is ignored.
+BODY_FIELDS = {
+    "name": "name",
+    "email": "email",
+    "phone": "phone",
+    "address": "address",
+    "companyName": "company_name",
+    "tin": "tin",
+}
+
+
+def ok(data: object, status: int = 200) -> Response:
+    return json_response({"success": True, "data": data}, status)
+
+
+def business_id(request: Request) -> str:
+    value = request.query_params.get("businessId", "").strip()
+    if not value:
+        raise BadRequest("businessId is required", "businessId")
+    return value
+
+
+def int_param(request: Request, name: str, default: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be an integer", name) from None
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise BadRequest("The body must be JSON (Content-Type: application/json)", None, status=415)
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise BadRequest("The body is not valid JSON", None) from None
+    if not isinstance(body, dict):
+        raise BadRequest("The body must be a JSON object", None)
+    return body
+
+
+def known_fields(body: dict[str, Any]) -> dict[str, Any]:
+    return {BODY_FIELDS[key]: value for key, value in body.items() if key in BODY_FIELDS}
+
+
+@handle_errors
+async def list_customers(request: Request) -> Response:
+    rows = await service.list_customers(
+        caller_of(request), business_id=business_id(request), limit=int_param(request, "limit", 50)
+    )
+    return ok([customer_json(row) for row in rows])
+
+
+@handle_errors
+async def search_customers(request: Request) -> Response:
+    rows = await search.search_customers(
+        caller_of(request), business_id=business_id(request), q=request.query_params.get("q", "")
+    )
+    return ok({"customers": [customer_json(row) for row in rows], "count": len(rows)})
+
+
+@handle_errors
+async def get_customer(request: Request) -> Response:
+    row = await service.get_customer(caller_of(request), request.path_params["id"])
+    if row is None:
+        raise InvalidInput([UserError(("id",), "NOT_FOUND", "No such customer")])
+    return ok(customer_json(row))
+
+
+@handle_errors
+async def create_customer(request: Request) -> Response:
+    caller, owner = caller_of(request), business_id(request)
+    body = await json_body(request)
+    row = await service.create_customer(caller, business_id=owner, values=known_fields(body))
+    return ok(customer_json(row), status=201)
+
+
+@handle_errors
+async def find_or_create_customer(request: Request) -> Response:
+    caller, owner = caller_of(request), business_id(request)
+    body = known_fields(await json_body(request))
+    row, created = await service.find_or_create_customer(
+        caller,
+        business_id=owner,
+        email=body.get("email"),
+        name=body.get("name"),
+        phone=body.get("phone"),
+    )
+    data = {"id": row.id, "name": row.name, "email": row.email, "created": created}
+    return ok(data, status=201 if created else 200)
+
+
+@handle_errors
+async def update_customer(request: Request) -> Response:
+    body = await json_body(request)
+    row = await service.update_customer(
+        caller_of(request), customer_id=request.path_params["id"], changes=known_fields(body)
+    )
+    return ok(customer_json(row))
+
+
+@handle_errors
+async def delete_customer(request: Request) -> Response:
+    row = await service.delete_customer(caller_of(request), customer_id=request.path_params["id"])
+    return ok(customer_json(row))
+
+
+routes = [
+    Route("/customers", list_customers, methods=["GET"], name="list_customers"),
+    Route("/customers", create_customer, methods=["POST"], name="create_customer"),
+    Route("/customers/search", search_customers, methods=["GET"], name="search_customers"),
+    Route(
+        "/customers/find-or-create",
+        find_or_create_customer,
+        methods=["POST"],
+        name="find_or_create_customer",
+    ),
+    Route("/customers/{id}", get_customer, methods=["GET"], name="get_customer"),
+    Route("/customers/{id}", update_customer, methods=["PATCH"], name="update_customer"),
+    Route("/customers/{id}", delete_customer, methods=["DELETE"], name="delete_customer"),
+]

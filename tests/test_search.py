@@ -1,0 +1,329 @@
+"""searchCustomers at scale: the keyed trigram index, the planner, and their oracle."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app import crypto
+from app.crypto.keys import new_key
+from app.crypto.tokens import BITS, SearchTokens, grams
+from app.jobs import resume
+from app.models import Customer
+from app.reindex import reindex
+from app.seed import people, seed_demo
+from app.services import customers as svc
+from app.services import search, validation
+from app.services.access import Caller
+from app.services.errors import InvalidInput
+from tests.conftest import _admin, make_tenant
+from tests.test_api import SEARCH
+from tests.test_cli import arun, production_env
+from tests.test_crypto import keyset
+
+# Tokens ---------------------------------------------------------------------
+
+
+def test_grams():
+    assert grams("abcd") == {"abc", "bcd"}
+    assert grams("ab") == set()
+    assert grams("aaaa") == {"aaa"}
+
+
+def test_tokens_are_keyed_per_business_and_truncated():
+    tokens, other = SearchTokens(keyset()), SearchTokens(keyset())
+    row = tokens.for_row("biz_1", "ada obi", "ada@example.com")
+    assert all(0 <= t < 2**BITS for t in row)
+    assert row == sorted(set(row))
+    assert row != tokens.for_row("biz_2", "ada obi", "ada@example.com")
+    assert row != other.for_row("biz_1", "ada obi", "ada@example.com")
+
+
+@given(st.text(min_size=3, max_size=30), st.integers(0, 27), st.integers(3, 30))
+def test_a_substring_query_has_all_its_tokens_in_the_row(text, start, length):
+    tokens = SearchTokens(KEYS)
+    needle = text.lower()[start : start + length]
+    if len(needle) < 3:
+        return
+    row = set(tokens.for_row("biz_1", text.lower(), text.lower()))
+    name_tokens, email_tokens = tokens.for_query("biz_1", needle)
+    assert set(name_tokens) <= row and set(email_tokens) <= row
+
+
+KEYS = keyset()
+
+
+# The oracle -----------------------------------------------------------------
+
+
+async def oracle(business_id: str, q: str) -> list[str]:
+    """Decrypt every active customer and filter in Python: the definition."""
+    needle = q.strip().lower()
+    rows = await Customer.filter(business_id=business_id, is_active=True)
+    hits = [r for r in rows if needle in r.name.lower() or needle in r.email.lower()]
+    hits.sort(key=lambda r: (r.name_lower, r.id))
+    return [r.id for r in hits[:50]]
+
+
+NAME_ALPHABET = "abcdeAÉéßİıKk%_ .-'0"  # noqa: RUF001 - dotless i on purpose
+LOCAL_ALPHABET = "abcde%_+-0"
+
+
+async def _pool(business_id: str) -> list[tuple[str, str]]:
+    """A fixed pool of awkward customers, a few soft-deleted."""
+    import random
+
+    rng = random.Random(7)
+    caller = Caller(business_id, "test")
+    made = []
+    for n in range(160):
+        name = "".join(rng.choice(NAME_ALPHABET) for _ in range(rng.randint(1, 14))).strip() or "x"
+        local = "".join(rng.choice(LOCAL_ALPHABET) for _ in range(rng.randint(1, 8)))
+        email = f"{local}{n}@{rng.choice(['gmail.com', 'ex.ng', 'yahoo.co.uk', 'a-b.com'])}"
+        customer = await svc.create_customer(
+            caller, business_id=business_id, values={"name": name, "email": email}
+        )
+        if n % 17 == 0:
+            await svc.delete_customer(caller, customer_id=customer.id)
+        made.append((name, email))
+    for n in range(60):  # many matches for the 50 cap
+        await svc.create_customer(
+            caller,
+            business_id=business_id,
+            values={"name": f"Cap {n}", "email": f"capper{n}@gmail.com"},
+        )
+    return made
+
+
+@pytest.fixture(scope="module")
+async def pool(app):
+    tenant = await make_tenant("Search pool")
+    return tenant.business_id, await _pool(tenant.business_id)
+
+
+def queries(made: list[tuple[str, str]]) -> st.SearchStrategy[str]:
+    texts = [t for pair in made for t in pair]
+    sliced = st.tuples(st.sampled_from(texts), st.integers(0, 20), st.integers(1, 8)).map(
+        lambda t: t[0][t[1] : t[1] + t[2]]
+    )
+    shaken = sliced.map(str.upper) | sliced.map(lambda s: f"  {s} ")
+    random_text = st.text(alphabet=NAME_ALPHABET + "@.xyz", min_size=1, max_size=6)
+    specials = st.sampled_from(["@", ".", "%", "_", "%_", "@g", "ß", "İ", "é", "gmail", "capper"])
+    return (sliced | shaken | random_text | specials).filter(lambda q: 1 <= len(q.strip()) <= 100)
+
+
+QUERY_EXAMPLES = int(os.environ.get("FINORA_SEARCH_EXAMPLES", "500"))
+
+
+async def test_search_equals_the_oracle(pool):
+    business_id, made = pool
+
+    @settings(
+        max_examples=QUERY_EXAMPLES,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(queries(made))
+    def check(q: str) -> None:
+        expected = asyncio.run_coroutine_threadsafe(oracle(business_id, q), loop).result()
+        got = asyncio.run_coroutine_threadsafe(
+            search.matching_ids(business_id, search.normalise_query(q)), loop
+        ).result()
+        assert got == expected, q
+
+    loop = asyncio.get_running_loop()
+    await asyncio.to_thread(check)
+
+
+customers_strategy = st.lists(
+    st.tuples(
+        st.text(alphabet=NAME_ALPHABET, min_size=1, max_size=10),
+        st.text(alphabet=LOCAL_ALPHABET, min_size=1, max_size=6),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+async def test_search_equals_the_oracle_on_random_data(app):
+    loop = asyncio.get_running_loop()
+
+    async def run(people: list[tuple[str, str]], q: str) -> None:
+        tenant = await make_tenant("Random")
+        caller = Caller(tenant.business_id, "t")
+        for n, (name, local) in enumerate(people):
+            try:
+                await svc.create_customer(
+                    caller,
+                    business_id=tenant.business_id,
+                    values={"name": name, "email": f"{local}{n}@ex.ng"},
+                )
+            except InvalidInput:
+                continue
+        got = await search.matching_ids(tenant.business_id, search.normalise_query(q))
+        assert got == await oracle(tenant.business_id, q), q
+
+    @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(customers_strategy, st.text(alphabet=NAME_ALPHABET + "@.", min_size=1, max_size=5))
+    def check(people: list[tuple[str, str]], q: str) -> None:
+        if not q.strip():
+            return
+        asyncio.run_coroutine_threadsafe(run(people, q), loop).result()
+
+    await asyncio.to_thread(check)
+
+
+# The index follows every write -----------------------------------------------
+
+
+@pytest.fixture
+async def caller(app) -> Caller:
+    return Caller((await make_tenant("Index")).business_id, "t")
+
+
+async def found(caller: Caller, q: str) -> list[str]:
+    return [
+        c.id for c in await search.search_customers(caller, business_id=caller.business_id, q=q)
+    ]
+
+
+async def test_index_follows_updates_and_deletes(caller, raw_db):
+    customer = await svc.create_customer(
+        caller, business_id=caller.business_id, values={"name": "Tolu", "email": "tolu@alpha.ng"}
+    )
+    assert await found(caller, "alpha") == [customer.id]
+    await svc.update_customer(caller, customer_id=customer.id, changes={"email": "tolu@beta.ng"})
+    assert await found(caller, "alpha") == [] and await found(caller, "beta.n") == [customer.id]
+    await svc.update_customer(caller, customer_id=customer.id, changes={"name": "Yewande"})
+    assert await found(caller, "tolu") == [customer.id]  # still in the email
+    assert await found(caller, "wande") == [customer.id]
+    await svc.delete_customer(caller, customer_id=customer.id)
+    assert await found(caller, "beta") == []
+    tokens = await raw_db.fetchval("SELECT search_tokens FROM customer WHERE id = $1", customer.id)
+    assert tokens == []  # a deleted customer leaves no search trace
+    await svc.update_customer(caller, customer_id=customer.id, changes={"email": "x@gamma.ng"})
+    assert await found(caller, "gamma") == []
+
+
+async def test_find_or_create_indexes_the_new_customer(caller):
+    customer, created = await svc.find_or_create_customer(
+        caller, business_id=caller.business_id, email="new.one@delta.ng", name=None, phone=None
+    )
+    assert created and await found(caller, "delta") == [customer.id]
+
+
+async def test_unindexed_rows_are_still_found_and_backfilled(caller, raw_db):
+    ids = []
+    for n in range(5):
+        customer = await svc.create_customer(
+            caller,
+            business_id=caller.business_id,
+            values={"name": f"Back {n}", "email": f"fill{n}@omega.ng"},
+        )
+        ids.append(customer.id)
+    await raw_db.execute(
+        "UPDATE customer SET search_tokens = NULL WHERE business_id = $1", caller.business_id
+    )
+    assert await found(caller, "omega") == ids  # NULL rows are confirmed by decryption
+    written = await reindex(business_id=caller.business_id, only_missing=True, show_progress=False)
+    assert written == 5
+    missing = await raw_db.fetchval(
+        "SELECT count(*) FROM customer WHERE business_id = $1 AND search_tokens IS NULL",
+        caller.business_id,
+    )
+    assert missing == 0 and await found(caller, "omega") == ids
+
+
+async def test_reindex_resumes_after_the_last_committed_batch(caller, raw_db):
+    for n in range(6):
+        await svc.create_customer(
+            caller, business_id=caller.business_id, values={"name": f"R{n}", "email": f"r{n}@r.ng"}
+        )
+    ids = sorted(
+        r["id"]
+        for r in await raw_db.fetch(
+            "SELECT id FROM customer WHERE business_id = $1", caller.business_id
+        )
+    )
+    job = await resume(f"reindex:{caller.business_id}:full")
+    job.cursor, job.done = ids[3], 4  # as if killed after four rows
+    await job.save()
+    written = await reindex(business_id=caller.business_id, show_progress=False)
+    assert written == 2
+    assert await raw_db.fetchval("SELECT count(*) FROM job WHERE name = $1", job.name) == 0
+
+
+# The index key changes: a full rebuild, then the service starts again ------------
+
+
+async def test_full_reindex_after_an_index_key_change(fresh_db):
+    env = production_env(DATABASE_URL=fresh_db)
+    assert (await arun("migrate", env=env)).returncode == 0
+    business = (await arun("business", "create", "Rekey", "--json", env=env)).stdout
+    business_id = business.split('"id": "')[1].split('"')[0]
+    seeded = await arun("seed-demo", "--business", business_id, "--count", "300", env=env)
+    assert seeded.returncode == 0, seeded.stderr
+    new_env = {**env, "FINORA_INDEX_KEY": new_key()}
+    refused = await arun("serve", "--port", "1", env=new_env)
+    assert "FINORA_INDEX_KEY does not match" in refused.stderr
+    rebuilt = await arun("reindex", env=new_env)
+    assert rebuilt.returncode == 0 and "reindexed 300" in rebuilt.stdout, rebuilt.stderr
+    again = await arun("reindex", env=new_env)  # now the key is the recorded one
+    assert again.returncode == 0, again.stderr
+    conn = await _admin(fresh_db)
+    try:
+        unindexed = await conn.fetchval("SELECT count(*) FROM customer WHERE search_tokens IS NULL")
+    finally:
+        await conn.close()
+    assert unindexed == 0
+
+
+# Seeding -------------------------------------------------------------------------
+
+
+def test_seeded_people_are_realistic_and_valid():
+    batch = list(people(seed=3, start=0, stop=400))
+    assert batch == list(people(seed=3, start=0, stop=400))  # deterministic
+    assert len({p["email"] for p in batch}) == 400
+    assert len({p["email"].split("@")[1] for p in batch}) > 10
+    for person in batch:
+        validation.check(
+            {k: person[k] for k in ("name", "email", "phone", "address", "tin", "company_name")}
+        )
+        assert validation.email(person["email"]) == person["email"]
+        if person["phone"]:
+            assert validation.phone(person["phone"]) == person["phone"]
+
+
+async def test_seed_demo_loads_through_the_real_encryption_and_resumes(caller, database_url):
+    conn = await _admin(database_url)
+    try:
+        job = await resume(f"seed:{caller.business_id}:5:40")
+        job.done = 25  # as if killed after 25 rows (and those rows were lost with it)
+        await job.save()
+        inserted = await seed_demo(
+            conn, business_id=caller.business_id, count=40, seed=5, show_progress=False
+        )
+    finally:
+        await conn.close()
+    assert inserted == 15
+    rows = await Customer.filter(business_id=caller.business_id)
+    expected = {p["email"] for p in people(seed=5, start=25, stop=40)}
+    assert {r.email for r in rows} == expected  # decrypts, with each row's own AAD
+    one = rows[0]
+    assert crypto.current().email_index.digest(caller.business_id, one.email) == one.email_hash
+    local = one.email.split("@")[0][2:6]
+    assert one.id in await found(caller, local)
+
+
+async def test_search_over_http_uses_the_index(gql, tenant):
+    from tests.test_api import create
+
+    await create(gql, tenant, name="Acme Ltd", email="finance@acme.com")
+    await create(gql, tenant, name="Zed", email="zed@acmecorp.ng")
+    data = await gql.data(tenant, SEARCH, {"b": tenant.business_id, "q": "acme"})
+    assert [c["name"] for c in data["searchCustomers"]["customers"]] == ["Acme Ltd", "Zed"]
