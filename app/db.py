@@ -62,3 +62,12 @@ async def raw_connect(database_url: str, **kwargs: Any) -> asyncpg.Connection:
     """A plain asyncpg connection, for work outside the ORM (locks, checks)."""
     params = parse_database_url(database_url)
     return await asyncpg.connect(**params, timeout=5, **kwargs)  # type: ignore[arg-type]
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server URL, pointing at another database (tests, benchmarks)."""
+    params = parse_database_url(url)
+    if str(params["host"]).startswith("/"):
+        return f"postgresql://{params['user']}:@/{name}?host={params['host']}&port={params['port']}"
+    auth = str(params["user"]) + (f":{params['password']}" if params["password"] else "")
+    return f"postgresql://{auth}@{params['host']}:{params['port']}/{name}"

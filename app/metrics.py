@@ -8,8 +8,6 @@ counts its own requests; scrape every worker, or run one per container.
 
 from __future__ import annotations
 
-import time
-
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -20,7 +18,7 @@ from prometheus_client import (
 )
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 from tortoise import Tortoise
 
 REGISTRY = CollectorRegistry()
@@ -67,28 +65,6 @@ def operation_of(scope: Scope) -> str:
     return scope["path"] if scope["path"] in FIXED_PATHS else "other"
 
 
-class RequestMetrics:
-    """ASGI middleware: count and time every HTTP request under a bounded label."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def recording_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, recording_send)
-        finally:
-            operation = operation_of(scope)
-            REQUESTS.labels(operation, str(status)).inc()
-            LATENCY.labels(operation).observe(time.perf_counter() - started)
+def record(operation: str, status: int, seconds: float) -> None:
+    REQUESTS.labels(operation, str(status)).inc()
+    LATENCY.labels(operation).observe(seconds)

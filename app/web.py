@@ -24,8 +24,8 @@ from app.db import close_orm, open_orm
 from app.http import json_response
 from app.keycheck import verify_and_record
 from app.limits import BodyLimit
-from app.logs import RequestLog
-from app.metrics import RequestMetrics, metrics
+from app.metrics import metrics
+from app.observe import ObserveRequests
 from app.rest.openapi import document
 from app.rest.routes import routes as rest_routes
 from app.settings import Settings
@@ -85,4 +85,4 @@ def create_web_app(settings: Settings, api: ASGIApp) -> ASGIApp:
         ],
         lifespan=lifespan,
     )
-    return RequestLog(RequestMetrics(BodyLimit(app, max_bytes=settings.max_body_bytes)))  # type: ignore[return-value]
+    return ObserveRequests(BodyLimit(app, max_bytes=settings.max_body_bytes))  # type: ignore[return-value]

@@ -29,17 +29,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import asyncpg  # noqa: E402
+import asyncpg
 
-from app import crypto  # noqa: E402
-from app.crypto.keys import KeySet, generate_env_lines  # noqa: E402
-from app.db import close_orm, open_orm  # noqa: E402
-from app.migrate import migrate  # noqa: E402
-from app.models import Customer  # noqa: E402
-from app.seed import seed_demo  # noqa: E402
-from app.services import businesses  # noqa: E402
-from app.services.search import MAX_RESULTS, matching_ids, normalise_query  # noqa: E402
-from app.settings import parse_database_url  # noqa: E402
+from app import crypto
+from app.crypto.keys import KeySet, generate_env_lines
+from app.db import close_orm, open_orm, with_database
+from app.migrate import migrate
+from app.models import Customer
+from app.seed import seed_demo
+from app.services import businesses
+from app.services.search import MAX_RESULTS, matching_ids, normalise_query
+from app.settings import parse_database_url
 
 DOMAIN_FRAGMENTS = ["gmail", "yahoo", "outlook", "hotmail", "zenithbank", "mtn.ng", "icloud"]
 _EMAIL = Customer._meta.fields_map["email"]
@@ -49,14 +49,6 @@ async def connect(url: str) -> asyncpg.Connection:
     return await asyncpg.connect(**parse_database_url(url))  # type: ignore[arg-type]
 
 
-def with_database(url: str, name: str) -> str:
-    params = parse_database_url(url)
-    if str(params["host"]).startswith("/"):
-        return f"postgresql://{params['user']}:@/{name}?host={params['host']}&port={params['port']}"
-    auth = str(params["user"]) + (f":{params['password']}" if params["password"] else "")
-    return f"postgresql://{auth}@{params['host']}:{params['port']}/{name}"
-
-
 async def build_plain_copy(conn: asyncpg.Connection, business_id: str) -> None:
     """The baseline: the same rows in plaintext, indexed with pg_trgm."""
     rows = await conn.fetch(
@@ -64,8 +56,14 @@ async def build_plain_copy(conn: asyncpg.Connection, business_id: str) -> None:
         business_id,
     )
     plain = [
-        (r["id"], business_id, r["name"], r["name_lower"], _EMAIL.open_for(r["id"], r["email"]),
-         r["is_active"])
+        (
+            r["id"],
+            business_id,
+            r["name"],
+            r["name_lower"],
+            _EMAIL.open_for(r["id"], r["email"]),
+            r["is_active"],
+        )
         for r in rows
     ]
     await conn.copy_records_to_table(
@@ -125,7 +123,9 @@ async def decrypt_and_filter(business_id: str, needle: str) -> list[str]:
     return [row_id for _, row_id in hits[:MAX_RESULTS]]
 
 
-async def sample_queries(business_id: str, per_kind: int, rng: random.Random) -> dict[str, list[str]]:
+async def sample_queries(
+    business_id: str, per_kind: int, rng: random.Random
+) -> dict[str, list[str]]:
     rows = await Customer.filter(business_id=business_id, is_active=True).values_list(
         "id", "name", "email"
     )
@@ -184,10 +184,14 @@ async def run(args: argparse.Namespace) -> None:
             "CREATE INDEX ON plain_customer (business_id, name_lower, id) WHERE is_active;"
         )
         rng = random.Random(args.seed)
-        print(f"PostgreSQL: {await conn.fetchval('SHOW server_version')}; "
-              f"repeat {args.repeat}, {args.queries} queries per kind\n")
-        header = (f"{'size':>7} {'query kind':<14} {'service':>15} {'trgm':>15} "
-                  f"{'decrypt':>17} {'svc/trgm':>9} {'decrypt/svc':>11}")
+        print(
+            f"PostgreSQL: {await conn.fetchval('SHOW server_version')}; "
+            f"repeat {args.repeat}, {args.queries} queries per kind\n"
+        )
+        header = (
+            f"{'size':>7} {'query kind':<14} {'service':>15} {'trgm':>15} "
+            f"{'decrypt':>17} {'svc/trgm':>9} {'decrypt/svc':>11}"
+        )
         print(header + "\n" + " " * 23 + "median / p95 ms")
         print("-" * len(header))
         summary = []
@@ -201,10 +205,15 @@ async def run(args: argparse.Namespace) -> None:
                 service_ms, trgm_ms, decrypt_ms = [], [], []
                 for text in texts:
                     needle = normalise_query(text)
-                    s, got = await timed(lambda n=needle: matching_ids(business.id, n), args.repeat)
-                    t, base = await timed(lambda n=needle: trgm_search(conn, business.id, n), args.repeat)
+                    s, got = await timed(
+                        lambda n=needle, b=business.id: matching_ids(b, n), args.repeat
+                    )
+                    t, base = await timed(
+                        lambda n=needle, b=business.id: trgm_search(conn, b, n), args.repeat
+                    )
                     d, oracle = await timed(
-                        lambda n=needle: decrypt_and_filter(business.id, n), max(1, args.repeat // 2)
+                        lambda n=needle, b=business.id: decrypt_and_filter(b, n),
+                        max(1, args.repeat // 2),
                     )
                     if not (got == base == oracle):
                         raise SystemExit(f"results differ for a {kind} query")

@@ -29,6 +29,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
+from app.db import with_database
 from app.settings import Settings, parse_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,14 +42,6 @@ def _server_url() -> str:
     from app import embedded
 
     return embedded.start(ROOT / ".finora" / "test")
-
-
-def _with_database(url: str, name: str) -> str:
-    params = parse_database_url(url)
-    if str(params["host"]).startswith("/"):
-        return f"postgresql://{params['user']}:@/{name}?host={params['host']}&port={params['port']}"
-    auth = str(params["user"]) + (f":{params['password']}" if params["password"] else "")
-    return f"postgresql://{auth}@{params['host']}:{params['port']}/{name}"
 
 
 async def _admin(url: str) -> asyncpg.Connection:
@@ -69,7 +62,7 @@ async def database_url(server_url: str) -> AsyncIterator[str]:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    url = _with_database(server_url, name)
+    url = with_database(server_url, name)
     from app.migrate import migrate
 
     await migrate(url)
@@ -187,7 +180,7 @@ async def running_server(env: dict[str, str], *args: str) -> AsyncIterator[Serve
 
     port = free_port()
     finora = str(Path(sys.executable).parent / "finora")
-    log = tempfile.TemporaryFile()
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
     process = subprocess.Popen(
         [finora, "serve", "--host", "127.0.0.1", "--port", str(port), *args],
         env=env,
@@ -227,7 +220,7 @@ async def _fresh_database(server_url: str) -> tuple[str, str]:
     admin = await _admin(server_url)
     await admin.execute(f'CREATE DATABASE "{name}"')
     await admin.close()
-    return name, _with_database(server_url, name)
+    return name, with_database(server_url, name)
 
 
 async def _drop(server_url: str, name: str) -> None:
