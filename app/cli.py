@@ -18,11 +18,11 @@ from typing import Any
 
 from app import bootstrap
 from app.db import close_orm, open_orm
+from app.demo import ensure_demo
 from app.settings import ConfigError, Settings
 
 ASGI_FACTORY = "schema.asgi:create_app"
 SDL_MODULE = "schema.sdl"
-DEMO_FILE = "demo.json"
 GRACEFUL_SHUTDOWN_S = 20
 
 
@@ -142,7 +142,7 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
     if settings.is_production:
         return _fail("`finora dev` is for development; use `finora migrate` and `finora serve`")
     cmd_migrate(settings, args)
-    demo = asyncio.run(_with_orm(settings, lambda: _demo_key(settings)))
+    demo = asyncio.run(_with_orm(settings, lambda: ensure_demo(settings)))
     host, port = args.host or settings.host, args.port or settings.port
     print(
         f"\nGraphiQL: http://{host}:{port}/graphql\n"
@@ -151,23 +151,6 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
         flush=True,
     )
     return _run_server(settings, host, port, 1)
-
-
-async def _demo_key(settings: Settings) -> dict[str, str]:
-    """The demo business and key, created on the first run and kept in .finora/."""
-    from app.services import businesses
-
-    path = settings.data_dir / DEMO_FILE
-    if path.exists():
-        demo = json.loads(path.read_text())
-        if await businesses.authenticate(demo.get("key", "")) is not None:
-            return demo
-    business = await businesses.create_business("Demo Shop")
-    issued = await businesses.create_api_key(business.id)
-    demo = {"businessId": business.id, "key": issued.key}
-    path.write_text(json.dumps(demo))
-    path.chmod(0o600)
-    return demo
 
 
 def cmd_business_create(settings: Settings, args: argparse.Namespace) -> int:

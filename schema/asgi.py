@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp
 
+from app.demo import read_demo
 from app.settings import Settings
 from app.web import create_web_app
 from schema.http import GraphQLView
@@ -20,5 +21,6 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         graphql_ide="graphiql" if settings.graphiql else None,
         allow_queries_via_get=False,
         multipart_uploads_enabled=False,
+        demo=read_demo(settings),
     )
     return create_web_app(settings, view)
