@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
@@ -13,6 +11,7 @@ from strawberry.types import ExecutionContext
 from schema.customers.mutations import CustomerMutations
 from schema.customers.queries import CustomerQueries
 from schema.errors import TagValidationErrors, log_errors
+from schema.fast import FastListExecutor
 from schema.observability import NameOperation
 from schema.scalars import SCALARS
 
@@ -51,11 +50,13 @@ def _aliases_limiter() -> MaxAliasesLimiter:
     return MaxAliasesLimiter(max_alias_count=MAX_ALIASES)
 
 
-def build_schema(**overrides: Any) -> FinoraSchema:
+def build_schema(*, fast_lists: bool = True) -> FinoraSchema:
+    """The schema; `fast_lists=False` gives the plain graphql-core path (for comparison)."""
     return FinoraSchema(
         query=Query,
         mutation=Mutation,
         config=StrawberryConfig(disable_field_suggestions=True, scalar_map=SCALARS),
+        execution_context_class=FastListExecutor if fast_lists else None,
         extensions=[
             TagValidationErrors,
             NameOperation,
@@ -63,7 +64,6 @@ def build_schema(**overrides: Any) -> FinoraSchema:
             _tokens_limiter,
             _aliases_limiter,
         ],
-        **overrides,
     )
 
 
