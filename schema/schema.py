@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -18,6 +24,8 @@ from schema.scalars import SCALARS
 MAX_DEPTH = 8
 MAX_TOKENS = 2000
 MAX_ALIASES = 15
+#: Parsed and validated documents kept per process (clients send a few shapes).
+DOCUMENT_CACHE = 256
 
 
 @strawberry.type
@@ -50,6 +58,14 @@ def _aliases_limiter() -> MaxAliasesLimiter:
     return MaxAliasesLimiter(max_alias_count=MAX_ALIASES)
 
 
+def _parser_cache() -> ParserCache:
+    return ParserCache(maxsize=DOCUMENT_CACHE)
+
+
+def _validation_cache() -> ValidationCache:
+    return ValidationCache(maxsize=DOCUMENT_CACHE)
+
+
 def build_schema(*, fast_lists: bool = True) -> FinoraSchema:
     """The schema; `fast_lists=False` gives the plain graphql-core path (for comparison)."""
     return FinoraSchema(
@@ -63,6 +79,8 @@ def build_schema(*, fast_lists: bool = True) -> FinoraSchema:
             _depth_limiter,
             _tokens_limiter,
             _aliases_limiter,
+            _parser_cache,
+            _validation_cache,
         ],
     )
 

@@ -89,7 +89,7 @@ async def search_customers(request: Request) -> Response:
 
 @handle_errors
 async def get_customer(request: Request) -> Response:
-    row = await service.get_customer(caller_of(request), request.path_params["id"])
+    row = await service.read_customer(caller_of(request), request.path_params["id"])
     if row is None:
         raise InvalidInput([UserError(("id",), "NOT_FOUND", "No such customer")])
     return ok(customer_json(row))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.http import format_instant
-from app.models import Customer
+from app.models.records import CustomerView
 
 
 def naira(kobo: int) -> int | float:
@@ -13,7 +13,7 @@ def naira(kobo: int) -> int | float:
     return kobo // 100 if kobo % 100 == 0 else kobo / 100
 
 
-def customer_json(row: Customer) -> dict[str, Any]:
+def customer_json(row: CustomerView) -> dict[str, Any]:
     return {
         "id": row.id,
         "name": row.name,

@@ -8,6 +8,7 @@ short prefix that identifies it in logs and in ``finora apikey revoke``.
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -49,18 +50,40 @@ async def create_api_key(business_id: str) -> IssuedKey:
 
 
 async def revoke_api_key(prefix: str) -> bool:
-    """Revoke by prefix; False when no live key has it."""
-    updated = await ApiKey.filter(prefix=prefix, revoked_at=None).update(
-        revoked_at=datetime.now(UTC)
-    )
+    """Revoke by prefix; False when no live key has it.
+
+    This process forgets the key at once; other processes within AUTH_CACHE_S.
+    """
+    now = datetime.now(UTC)
+    updated = await ApiKey.filter(prefix=prefix, revoked_at=None).update(revoked_at=now)
+    _known.clear()
     return updated > 0
 
 
+#: How long a process trusts what it learnt about a key (revocation delay across workers).
+AUTH_CACHE_S = 5.0
+_AUTH_CACHE_MAX = 10_000
+_known: dict[str, tuple[float, Caller | None]] = {}
+
+
 async def authenticate(key: str) -> Caller | None:
-    """The caller a bearer key stands for, or None for an unknown or revoked key."""
+    """The caller a bearer key stands for, or None for an unknown or revoked key.
+
+    Answers are kept for AUTH_CACHE_S seconds, so a busy key costs one lookup
+    every few seconds instead of one per request.
+    """
     if not key.startswith(KEY_PREFIX) or len(key) > 100:
         return None
-    row = await ApiKey.filter(digest=_digest(key), revoked_at=None).first()
-    if row is None:
-        return None
-    return Caller(business_id=row.business_id, key_prefix=row.prefix)  # type: ignore[attr-defined]
+    digest = _digest(key)
+    now = time.monotonic()
+    known = _known.get(digest)
+    if known is not None and known[0] > now:
+        return known[1]
+    row = await ApiKey.filter(digest=digest, revoked_at=None).first()
+    caller = None
+    if row is not None:
+        caller = Caller(business_id=row.business_id, key_prefix=row.prefix)  # type: ignore[attr-defined]
+    if len(_known) >= _AUTH_CACHE_MAX:
+        _known.clear()
+    _known[digest] = (now + AUTH_CACHE_S, caller)
+    return caller

@@ -23,8 +23,9 @@ from tortoise.expressions import Q
 
 from app import crypto
 from app.models import Customer
+from app.models.records import CustomerRecord
 from app.services.access import Caller, require_business
-from app.services.customers import ORDER, active, after_key
+from app.services.customers import ORDER, active, after_key, read_customers
 from app.services.errors import BadUserInput
 
 MAX_RESULTS = 50
@@ -73,12 +74,9 @@ async def matching_ids(business_id: str, needle: str, limit: int = MAX_RESULTS) 
         batch = min(batch * 4, MAX_BATCH)
 
 
-async def search_customers(caller: Caller, *, business_id: str, q: str) -> list[Customer]:
+async def search_customers(caller: Caller, *, business_id: str, q: str) -> list[CustomerRecord]:
     """Up to 50 active customers whose name or email contains q, by name then id."""
     require_business(caller, business_id)
     needle = normalise_query(q)
     ids = await matching_ids(business_id, needle)
-    if not ids:
-        return []
-    rows = {row.id: row for row in await Customer.filter(id__in=ids)}
-    return [rows[row_id] for row_id in ids]
+    return await read_customers(business_id, ids) if ids else []

@@ -19,7 +19,7 @@ class CustomerQueries:
         )
     )
     async def customer(self, info: Info, id: strawberry.ID) -> Customer | None:
-        row = await service.get_customer(info.context.caller, str(id))
+        row = await service.read_customer(info.context.caller, str(id))
         return Customer(row=row) if row is not None else None
 
     @strawberry.field(

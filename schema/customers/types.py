@@ -6,11 +6,12 @@ that does not select ``email`` never decrypts it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import strawberry
 
-from app import models
+from app.models.records import CustomerView
 from app.services.customers import Page, cursor_of
 from schema.errors import UserErrorType
 from schema.scalars import BigInt
@@ -18,7 +19,7 @@ from schema.scalars import BigInt
 
 @strawberry.type
 class Customer:
-    row: strawberry.Private[models.Customer]
+    row: strawberry.Private[CustomerView]
 
     @strawberry.field(description="Opaque id with a `cust_` prefix.")
     def id(self) -> strawberry.ID:
@@ -77,7 +78,7 @@ class Customer:
         return self.row.updated_at
 
 
-def wrap(rows: list[models.Customer]) -> list[Customer]:
+def wrap(rows: Sequence[CustomerView]) -> list[Customer]:
     return [Customer(row=row) for row in rows]
 
 
