@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.http import error_response
+from app.ratelimit import TokenBuckets, retry_after_header
 from app.services.access import Caller
 from app.services.businesses import authenticate
 
@@ -42,9 +43,10 @@ def _wants_ide(scope: Scope) -> bool:
 class RequireApiKey:
     """ASGI middleware in front of the API: no valid key, no entry."""
 
-    def __init__(self, app: ASGIApp, *, open_ide: bool) -> None:
+    def __init__(self, app: ASGIApp, *, open_ide: bool, limits: TokenBuckets) -> None:
         self.app = app
         self.open_ide = open_ide
+        self.limits = limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or (self.open_ide and _wants_ide(scope)):
@@ -63,4 +65,12 @@ class RequireApiKey:
             await response(scope, receive, send)
             return
         scope.setdefault("state", {})[CALLER] = caller
+        wait = self.limits.take(caller.key_prefix)
+        if wait:
+            response = error_response(
+                scope, 429, "RATE_LIMITED", "Too many requests for this API key"
+            )
+            response.headers["Retry-After"] = retry_after_header(wait)
+            await response(scope, receive, send)
+            return
         await self.app(scope, receive, send)

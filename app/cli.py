@@ -59,22 +59,31 @@ async def _with_keys(
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from app.migrate import migrate
+    """Schema migrations, then the backfill of new indexes, all under the migration lock."""
+    from app.migrate import apply_migrations, migration_lock
     from app.reindex import reindex
 
     url = bootstrap.database_url(settings)
-    asyncio.run(bootstrap.check_database(url))
-    applied = asyncio.run(migrate(url))
-    print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
-    try:
-        filled = asyncio.run(_with_keys(settings, lambda _: reindex(only_missing=True)))
-    except ConfigError as exc:
-        print(
-            f"finora: search index backfill skipped ({exc}); run `finora reindex`", file=sys.stderr
-        )
-    else:
-        if filled:
-            print(f"indexed {filled} customer(s) for search")
+
+    async def run() -> None:
+        await bootstrap.check_database(url)
+        async with migration_lock(url):
+            applied = await apply_migrations(url)
+            print(
+                f"applied {len(applied)} migration(s)"
+                + (": " + ", ".join(applied) if applied else "")
+            )
+            try:
+                filled = await _with_keys(settings, lambda _: reindex(only_missing=True))
+            except ConfigError as exc:
+                print(
+                    f"finora: index backfill skipped ({exc}); run `finora reindex`", file=sys.stderr
+                )
+            else:
+                if filled:
+                    print(f"indexed {filled} customer(s) for search")
+
+    asyncio.run(run())
     return 0
 
 

@@ -43,7 +43,10 @@ async def reindex(
     written = 0
     keys = crypto.current()
     with progress(
-        "reindex", total=job.done + remaining, initial=job.done, enabled=show_progress
+        "reindex",
+        total=job.done + remaining,
+        initial=job.done,
+        enabled=show_progress and remaining > 0,
     ) as bar:
         while True:
             batch = (

@@ -51,6 +51,9 @@ class Settings:
     port: int
     data_dir: Path
     max_body_bytes: int = 1_000_000
+    #: Per API key, per process: sustained requests per second and burst size.
+    rate_per_second: float = 50.0
+    rate_burst: int = 100
 
     @property
     def is_production(self) -> bool:
@@ -79,7 +82,22 @@ class Settings:
             host=env.get("HOST", "127.0.0.1").strip() or "127.0.0.1",
             port=int(port_text),
             data_dir=Path(env.get("FINORA_DATA_DIR", ".finora")).resolve(),
+            rate_per_second=_number(env, "FINORA_RATE_LIMIT_PER_SECOND", 50.0),
+            rate_burst=int(_number(env, "FINORA_RATE_LIMIT_BURST", 100)),
         )
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number") from None
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative")
+    return value
 
 
 def _secret(value: str | None) -> Secret | None:

@@ -26,6 +26,7 @@ from app.keycheck import verify_and_record
 from app.limits import BodyLimit
 from app.metrics import metrics
 from app.observe import ObserveRequests
+from app.ratelimit import TokenBuckets
 from app.rest.openapi import document
 from app.rest.routes import routes as rest_routes
 from app.settings import Settings
@@ -68,7 +69,8 @@ def create_web_app(settings: Settings, api: ASGIApp) -> ASGIApp:
         finally:
             await close_orm()
 
-    guarded = RequireApiKey(api, open_ide=settings.graphiql)
+    limits = TokenBuckets(settings.rate_per_second, settings.rate_burst)  # one budget for both APIs
+    guarded = RequireApiKey(api, open_ide=settings.graphiql, limits=limits)
     app = Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
@@ -79,7 +81,9 @@ def create_web_app(settings: Settings, api: ASGIApp) -> ASGIApp:
                 "/v1",
                 routes=[
                     Route("/openapi.json", openapi, methods=["GET"]),
-                    Mount("", app=RequireApiKey(Router(rest_routes), open_ide=False)),
+                    Mount(
+                        "", app=RequireApiKey(Router(rest_routes), open_ide=False, limits=limits)
+                    ),
                 ],
             ),
         ],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
@@ -18,6 +19,7 @@ from schema.customers.mutations import CustomerMutations
 from schema.customers.queries import CustomerQueries
 from schema.errors import TagValidationErrors, log_errors
 from schema.fast import FastListExecutor
+from schema.limits import ListCostRule
 from schema.observability import NameOperation
 from schema.scalars import SCALARS
 
@@ -58,6 +60,10 @@ def _aliases_limiter() -> MaxAliasesLimiter:
     return MaxAliasesLimiter(max_alias_count=MAX_ALIASES)
 
 
+def _list_cost_rule() -> AddValidationRules:
+    return AddValidationRules([ListCostRule])
+
+
 def _parser_cache() -> ParserCache:
     return ParserCache(maxsize=DOCUMENT_CACHE)
 
@@ -79,6 +85,7 @@ def build_schema(*, fast_lists: bool = True) -> FinoraSchema:
             _depth_limiter,
             _tokens_limiter,
             _aliases_limiter,
+            _list_cost_rule,
             _parser_cache,
             _validation_cache,
         ],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import httpx
 import pytest
 
 from app.services import businesses
@@ -356,3 +357,61 @@ async def test_body_over_the_limit_is_413(client, tenant):
         headers={**tenant.headers, "Content-Type": "application/json"},
     )
     assert response.status_code == 413
+
+
+async def test_rate_limit_per_key(settings, app, tenant, other):
+    from tests.conftest import running_server
+    from tests.test_cli import production_env
+
+    env = production_env(FINORA_RATE_LIMIT_PER_SECOND="0.5", FINORA_RATE_LIMIT_BURST="3")
+    async with (
+        running_server(env) as server,
+        httpx.AsyncClient(base_url=server.url) as http,
+    ):
+        body = {"query": "{ __typename }"}
+        statuses = [
+            (await http.post("/graphql", json=body, headers=tenant.headers)).status_code
+            for _ in range(5)
+        ]
+        assert statuses == [200, 200, 200, 429, 429]
+        refused = await http.post("/graphql", json=body, headers=tenant.headers)
+        assert refused.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+        assert int(refused.headers["retry-after"]) >= 1
+        rest = await http.get(
+            "/v1/customers", params={"businessId": tenant.business_id}, headers=tenant.headers
+        )
+        assert rest.status_code == 429 and rest.json()["error"]["code"] == "RATE_LIMITED"
+        other_key = await http.post("/graphql", json=body, headers=other.headers)
+        assert other_key.status_code == 200  # another key has its own budget
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ "
+        + " ".join(f'a{n}: customers(businessId: "b", limit: 100) {{ id }}' for n in range(6))
+        + " }",
+        'query($n: Int!) { a: customers(businessId: "b", limit: $n) { id } '
+        'b: customerConnection(businessId: "b", first: $n) { edges { node { id } } '
+        'nodes { id } } c: customerConnection(businessId: "b", first: 100) { nodes { id } '
+        "edges { cursor } } d: searchCustomers(businessId: \"b\", q: \"x\") { count } }",
+    ],
+    ids=["aliases", "connections"],
+)
+async def test_list_cost_limit(gql, tenant, query):
+    response = await gql(tenant, query, {"n": 100})
+    assert response.status_code == 400
+    assert codes(response.json()) == ["GRAPHQL_VALIDATION_FAILED"]
+
+
+async def test_circular_introspection_is_refused_but_graphiql_fits(gql, tenant):
+    from graphql import get_introspection_query
+
+    circular = "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }"
+    response = await gql(tenant, circular)
+    assert response.status_code == 400
+    assert codes(response.json()) == ["GRAPHQL_VALIDATION_FAILED"]
+    full = await gql(
+        tenant, get_introspection_query(descriptions=True, input_value_deprecation=True)
+    )
+    assert full.status_code == 200 and "errors" not in full.json()

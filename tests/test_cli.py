@@ -6,9 +6,9 @@ import asyncio
 import json
 import os
 import signal
-import time
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
