@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    ValidationCache,
-)
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.extensions.max_aliases import create_validator as aliases_validator
+from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -48,20 +43,21 @@ class FinoraSchema(strawberry.Schema):
         log_errors(errors)
 
 
-def _depth_limiter() -> QueryDepthLimiter:
-    return QueryDepthLimiter(max_depth=MAX_DEPTH)
+#: The limit rules are classes made once: the validation cache is keyed on the
+#: rules, so rules made per request would never hit it.
+_LIMIT_RULES = [
+    depth_validator(MAX_DEPTH, None, None),
+    aliases_validator(MAX_ALIASES),
+    ListCostRule,
+]
+
+
+def _limit_rules() -> AddValidationRules:
+    return AddValidationRules(_LIMIT_RULES)
 
 
 def _tokens_limiter() -> MaxTokensLimiter:
     return MaxTokensLimiter(max_token_count=MAX_TOKENS)
-
-
-def _aliases_limiter() -> MaxAliasesLimiter:
-    return MaxAliasesLimiter(max_alias_count=MAX_ALIASES)
-
-
-def _list_cost_rule() -> AddValidationRules:
-    return AddValidationRules([ListCostRule])
 
 
 def _parser_cache() -> ParserCache:
@@ -82,10 +78,8 @@ def build_schema(*, fast_lists: bool = True) -> FinoraSchema:
         extensions=[
             TagValidationErrors,
             NameOperation,
-            _depth_limiter,
+            _limit_rules,
             _tokens_limiter,
-            _aliases_limiter,
-            _list_cost_rule,
             _parser_cache,
             _validation_cache,
         ],
