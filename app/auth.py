@@ -7,6 +7,8 @@ the ASGI scope's state for the layers below.
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs
+
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -34,7 +36,10 @@ def caller_of(request: Request) -> Caller:
 
 def _wants_ide(scope: Scope) -> bool:
     """A browser opening GraphiQL: a plain GET for HTML, with no operation in it."""
-    if scope["method"] != "GET" or b"query=" in scope.get("query_string", b""):
+    if scope["method"] != "GET":
+        return False
+    params = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    if "query" in params:
         return False
     accept = dict(scope.get("headers", ())).get(b"accept", b"")
     return b"text/html" in accept

@@ -210,6 +210,17 @@ def cmd_keys_generate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_rotate(settings: Settings, args: argparse.Namespace) -> int:
+    from app.rotate import rotate
+
+    written, left = asyncio.run(_with_keys(settings, lambda _: rotate(restart=args.restart)))
+    print(f"re-encrypted {written} customer(s) under the active key")
+    if left:
+        return _fail(f"{left} customer(s) still hold values under an old key; run it again")
+    print("no value is left under an old key: old keys can be removed")
+    return 0
+
+
 def cmd_schema(settings: Settings, args: argparse.Namespace) -> int:
     sys.stdout.write(importlib.import_module(SDL_MODULE).sdl())
     return 0
@@ -254,6 +265,9 @@ def _parser() -> argparse.ArgumentParser:
         dest="action", required=True
     )
     keys.add_parser("generate", help="print fresh key lines").set_defaults(run=cmd_keys_generate)
+    rotate = keys.add_parser("rotate", help="re-encrypt every value under the active key")
+    rotate.add_argument("--restart", action="store_true", help="ignore a killed run's progress")
+    rotate.set_defaults(run=cmd_keys_rotate)
 
     reindex = sub.add_parser("reindex", help="rebuild blind indexes (after an index key change)")
     reindex.add_argument("--business", help="only this business's customers")

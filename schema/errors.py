@@ -67,17 +67,18 @@ class TagValidationErrors(SchemaExtension):
                 error.extensions = {**(error.extensions or {}), "code": VALIDATION_FAILED}
 
 
-_VARIABLE = re.compile(r"^Variable '\$(\w+)' got invalid value")
+_VARIABLE = re.compile(r"^Variable '\$(\w+)' (?:got|has) invalid value")
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
+_ECHO = re.compile(r"[,;.]?\s*(?:[Ff]ound:?|value:)\s.*$", re.S)
 
 
 def _without_values(message: str) -> str:
-    """Drop the echoed input value from a graphql-core message (it may be PII)."""
+    """A graphql-core message without echoed input (it may be PII) or suggestions."""
     if match := _VARIABLE.match(message):
-        return f"Variable '${match.group(1)}' got an invalid value"
-    for marker in (", found ", " value: "):
-        if marker in message:
-            return message.split(marker, 1)[0] + "."
-    return message
+        return f"Variable '${match.group(1)}' got an invalid value."
+    message = _SUGGESTION.sub("", message)
+    cut = _ECHO.sub("", message)
+    return cut if cut == message else cut.rstrip(" .,;:") + "."
 
 
 def classify(error: GraphQLError) -> tuple[str, str]:

@@ -4,12 +4,15 @@
   (``customers(limit)``, ``customerConnection(first)`` per list selected under it,
   ``searchCustomers`` 50; a variable counts as the maximum, 100), summed over
   aliases and fragments.  ``customers(limit: 100)`` under ten aliases is 1,000.
+- Introspection depth: Strawberry's depth limit skips introspection fields.
+  Circular introspection (``types { fields { type { fields``) is refused by
+  graphql-core's MaxIntrospectionDepthRule, but that one does not count
+  ``ofType``; here no introspection path may be deeper than the standard
+  introspection query's (15 levels), which GraphiQL and codegen tools send.
+- Selection width: at most MAX_SELECTIONS fields in one selection set, so a
+  field repeated hundreds of times (graphql-cop's duplication probe) is refused.
 
-Circular introspection (``types { fields { type { fields { ...``), which
-Strawberry's depth limit skips, is refused by graphql-core's own
-MaxIntrospectionDepthRule, part of the standard rules.
-
-The rule reports an ordinary validation error, so the answer is HTTP 400 with
+Each reports an ordinary validation error, so the answer is HTTP 400 with
 GRAPHQL_VALIDATION_FAILED, like the depth, token and alias limits.
 """
 
@@ -30,6 +33,8 @@ from graphql import (
 )
 
 MAX_LIST_COST = 500
+MAX_INTROSPECTION_DEPTH = 15
+MAX_SELECTIONS = 64
 
 LIST_MAX = 100
 SEARCH_SIZE = 50
@@ -88,4 +93,27 @@ class ListCostRule(_Walker):
                     f"The document asks for up to {cost} list items; the limit is {MAX_LIST_COST}.",
                     node,
                 )
+            )
+
+
+class IntrospectionDepthRule(_Walker):
+    def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
+        for field in self.fields(node.selection_set):
+            if field.name.value in ("__schema", "__type") and self._deeper_than(field, 1):
+                self.report_error(GraphQLError("The introspection query is too deep.", field))
+                return
+
+    def _deeper_than(self, field: FieldNode, depth: int) -> bool:
+        if depth > MAX_INTROSPECTION_DEPTH:
+            return True
+        return any(
+            self._deeper_than(child, depth + 1) for child in self.fields(field.selection_set)
+        )
+
+
+class SelectionWidthRule(ValidationRule):
+    def enter_selection_set(self, node: SelectionSetNode, *_: Any) -> None:
+        if len(node.selections) > MAX_SELECTIONS:
+            self.report_error(
+                GraphQLError(f"A selection may hold at most {MAX_SELECTIONS} fields.", node)
             )

@@ -14,7 +14,7 @@ from schema.customers.mutations import CustomerMutations
 from schema.customers.queries import CustomerQueries
 from schema.errors import TagValidationErrors, log_errors
 from schema.fast import FastListExecutor
-from schema.limits import ListCostRule
+from schema.limits import IntrospectionDepthRule, ListCostRule, SelectionWidthRule
 from schema.observability import NameOperation
 from schema.scalars import SCALARS
 
@@ -49,6 +49,8 @@ _LIMIT_RULES = [
     depth_validator(MAX_DEPTH, None, None),
     aliases_validator(MAX_ALIASES),
     ListCostRule,
+    IntrospectionDepthRule,
+    SelectionWidthRule,
 ]
 
 

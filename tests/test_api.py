@@ -394,7 +394,7 @@ async def test_rate_limit_per_key(settings, app, tenant, other):
         'query($n: Int!) { a: customers(businessId: "b", limit: $n) { id } '
         'b: customerConnection(businessId: "b", first: $n) { edges { node { id } } '
         'nodes { id } } c: customerConnection(businessId: "b", first: 100) { nodes { id } '
-        "edges { cursor } } d: searchCustomers(businessId: \"b\", q: \"x\") { count } }",
+        'edges { cursor } } d: searchCustomers(businessId: "b", q: "x") { count } }',
     ],
     ids=["aliases", "connections"],
 )

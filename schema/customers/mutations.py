@@ -9,12 +9,12 @@ from app.services.errors import InvalidInput
 from schema.context import Info
 from schema.customers.types import (
     CreateCustomerInput,
-    Customer,
     CustomerPayload,
     DeleteCustomerPayload,
     FindOrCreateCustomerInput,
     FindOrCreateCustomerPayload,
     UpdateCustomerInput,
+    as_customer,
     given_fields,
 )
 from schema.errors import UserErrorType
@@ -38,7 +38,7 @@ class CustomerMutations:
             )
         except InvalidInput as exc:
             return CustomerPayload(user_errors=_errors(exc))
-        return CustomerPayload(customer=Customer(row=row))
+        return CustomerPayload(customer=as_customer(row))
 
     @strawberry.mutation(
         description=(
@@ -60,7 +60,7 @@ class CustomerMutations:
             )
         except InvalidInput as exc:
             return FindOrCreateCustomerPayload(user_errors=_errors(exc))
-        return FindOrCreateCustomerPayload(customer=Customer(row=row), created=created)
+        return FindOrCreateCustomerPayload(customer=as_customer(row), created=created)
 
     @strawberry.mutation(description="Works on soft-deleted customers too; they stay inactive.")
     async def update_customer(
@@ -72,7 +72,7 @@ class CustomerMutations:
             )
         except InvalidInput as exc:
             return CustomerPayload(user_errors=_errors(exc))
-        return CustomerPayload(customer=Customer(row=row))
+        return CustomerPayload(customer=as_customer(row))
 
     @strawberry.mutation(
         description=(
@@ -86,5 +86,5 @@ class CustomerMutations:
         except InvalidInput as exc:
             return DeleteCustomerPayload(user_errors=_errors(exc))
         return DeleteCustomerPayload(
-            deleted_customer_id=strawberry.ID(row.id), customer=Customer(row=row)
+            deleted_customer_id=strawberry.ID(row.id), customer=as_customer(row)
         )

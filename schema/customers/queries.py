@@ -7,7 +7,13 @@ import strawberry
 from app.services import customers as service
 from app.services import search
 from schema.context import Info
-from schema.customers.types import Customer, CustomerConnection, CustomerSearchResult, wrap
+from schema.customers.types import (
+    Customer,
+    CustomerConnection,
+    CustomerSearchResult,
+    as_customer,
+    wrap,
+)
 
 
 @strawberry.type
@@ -20,7 +26,7 @@ class CustomerQueries:
     )
     async def customer(self, info: Info, id: strawberry.ID) -> Customer | None:
         row = await service.read_customer(info.context.caller, str(id))
-        return Customer(row=row) if row is not None else None
+        return as_customer(row) if row is not None else None
 
     @strawberry.field(
         description=(

@@ -1,13 +1,15 @@
 """GraphQL types of the customer domain.
 
-A ``Customer`` wraps the model row and reads each field on demand, so a query
-that does not select ``email`` never decrypts it.
+A ``Customer`` is resolved straight from the row a service returns (a
+read-only record or a model): each field is one of its attributes, read only
+when selected, so a query that does not select ``email`` never decrypts it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import cast
 
 import strawberry
 
@@ -19,67 +21,40 @@ from schema.scalars import BigInt
 
 @strawberry.type
 class Customer:
-    row: strawberry.Private[CustomerView]
+    """Resolved straight from a customer row (a record or a model): each field is
+    an attribute of the row, read when selected, so PII is decrypted only then."""
 
-    @strawberry.field(description="Opaque id with a `cust_` prefix.")
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(self.row.id)
-
-    @strawberry.field
-    def business_id(self) -> strawberry.ID:
-        return strawberry.ID(self.row.business_id)
-
-    @strawberry.field(description="Display name, 1 to 200 characters.")
-    def name(self) -> str:
-        return self.row.name
-
-    @strawberry.field(description="Lowercased on write.")
-    def email(self) -> str:
-        return self.row.email
-
-    @strawberry.field(
+    id: strawberry.ID = strawberry.field(description="Opaque id with a `cust_` prefix.")
+    business_id: strawberry.ID
+    name: str = strawberry.field(description="Display name, 1 to 200 characters.")
+    email: str = strawberry.field(description="Lowercased on write.")
+    phone: str | None = strawberry.field(
         description=(
             "E.164, e.g. +2348012345678 (numbers without a country code are read as Nigerian)."
         )
     )
-    def phone(self) -> str | None:
-        return self.row.phone
-
-    @strawberry.field
-    def address(self) -> str | None:
-        return self.row.address
-
-    @strawberry.field(description="Nigerian Tax Identification Number, e.g. 12345678-0001.")
-    def tin(self) -> str | None:
-        return self.row.tin
-
-    @strawberry.field
-    def company_name(self) -> str | None:
-        return self.row.company_name
-
-    @strawberry.field(description="Balance in kobo (1/100 naira).")
-    def account_balance_kobo(self) -> BigInt:
-        return BigInt(self.row.account_balance_kobo)
+    address: str | None
+    tin: str | None = strawberry.field(
+        description="Nigerian Tax Identification Number, e.g. 12345678-0001."
+    )
+    company_name: str | None
+    account_balance_kobo: BigInt = strawberry.field(description="Balance in kobo (1/100 naira).")
+    is_active: bool = strawberry.field(description="False once soft-deleted.")
+    created_at: datetime
+    updated_at: datetime
 
     @strawberry.field(description="Balance in naira: accountBalanceKobo / 100.")
     def account_balance(self) -> float:
-        return self.row.account_balance_kobo / 100
+        return self.account_balance_kobo / 100
 
-    @strawberry.field(description="False once soft-deleted.")
-    def is_active(self) -> bool:
-        return self.row.is_active
 
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.row.created_at
-
-    @strawberry.field
-    def updated_at(self) -> datetime:
-        return self.row.updated_at
+def as_customer(row: CustomerView) -> Customer:
+    """A row is served as a Customer: the type reads its attributes."""
+    return cast(Customer, row)
 
 
 def wrap(rows: Sequence[CustomerView]) -> list[Customer]:
-    return [Customer(row=row) for row in rows]
+    return cast(list[Customer], list(rows))
 
 
 @strawberry.type
@@ -111,7 +86,7 @@ class CustomerConnection:
     @strawberry.field
     def edges(self) -> list[CustomerEdge]:
         return [
-            CustomerEdge(cursor=cursor_of(row), node=Customer(row=row))
+            CustomerEdge(cursor=cursor_of(row), node=as_customer(row))
             for row in self.page.customers
         ]
 

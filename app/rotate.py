@@ -1,0 +1,105 @@
+"""`finora keys rotate`: re-encrypt every PII value under the active key.
+
+Put the new key first in FINORA_ENCRYPTION_KEYS (old keys after it), restart
+the service, run this; when it reports nothing left, drop the old keys.
+
+Rows are walked by id in batches, each committed with its cursor (a killed run
+resumes).  A batch's writes are conditional on the ciphertext being unchanged,
+so a request that rewrote a value meanwhile (necessarily under the active key)
+wins; the final count, done in SQL from the key id in each value's header,
+says whether another pass is needed, and the command runs passes until none is.
+"""
+
+from __future__ import annotations
+
+from tortoise.transactions import in_transaction
+
+from app import crypto
+from app.crypto.cipher import key_id_of
+from app.jobs import finish, progress, resume
+from app.models import Customer
+
+BATCH = 1000
+COLUMNS = ("email", "phone", "address", "tin")
+MAX_PASSES = 5
+
+_UPDATE = (
+    "UPDATE customer SET email = $2, phone = $3, address = $4, tin = $5 WHERE id = $1 "
+    "AND email = $6 AND phone IS NOT DISTINCT FROM $7 "
+    "AND address IS NOT DISTINCT FROM $8 AND tin IS NOT DISTINCT FROM $9"
+)
+
+
+def _header_key(column: str) -> str:
+    """SQL for the key id in a sealed value's header (version, id length, id)."""
+    return f"convert_from(substring({column} from 3 for get_byte({column}, 1)), 'UTF8')"
+
+
+STALE = " OR ".join(f"({column} IS NOT NULL AND {_header_key(column)} <> $1)" for column in COLUMNS)
+
+
+async def stale_rows() -> int:
+    """Customers with at least one value sealed under another key than the active one."""
+    active = crypto.current().keys.active_id
+    rows = await Customer._meta.db.execute_query_dict(
+        f"SELECT count(*) AS n FROM customer WHERE {STALE}", [active]
+    )
+    return int(rows[0]["n"])
+
+
+async def _pass(*, restart: bool, show_progress: bool) -> int:
+    keys = crypto.current()
+    active = keys.keys.active_id
+    job = await resume(f"rotate:{active}", restart=restart)
+    total = await Customer.all().count()
+    written = 0
+    with progress("rotate", total=total, initial=job.done, enabled=show_progress) as bar:
+        while True:
+            batch = (
+                await Customer.filter(id__gt=job.cursor)
+                .order_by("id")
+                .limit(BATCH)
+                .values_list("id", *COLUMNS)
+            )
+            if not batch:
+                break
+            updates = []
+            for row_id, *sealed in batch:
+                old = [None if value is None else bytes(value) for value in sealed]
+                if all(value is None or key_id_of(value) == active for value in old):
+                    continue
+                new = [
+                    None
+                    if value is None
+                    else value
+                    if key_id_of(value) == active
+                    else keys.cipher.seal(
+                        "customer",
+                        column,
+                        row_id,
+                        keys.cipher.open("customer", column, row_id, value),
+                    )
+                    for column, value in zip(COLUMNS, old, strict=True)
+                ]
+                updates.append((row_id, *new, *old))
+            job.cursor = batch[-1][0]
+            job.done += len(batch)
+            async with in_transaction() as conn:
+                if updates:
+                    await conn.execute_many(_UPDATE, updates)
+                await job.save(using_db=conn)
+            written += len(updates)
+            bar.update(len(batch))
+    await finish(job)
+    return written
+
+
+async def rotate(*, restart: bool = False, show_progress: bool = True) -> tuple[int, int]:
+    """Passes until no value is left under an old key: (rows rewritten, rows left)."""
+    written = 0
+    for number in range(MAX_PASSES):
+        written += await _pass(restart=restart and number == 0, show_progress=show_progress)
+        left = await stale_rows()
+        if not left:
+            return written, 0
+    return written, left

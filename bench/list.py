@@ -1,0 +1,901 @@
+"""Benchmark: read performance of the service against the floor (bench/floor.py).
+
+    .venv/bin/python bench/list.py [--scenarios a,b,c,d] [--workers 1] [--concurrency 32]
+                                   [--seconds 10] [--rounds 2] [--warmup 1] [--customers 1000]
+
+In a scratch database (created on the server of DATABASE_URL, default the local
+PostgreSQL, and dropped at the end) it creates a business, an API key and
+`--customers` customers with the real CLI, then starts two servers on 127.0.0.1
+with the same number of Uvicorn workers and the same keys:
+
+  service   `finora serve` (FINORA_ENV=production): auth, GraphQL, ORM, logs, metrics
+  floor     `uvicorn bench.floor:create_app`: the same SQL rows, decryption and
+            JSON shape on a bare Starlette app and a plain asyncpg pool
+
+The gap between the two is what the service's layers cost.  Before any timing it
+checks that both answer every scenario with the same data, and stops if not.
+
+Scenarios (service request, floor request):
+
+  a  customers(limit: 100), every field      GET /customers?limit=100
+  b  customer(id), every field               GET /customer?id=  (100 ids in turn)
+  c  customers(limit: 10), every field       GET /customers?limit=10
+  d  customers(limit: 100) { id name }       GET /customers?limit=100
+
+Each scenario runs `--rounds` rounds per side, alternating service, floor,
+service, floor, so that a drift of the machine (other work, thermal) is shared.
+A round is `--warmup` seconds not counted, then `--seconds` seconds counted, at
+`--concurrency` keep-alive connections.  The load comes from a separate process
+(this script with `--loadgen`: asyncio on raw HTTP/1.1 sockets, uvloop when
+installed), so the driver's own work is not on the clock.  Both servers, the load
+generator and PostgreSQL share the machine's cores: the CPU columns say who used
+what, to tell a CPU-bound server from a starved one.
+
+Columns: requests/s (successful answers only) and their p50 and p99 latency;
+failed requests (not 200, or GraphQL errors: a rate limit would show here); CPU
+of the server's processes, of its PostgreSQL backends and of the load generator
+(100 % is one core); the whole machine's busy share (100 % is every core); and
+the peak resident memory (VmHWM) of the server's processes, reset per scenario.
+The service runs with a per-key rate limit it cannot reach, since one key sends
+everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+if TYPE_CHECKING:
+    import asyncpg
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = ROOT / ".venv" / "bin"
+sys.path.insert(0, str(ROOT))
+
+HOST = "127.0.0.1"
+#: A request slower than this counts as an error (and its connection is reopened).
+REQUEST_TIMEOUT_S = 10.0
+#: Upper bound on the requests of one connection in one round, whatever the speed.
+MAX_REQUESTS_PER_CONNECTION = 10_000_000
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 30.0
+#: Extra time the driver grants the load generator beyond its own deadlines.
+LOADGEN_SLACK_S = 30.0
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+#: A per-key rate limit no run can reach (requests per second, and burst).
+UNREACHABLE_RATE = 1_000_000_000
+
+FIELDS = (
+    "id",
+    "businessId",
+    "name",
+    "email",
+    "phone",
+    "address",
+    "tin",
+    "companyName",
+    "accountBalanceKobo",
+    "accountBalance",
+    "isActive",
+    "createdAt",
+    "updatedAt",
+)
+LIST_QUERY = (
+    "query List($businessId: ID!, $limit: Int!) "
+    "{ customers(businessId: $businessId, limit: $limit) { %s } }"
+)
+ONE_QUERY = "query One($id: ID!) { customer(id: $id) { %s } }"
+#: How many ids scenario (b) asks for in turn (the first ones in list order).
+BY_ID_COUNT = 100
+
+
+# The load generator (runs in its own process) ---------------------------------
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
+    """One HTTP/1.1 response: status, body, and whether the server keeps the connection."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head[:-4].split(b"\r\n")
+    status = int(lines[0].split(b" ", 2)[1])
+    length: int | None = None
+    chunked = False
+    keep_alive = True
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"transfer-encoding":
+            chunked = b"chunked" in value.lower()
+        elif name == b"connection":
+            keep_alive = b"close" not in value.lower()
+    if chunked:
+        return status, await read_chunked(reader), keep_alive
+    if length is None:
+        raise ValueError("a response without a length cannot share a keep-alive connection")
+    return status, await reader.readexactly(length), keep_alive
+
+
+async def read_chunked(reader: asyncio.StreamReader) -> bytes:
+    parts: list[bytes] = []
+    for _ in range(1_000_000):
+        size = int((await reader.readuntil(b"\r\n")).split(b";", 1)[0], 16)
+        if size == 0:
+            await reader.readuntil(b"\r\n")  # no trailers expected: the final empty line
+            return b"".join(parts)
+        parts.append(await reader.readexactly(size))
+        await reader.readexactly(2)
+    raise ValueError("too many chunks")
+
+
+def answered(status: int, body: bytes) -> bool:
+    """A success: 200 with data and no GraphQL errors (`"errors":` can only be a key)."""
+    return status == 200 and body.startswith(b'{"data"') and b'"errors":' not in body
+
+
+@dataclass
+class Tally:
+    """What the connections of one round saw inside the counted window."""
+
+    latencies_us: list[int] = field(default_factory=list)
+    errors: int = 0
+    first_error: str | None = None
+
+    def error(self, what: str) -> None:
+        self.errors += 1
+        self.first_error = self.first_error or what
+
+
+async def drive_connection(
+    port: int,
+    requests: Sequence[bytes],
+    offset: int,
+    counted_from: float,
+    until: float,
+    tally: Tally,
+) -> None:
+    """One keep-alive connection sending requests back to back until `until`.
+
+    A request counts when it starts at or after `counted_from` and ends by
+    `until`; earlier ones are the warm-up.  Errors reopen the connection.
+    """
+    writer: asyncio.StreamWriter | None = None
+    reader: asyncio.StreamReader | None = None
+    for n in range(MAX_REQUESTS_PER_CONNECTION):
+        started = time.perf_counter()
+        if started >= until:
+            break
+        counted = started >= counted_from
+        try:
+            async with asyncio.timeout(REQUEST_TIMEOUT_S):
+                if writer is None or reader is None:
+                    reader, writer = await asyncio.open_connection(HOST, port)
+                writer.write(requests[(offset + n) % len(requests)])
+                status, body, keep_alive = await read_response(reader)
+        except (OSError, TimeoutError, ValueError, asyncio.IncompleteReadError) as exc:
+            if counted:
+                tally.error(type(exc).__name__)
+            if writer is not None:
+                writer.close()
+            writer = reader = None
+            await asyncio.sleep(0.05)  # a refused connection must not spin
+            continue
+        ended = time.perf_counter()
+        if not keep_alive and writer is not None:
+            writer.close()
+            writer = reader = None
+        if not counted or ended > until:
+            continue
+        if answered(status, body):
+            tally.latencies_us.append(round((ended - started) * 1_000_000))
+        else:
+            tally.error(f"HTTP {status}")
+    if writer is not None:
+        writer.close()
+
+
+async def loadgen(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run one round; say on stdout when the counted window opens and closes.
+
+    The driver samples the servers' CPU on those two lines, so its window and
+    ours are the same to within a pipe write.
+    """
+    requests = [r.encode("latin-1") for r in spec["requests"]]
+    warmup, seconds = float(spec["warmup"]), float(spec["seconds"])
+    begin = time.perf_counter()
+    counted_from, until = begin + warmup, begin + warmup + seconds
+    tally = Tally()
+    connections = [
+        asyncio.ensure_future(
+            drive_connection(spec["port"], requests, i, counted_from, until, tally)
+        )
+        for i in range(int(spec["concurrency"]))
+    ]
+    await asyncio.sleep(max(0.0, counted_from - time.perf_counter()))
+    print("measuring", flush=True)
+    cpu_start = time.process_time()
+    await asyncio.sleep(max(0.0, until - time.perf_counter()))
+    cpu_seconds = time.process_time() - cpu_start
+    print("done", flush=True)
+    await asyncio.wait_for(asyncio.gather(*connections), REQUEST_TIMEOUT_S + 5)
+    return {
+        "latencies_us": tally.latencies_us,
+        "errors": tally.errors,
+        "first_error": tally.first_error,
+        "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
+    }
+
+
+def loadgen_main() -> None:
+    """Entry point of the load generator process: spec on stdin, result on stdout."""
+    spec = json.loads(sys.stdin.read())
+    try:
+        import uvloop  # uvicorn[standard] installs it; a lighter client loop
+    except ImportError:
+        result = asyncio.run(loadgen(spec))
+    else:
+        result = uvloop.run(loadgen(spec))
+    print(json.dumps(result), flush=True)
+
+
+# /proc: process trees, CPU time and peak memory ------------------------------
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (which may hold spaces)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    return text[text.rindex(")") + 2 :].split()
+
+
+def process_tree(root: int) -> list[int]:
+    """The process and its descendants (Uvicorn's workers are children of its supervisor)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat_fields(int(entry.name))) is not None:
+            parents.setdefault(int(fields[1]), []).append(int(entry.name))
+    tree: dict[int, None] = {}
+    todo = [root]
+    while todo:  # each pid enters once: bounded by the processes listed
+        pid = todo.pop()
+        if pid not in tree:
+            tree[pid] = None
+            todo.extend(parents.get(pid, ()))
+    return list(tree)
+
+
+def cpu_ticks(pids: Sequence[int]) -> dict[int, int]:
+    """utime + stime of each live process, in clock ticks."""
+    ticks = {}
+    for pid in pids:
+        if (fields := _stat_fields(pid)) is not None:
+            ticks[pid] = int(fields[11]) + int(fields[12])
+    return ticks
+
+
+def cpu_seconds_between(before: dict[int, int], after: dict[int, int]) -> float:
+    """CPU used in between; a process born in between counts whole."""
+    return sum(t - before.get(pid, 0) for pid, t in after.items()) / CLOCK_TICKS
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of all cores, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+def peak_rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return 0
+
+
+def reset_peak_rss(pid: int) -> bool:
+    """Set VmHWM back to the current RSS (Linux 4.0+), so a peak belongs to one scenario."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+# The two servers ---------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """A server under test, started by us, in its own session so we can stop it whole."""
+
+    name: str
+    argv: list[str]
+    port: int
+    #: The application_name of its PostgreSQL connections, to find its backends.
+    application_name: str
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self, env: dict[str, str]) -> None:
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                self.argv,
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def tree(self) -> list[int]:
+        return process_tree(self.process.pid) if self.process else []
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+    async def wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        request = get_request(self.port, "/healthz")
+        while time.monotonic() < deadline:
+            if self.process is None or self.process.poll() is not None:
+                raise SystemExit(f"{self.name} exited while starting:\n{self.log_tail()}")
+            try:
+                status, _ = await fetch(self.port, request)
+                if status == 200:
+                    return
+            except (OSError, ValueError, asyncio.IncompleteReadError, TimeoutError):
+                pass
+            await asyncio.sleep(0.2)
+        raise SystemExit(
+            f"{self.name} did not answer in {START_TIMEOUT_S:.0f} s:\n{self.log_tail()}"
+        )
+
+    def stop(self) -> None:
+        """SIGTERM (Uvicorn stops its workers), then SIGKILL to its process group if stuck."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(5)
+
+
+# HTTP requests -------------------------------------------------------------------
+
+
+def get_request(port: int, path: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\n\r\n".encode()
+
+
+def graphql_request(port: int, token: str, query: str, variables: dict[str, Any]) -> bytes:
+    body = json.dumps({"query": query, "variables": variables}).encode()
+    head = (
+        f"POST /graphql HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
+        f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def fetch(port: int, request: bytes) -> tuple[int, bytes]:
+    """One request on a fresh connection (readiness and the equality check)."""
+    async with asyncio.timeout(REQUEST_TIMEOUT_S):
+        reader, writer = await asyncio.open_connection(HOST, port)
+        try:
+            writer.write(request)
+            status, body, _ = await read_response(reader)
+        finally:
+            writer.close()
+    return status, body
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    title: str
+    fields: tuple[str, ...]
+    #: The list size, or None for the by-id scenario.
+    limit: int | None
+
+    def service_requests(self, port: int, target: Target) -> list[bytes]:
+        selection = " ".join(self.fields)
+        if self.limit is None:
+            return [
+                graphql_request(port, target.token, ONE_QUERY % selection, {"id": i})
+                for i in target.ids
+            ]
+        variables = {"businessId": target.business_id, "limit": self.limit}
+        return [graphql_request(port, target.token, LIST_QUERY % selection, variables)]
+
+    def floor_requests(self, port: int, target: Target) -> list[bytes]:
+        if self.limit is None:
+            return [get_request(port, "/customer?" + urlencode({"id": i})) for i in target.ids]
+        query = urlencode({"businessId": target.business_id, "limit": self.limit})
+        return [get_request(port, "/customers?" + query)]
+
+
+SCENARIOS = {
+    s.key: s
+    for s in (
+        Scenario("a", "customers(limit: 100), every field", FIELDS, 100),
+        Scenario("b", "customer(id), every field", FIELDS, None),
+        Scenario("c", "customers(limit: 10), every field", FIELDS, 10),
+        Scenario("d", "customers(limit: 100) { id name }", ("id", "name"), 100),
+    )
+}
+
+
+@dataclass
+class Target:
+    """What the requests name: the business, its key, and customer ids for (b)."""
+
+    business_id: str
+    token: str
+    ids: list[str] = field(default_factory=list)
+
+
+# Equality of the two sides ------------------------------------------------------
+
+
+def _data(name: str, status: int, body: bytes) -> Any:
+    document = json.loads(body)
+    if status != 200 or "errors" in document:
+        raise SystemExit(f"{name} answered {status}: {body[:300]!r}")
+    return document["data"]
+
+
+async def both_sides(
+    scenario: Scenario, service: Server, floor: Server, target: Target
+) -> list[tuple[Any, Any]]:
+    """Every request of a scenario, sent to each side: the two `data` objects, pairwise."""
+    pairs = []
+    for to_service, to_floor in zip(
+        scenario.service_requests(service.port, target),
+        scenario.floor_requests(floor.port, target),
+        strict=True,
+    ):
+        pairs.append(
+            (
+                _data("service", *await fetch(service.port, to_service)),
+                _data("floor", *await fetch(floor.port, to_floor)),
+            )
+        )
+    return pairs
+
+
+def difference(got: list[Any], want: list[Any]) -> str | None:
+    """Where two customer lists first differ (field names only), or None."""
+    if len(got) != len(want):
+        return f"{len(got)} vs {len(want)} customers"
+    for i, (g, w) in enumerate(zip(got, want, strict=True)):
+        if g != w:
+            if g is None or w is None:
+                return f"customer {i}: {'service' if g is None else 'floor'} has none"
+            fields = sorted(k for k in g.keys() | w.keys() if g.get(k) != w.get(k))
+            return f"customer {i} ({w['id']}) differs in {', '.join(fields)}"
+    return None
+
+
+async def verify(service: Server, floor: Server, target: Target, expected: int) -> None:
+    """Every scenario, both sides: the same customers in the same order, field for field.
+
+    The floor is only a fair floor if it does the same work, so a mismatch stops
+    the run before any timing.  Scenario (a) also picks the ids that (b) asks for.
+    """
+    for scenario in SCENARIOS.values():
+        for service_data, floor_data in await both_sides(scenario, service, floor, target):
+            if scenario.limit is None:
+                got, full = [service_data["customer"]], [floor_data["customer"]]
+            else:
+                got, full = service_data["customers"], floor_data["customers"]
+                if len(full) != min(scenario.limit, expected):
+                    raise SystemExit(f"({scenario.key}) the floor returned {len(full)} customers")
+            want = [None if c is None else {k: c[k] for k in scenario.fields} for c in full]
+            if (problem := difference(got, want)) is not None:
+                raise SystemExit(f"({scenario.key}) service and floor differ: {problem}")
+            if scenario.key == "a":
+                target.ids = [c["id"] for c in full[:BY_ID_COUNT]]
+
+
+# Rounds and the report ------------------------------------------------------------
+
+
+@dataclass
+class Totals:
+    """One side of one scenario, summed over its rounds."""
+
+    latencies_us: list[int] = field(default_factory=list)
+    errors: int = 0
+    first_error: str | None = None
+    seconds: float = 0.0
+    server_cpu: float = 0.0
+    db_cpu: float = 0.0
+    loadgen_cpu: float = 0.0
+    machine_busy: float = 0.0
+    peak_rss_kib: int = 0
+
+    @property
+    def rps(self) -> float:
+        return len(self.latencies_us) / self.seconds if self.seconds else 0.0
+
+    def percentile_ms(self, q: float) -> float:
+        if not self.latencies_us:
+            return math.nan
+        ordered = sorted(self.latencies_us)
+        return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))] / 1000
+
+    def share(self, cpu_seconds: float) -> float:
+        """CPU seconds as a percentage of one core over the counted time."""
+        return 100 * cpu_seconds / self.seconds if self.seconds else 0.0
+
+
+async def backend_pids(
+    admin: asyncpg.Connection, database: str, application_name: str
+) -> list[int]:
+    rows = await admin.fetch(
+        "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = $2",
+        database,
+        application_name,
+    )
+    return [r["pid"] for r in rows]
+
+
+async def run_round(
+    server: Server,
+    requests: list[bytes],
+    args: argparse.Namespace,
+    admin: asyncpg.Connection,
+    database: str,
+    totals: Totals,
+) -> str:
+    """One round against one server; adds to `totals` and returns a one-line summary."""
+    spec = {
+        "port": server.port,
+        "requests": [r.decode("latin-1") for r in requests],
+        "concurrency": args.concurrency,
+        "warmup": args.warmup,
+        "seconds": args.seconds,
+    }
+    proc = await asyncio.create_subprocess_exec(
+        *LOADGEN_ARGV,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        proc.stdin.write(json.dumps(spec).encode())
+        await proc.stdin.drain()
+        proc.stdin.close()
+        line = await asyncio.wait_for(proc.stdout.readline(), args.warmup + LOADGEN_SLACK_S)
+        if line.strip() != b"measuring":
+            _, err = await asyncio.wait_for(proc.communicate(), LOADGEN_SLACK_S)
+            raise SystemExit(f"load generator did not start:\n{err.decode()[-2000:]}")
+        tree = server.tree()
+        db = await backend_pids(admin, database, server.application_name)
+        before, db_before, busy_before = cpu_ticks(tree), cpu_ticks(db), machine_ticks()
+        line = await asyncio.wait_for(proc.stdout.readline(), args.seconds + LOADGEN_SLACK_S)
+        after, busy_after = cpu_ticks(server.tree()), machine_ticks()
+        db_after = cpu_ticks(await backend_pids(admin, database, server.application_name))
+        out, err = await asyncio.wait_for(proc.communicate(), REQUEST_TIMEOUT_S + LOADGEN_SLACK_S)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    if line.strip() != b"done" or proc.returncode != 0:
+        raise SystemExit(f"load generator failed ({proc.returncode}):\n{err.decode()[-2000:]}")
+    result = json.loads(out)
+    server_cpu = cpu_seconds_between(before, after)
+    db_cpu = cpu_seconds_between(db_before, db_after)
+    busy = (busy_after[0] - busy_before[0]) / max(1, busy_after[1] - busy_before[1])
+    this = Totals(
+        latencies_us=result["latencies_us"],
+        errors=result["errors"],
+        first_error=result["first_error"],
+        seconds=result["seconds"],
+        server_cpu=server_cpu,
+        db_cpu=db_cpu,
+        loadgen_cpu=result["cpu_seconds"],
+    )
+    totals.latencies_us += this.latencies_us
+    totals.errors += this.errors
+    totals.first_error = totals.first_error or this.first_error
+    totals.server_cpu += server_cpu
+    totals.db_cpu += db_cpu
+    totals.loadgen_cpu += this.loadgen_cpu
+    totals.machine_busy += busy * this.seconds
+    totals.seconds += this.seconds
+    return (
+        f"{this.rps:8.0f} req/s  p50 {this.percentile_ms(0.5):7.2f} ms  "
+        f"p99 {this.percentile_ms(0.99):7.2f} ms  errors {this.errors}  "
+        f"cpu: server {this.share(server_cpu):.0f}%, postgres {this.share(db_cpu):.0f}%, "
+        f"loadgen {this.share(this.loadgen_cpu):.0f}%, machine {100 * busy:.0f}%"
+    )
+
+
+HEADER = (
+    f"{'':<9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'srv cpu%':>10}"
+    f"{'pg cpu%':>9}{'gen cpu%':>10}{'busy%':>7}{'peak RSS MiB':>14}"
+)
+
+
+def table_row(name: str, t: Totals) -> str:
+    return (
+        f"{name:<9}{t.rps:>9.0f}{t.percentile_ms(0.5):>9.2f}{t.percentile_ms(0.99):>9.2f}"
+        f"{t.errors:>8}{t.share(t.server_cpu):>10.0f}{t.share(t.db_cpu):>9.0f}"
+        f"{t.share(t.loadgen_cpu):>10.0f}{100 * t.machine_busy / max(t.seconds, 1e-9):>7.0f}"
+        f"{t.peak_rss_kib / 1024:>14.1f}"
+    )
+
+
+@dataclass
+class Ratios:
+    rps: float
+    p99: float
+    memory: float
+
+    @classmethod
+    def of(cls, service: Totals, floor: Totals) -> Ratios:
+        def ratio(a: float, b: float) -> float:
+            return a / b if b else math.nan
+
+        return cls(
+            rps=ratio(service.rps, floor.rps),
+            p99=ratio(service.percentile_ms(0.99), floor.percentile_ms(0.99)),
+            memory=ratio(service.peak_rss_kib, floor.peak_rss_kib),
+        )
+
+
+async def run_scenario(
+    scenario: Scenario,
+    servers: tuple[Server, Server],
+    target: Target,
+    args: argparse.Namespace,
+    admin: asyncpg.Connection,
+    database: str,
+) -> tuple[Totals, Totals]:
+    service, floor = servers
+    requests = {
+        service.name: scenario.service_requests(service.port, target),
+        floor.name: scenario.floor_requests(floor.port, target),
+    }
+    totals = {service.name: Totals(), floor.name: Totals()}
+    resets = [reset_peak_rss(pid) for server in servers for pid in server.tree()]
+    print(f"\n({scenario.key}) {scenario.title}")
+    for round_no in range(1, args.rounds + 1):
+        for server in servers:
+            line = await run_round(
+                server, requests[server.name], args, admin, database, totals[server.name]
+            )
+            print(f"  round {round_no} {server.name:<8}{line}", flush=True)
+    for server in servers:
+        totals[server.name].peak_rss_kib = max(peak_rss_kib(pid) for pid in server.tree())
+    print(HEADER)
+    for server in servers:
+        print(table_row(server.name, totals[server.name]))
+        if totals[server.name].first_error:
+            print(f"{'':<9}first error: {totals[server.name].first_error}")
+    ratios = Ratios.of(totals[service.name], totals[floor.name])
+    print(
+        f"service/floor: req/s {ratios.rps:.2f}x, p99 {ratios.p99:.2f}x, "
+        f"peak RSS {ratios.memory:.2f}x"
+        + ("" if all(resets) else " (peak RSS not reset: since start-up)")
+    )
+    failed = [s.name for s in servers if totals[s.name].errors]
+    if failed:
+        print(f"WARNING: {' and '.join(failed)} had failed requests: the ratios are not comparable")
+    return totals[service.name], totals[floor.name]
+
+
+# Set-up and the whole run ---------------------------------------------------------
+
+
+def finora(env: dict[str, str], *args: str) -> str:
+    """Run the real CLI, as an operator would; its stdout, or stop with its error."""
+    done = subprocess.run(
+        [str(BIN / "finora"), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"finora {' '.join(args[:2])} failed:\n{done.stderr[-2000:]}")
+    return done.stdout
+
+
+def command_line(argv: Sequence[str]) -> str:
+    return " ".join(shlex.quote(a) for a in argv)
+
+
+LOADGEN_ARGV = [sys.executable, str(Path(__file__).resolve()), "--loadgen"]
+
+
+def make_servers(workers: int, log_dir: Path) -> tuple[Server, Server]:
+    """The service as an operator runs it, and the floor with the same Uvicorn settings."""
+    service_port, floor_port = free_port(), free_port()
+    service = Server(
+        "service",
+        [str(BIN / "finora"), "serve", "--host", HOST, "--port", str(service_port),
+         "--workers", str(workers)],
+        service_port,
+        "finora",
+        log_dir / "service.log",
+    )  # fmt: skip
+    floor = Server(
+        "floor",
+        [str(BIN / "uvicorn"), "bench.floor:create_app", "--factory", "--host", HOST,
+         "--port", str(floor_port), "--workers", str(workers), "--no-access-log",
+         "--log-level", "warning"],
+        floor_port,
+        "finora-floor",
+        log_dir / "floor.log",
+    )  # fmt: skip
+    return service, floor
+
+
+def prepare(env: dict[str, str], customers: int) -> Target:
+    """A business, its API key and its customers, through the real CLI."""
+    business_id = json.loads(finora(env, "business", "create", "Bench list", "--json"))["id"]
+    issued = json.loads(finora(env, "apikey", "create", "--business", business_id, "--json"))
+    finora(env, "seed-demo", "--business", business_id, "--count", str(customers))
+    return Target(business_id=business_id, token=issued["key"])
+
+
+def print_summary(results: dict[str, tuple[Totals, Totals]]) -> None:
+    print(
+        f"\n{'':<5}{'req/s':>19}{'':>8}{'p99 ms':>19}{'':>8}{'peak RSS MiB':>19}\n"
+        f"{'':<5}" + f"{'service':>9}{'floor':>9}{'ratio':>9}" * 3
+    )
+    for key, (service, floor) in results.items():
+        r = Ratios.of(service, floor)
+        print(
+            f"({key}) "
+            f"{service.rps:>9.0f}{floor.rps:>9.0f}{r.rps:>8.2f}x"
+            f"{service.percentile_ms(0.99):>9.2f}{floor.percentile_ms(0.99):>9.2f}{r.p99:>8.2f}x"
+            f"{service.peak_rss_kib / 1024:>9.1f}{floor.peak_rss_kib / 1024:>9.1f}{r.memory:>8.2f}x"
+        )
+
+
+async def run(args: argparse.Namespace) -> None:
+    # Imported here, not at the top, so that the load generator process (this
+    # script too) starts without Tortoise and the rest of the app.
+    import asyncpg
+
+    from app import crypto
+    from app.crypto.keys import KeySet, generate_env_lines
+    from app.db import with_database
+    from app.migrate import migrate
+    from app.settings import parse_database_url
+
+    async def connect(url: str) -> asyncpg.Connection:
+        return await asyncpg.connect(**parse_database_url(url))  # type: ignore[arg-type]
+
+    print("command:", command_line([sys.executable, *sys.argv]))
+    server_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    name = f"finora_bench_{uuid.uuid4().hex[:8]}"
+    url = with_database(server_url, name)
+    keys = dict(line.split("=", 1) for line in generate_env_lines())
+    env = {
+        **os.environ,
+        **keys,
+        "DATABASE_URL": url,
+        "FINORA_ENV": "production",
+        # One key sends every request: a per-key rate limit would measure itself.
+        # It stays on (its bookkeeping is part of a request's cost) but never refuses.
+        "FINORA_RATE_LIMIT_PER_SECOND": str(UNREACHABLE_RATE),
+        "FINORA_RATE_LIMIT_BURST": str(UNREACHABLE_RATE),
+    }
+    env.pop("FINORA_GRAPHIQL", None)
+    scratch = TemporaryDirectory(prefix="finora-bench-")
+    service, floor = make_servers(args.workers, Path(scratch.name))
+    admin = await connect(server_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        crypto.install(KeySet.parse(keys["FINORA_ENCRYPTION_KEYS"], keys["FINORA_INDEX_KEY"]))
+        await migrate(url)
+        target = prepare(env, args.customers)
+        for server in (service, floor):
+            server.start(env)
+        for server in (service, floor):
+            await server.wait_ready()
+        await verify(service, floor, target, args.customers)
+        print(
+            f"PostgreSQL {await admin.fetchval('SHOW server_version')}; {os.cpu_count()} cores; "
+            f"{args.customers} customers; {args.workers} worker(s) per server; "
+            f"{args.concurrency} connections; {args.rounds} round(s) per side of "
+            f"{args.warmup:g} s warm-up + {args.seconds:g} s counted"
+        )
+        print("service: " + command_line(service.argv))
+        print("floor:   " + command_line(floor.argv))
+        print("loadgen: " + command_line(LOADGEN_ARGV) + "  (a new process per round)")
+        print("checked: service and floor return the same data in (a), (b), (c) and (d)")
+        results = {}
+        for key in args.scenarios:
+            results[key] = await run_scenario(
+                SCENARIOS[key], (service, floor), target, args, admin, name
+            )
+        print_summary(results)
+    finally:
+        for server in (service, floor):
+            server.stop()
+        scratch.cleanup()
+        await admin.close()
+        admin = await connect(server_url)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def scenario_keys(text: str) -> list[str]:
+    keys = [k.strip() for k in text.split(",") if k.strip()]
+    unknown = [k for k in keys if k not in SCENARIOS]
+    if unknown or not keys:
+        raise argparse.ArgumentTypeError(f"choose among {','.join(SCENARIOS)}")
+    return keys
+
+
+def bounded(low: float, high: float, kind: type = int) -> Any:
+    def parse(text: str) -> float:
+        value = kind(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low:g} and {high:g}")
+        return value
+
+    return parse
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
+    parser.add_argument("--scenarios", type=scenario_keys, default=list(SCENARIOS))
+    parser.add_argument("--workers", type=bounded(1, 16), default=1, help="Uvicorn workers")
+    parser.add_argument("--concurrency", type=bounded(1, 1024), default=32)
+    parser.add_argument("--seconds", type=bounded(0.5, 600, float), default=10.0)
+    parser.add_argument("--warmup", type=bounded(0, 60, float), default=1.0)
+    parser.add_argument("--rounds", type=bounded(1, 20), default=2, help="rounds per side")
+    parser.add_argument("--customers", type=bounded(100, 1_000_000), default=1000)
+    parser.add_argument("--loadgen", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.loadgen:
+        loadgen_main()
+    else:
+        asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
