@@ -36,4 +36,6 @@ def error_response(scope: Scope, status: int, code: str, message: str) -> Respon
 
 def format_instant(value: datetime) -> str:
     """UTC, ISO-8601 with milliseconds and a Z: the one timestamp format of both APIs."""
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if value.tzinfo is not UTC:  # asyncpg already gives UTC; models may not
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="milliseconds")[:-6] + "Z"  # "+00:00" -> "Z"

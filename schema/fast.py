@@ -19,6 +19,7 @@ always does.  Tests compare both ways on every query shape.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from operator import attrgetter
 from typing import Any
 
 from graphql import (
@@ -35,8 +36,12 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 DEFINITION = "strawberry-definition"
 
-#: response key, getter (None for __typename), leaf type, nullable
-Column = tuple[str, Callable[[Any], Any] | None, Any, bool]
+#: response key, getter (None for __typename), leaf type, nullable, passthrough type
+Column = tuple[str, Callable[[Any], Any] | None, Any, bool, type | None]
+
+#: Built-in scalars whose output coercion returns a value of exactly this type
+#: unchanged (graphql-core's serializers), so it can be skipped.
+PASSTHROUGH = {"String": str, "ID": str, "Boolean": bool, "Float": float}
 
 
 class _Fallback(Exception):
@@ -50,8 +55,7 @@ def _getter(field_def: Any) -> Callable[[Any], Any] | None:
         return None
     resolver = definition.base_resolver
     if resolver is None:
-        name = definition.python_name
-        return lambda source: getattr(source, name)
+        return attrgetter(definition.python_name)
     takes_more = resolver.arguments or resolver.info_parameter or resolver.root_parameter
     if resolver.is_async or takes_more or resolver.parent_parameter:
         return None
@@ -106,7 +110,7 @@ class FastListExecutor(StrawberryGraphQLCoreExecutionContext):
             node = details[0].node
             name = node.name.value
             if name == "__typename":
-                columns.append((response_key, None, object_type.name, False))
+                columns.append((response_key, None, object_type.name, False, None))
                 continue
             field_def = object_type.fields.get(name)
             if field_def is None or node.arguments or field_def.args:
@@ -119,7 +123,7 @@ class FastListExecutor(StrawberryGraphQLCoreExecutionContext):
             if not is_leaf_type(leaf) or getter is None:
                 columns = None
                 break
-            columns.append((response_key, getter, leaf, not non_null))
+            columns.append((response_key, getter, leaf, not non_null, PASSTHROUGH.get(leaf.name)))
         cache[key] = (field_details_list, columns)  # keep the list alive with its id
         return columns
 
@@ -133,7 +137,7 @@ class FastListExecutor(StrawberryGraphQLCoreExecutionContext):
                 rows.append(None)
                 continue
             row = {}
-            for key, getter, leaf, nullable in columns:
+            for key, getter, leaf, nullable, passthrough in columns:
                 if getter is None:
                     row[key] = leaf  # __typename
                     continue
@@ -142,6 +146,9 @@ class FastListExecutor(StrawberryGraphQLCoreExecutionContext):
                     if not nullable:
                         raise _Fallback
                     row[key] = None
+                    continue
+                if type(value) is passthrough:
+                    row[key] = value
                     continue
                 coerced = leaf.coerce_output_value(value)
                 if coerced is Undefined or coerced is None:

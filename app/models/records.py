@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from app import crypto
 from app.models import Customer
 
 ENCRYPTED = ("email", "phone", "address", "tin")
@@ -53,12 +54,14 @@ class CustomerView(Protocol):
 
 
 class _Opened:
-    """A lazily decrypted column of a record (the model field does the opening)."""
+    """A lazily decrypted column of a record: opened on first read, then kept."""
 
-    __slots__ = ("field", "slot")
+    __slots__ = ("column", "slot", "table")
 
     def __init__(self, column: str) -> None:
-        self.field = Customer._meta.fields_map[column]
+        field = Customer._meta.fields_map[column]
+        self.column = field.source_field or column
+        self.table = Customer._meta.db_table
         self.slot = f"_{column}"
 
     def __get__(self, record: CustomerRecord | None, owner: type) -> Any:
@@ -66,13 +69,13 @@ class _Opened:
             return self
         value = getattr(record, self.slot)
         if isinstance(value, bytes):
-            value = self.field.open_for(record.id, value)
+            value = crypto.current().cipher.open(self.table, self.column, record.id, value)
             setattr(record, self.slot, value)
         return value
 
 
 class CustomerRecord:
-    __slots__ = PLAIN + tuple(f"_{column}" for column in ENCRYPTED)
+    __slots__ = (*PLAIN, *(f"_{column}" for column in ENCRYPTED))
 
     email = _Opened("email")
     phone = _Opened("phone")
@@ -80,10 +83,23 @@ class CustomerRecord:
     tin = _Opened("tin")
 
     def __init__(self, row: Sequence[Any]) -> None:
-        for name, value in zip(PLAIN, row, strict=False):
-            setattr(self, name, value)
-        for name, value in zip(ENCRYPTED, row[len(PLAIN) :], strict=True):
-            setattr(self, f"_{name}", value)
+        # One unpacking statement: the order of COLUMNS (PLAIN, then ENCRYPTED).
+        (
+            self.id,
+            self.business_id,
+            self.name,
+            self.name_lower,
+            self.company_name,
+            self.account_balance_kobo,
+            self.is_active,
+            self.created_at,
+            self.updated_at,
+            self.deleted_at,
+            self._email,
+            self._phone,
+            self._address,
+            self._tin,
+        ) = row
 
     def __repr__(self) -> str:
         return f"<CustomerRecord {self.id}>"
