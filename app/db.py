@@ -20,6 +20,17 @@ MIGRATIONS_DIR = Path(
 )
 
 
+async def release_without_reset(conn: asyncpg.Connection) -> None:
+    """Pool release hook: skip asyncpg's reset query, a round trip on every request.
+
+    Pooled connections carry no session state here (no LISTEN, cursors, SET or
+    advisory locks: the migration lock uses its own connection), so the reset
+    has nothing to undo; a transaction left open by an error is still rolled back.
+    """
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 def tortoise_config(database_url: str, *, pool_max: int = 10) -> dict[str, Any]:
     credentials: dict[str, Any] = {
         **parse_database_url(database_url),
@@ -31,6 +42,7 @@ def tortoise_config(database_url: str, *, pool_max: int = 10) -> dict[str, Any]:
         # Tortoise binds every value, `is_active` too; a generic plan cannot match the
         # partial indexes (WHERE is_active), so plan each statement with its values.
         "server_settings": {"application_name": "finora", "plan_cache_mode": "force_custom_plan"},
+        "reset": release_without_reset,
     }
     return {
         "connections": {

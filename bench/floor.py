@@ -33,6 +33,7 @@ from starlette.routing import Route
 
 from app import crypto
 from app.crypto.keys import KeySet
+from app.db import release_without_reset
 from app.http import format_instant
 from app.settings import parse_database_url
 
@@ -130,6 +131,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         timeout=5,
         command_timeout=30,
         server_settings={"application_name": "finora-floor"},
+        reset=release_without_reset,  # the same pool settings as the service
     )
     try:
         yield
