@@ -7,6 +7,7 @@ the ASGI scope's state for the layers below.
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
@@ -16,6 +17,9 @@ from app.http import error_response
 from app.ratelimit import TokenBuckets, retry_after_header
 from app.services.access import Caller
 from app.services.businesses import authenticate
+from app.services.health import is_unavailable
+
+log = logging.getLogger("finora.auth")
 
 CALLER = "caller"
 
@@ -58,7 +62,19 @@ class RequireApiKey:
             await self.app(scope, receive, send)
             return
         token = bearer_token(scope)
-        caller = await authenticate(token) if token else None
+        try:
+            caller = await authenticate(token) if token else None
+        except Exception as exc:
+            unavailable = is_unavailable(exc)
+            log.error("key lookup failed", extra={"fields": {"error_type": type(exc).__name__}})
+            status, code = (
+                (503, "SERVICE_UNAVAILABLE") if unavailable else (500, "INTERNAL_SERVER_ERROR")
+            )
+            message = (
+                "The service is temporarily unavailable" if unavailable else "Internal server error"
+            )
+            await error_response(scope, status, code, message)(scope, receive, send)
+            return
         if caller is None:
             response = error_response(
                 scope,

@@ -1,4 +1,4 @@
-"""A faster way through lists of objects whose selected fields are all leaves.
+"""A faster way through objects (and lists of them) whose selected fields are all leaves.
 
 graphql-core resolves a list of 100 customers field by field: for each of the
 1,300 fields it builds a resolve info, runs Strawberry's resolver wrapper
@@ -92,6 +92,29 @@ class FastListExecutor(StrawberryGraphQLCoreExecutionContext):
                 except Exception:
                     pass
         return super().complete_list_value(
+            return_type, field_details_list, info, path, result, position_context
+        )
+
+    def complete_object_value(
+        self,
+        return_type: GraphQLObjectType,
+        field_details_list: Any,
+        info: GraphQLResolveInfo,
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> Any:
+        """One object of leaves (``customer(id)``): the same shortcut, for one row."""
+        if return_type.is_type_of is None and not (
+            self.middleware_manager and self.middleware_manager.middlewares
+        ):
+            columns = self._columns(return_type, field_details_list)
+            if columns is not None:
+                try:
+                    return self._rows(columns, (result,), True)[0]
+                except Exception:
+                    pass
+        return super().complete_object_value(
             return_type, field_details_list, info, path, result, position_context
         )
 
