@@ -50,9 +50,12 @@ async def test_sigterm_drains_in_flight_requests(settings, app, database_url, te
     env = production_env(FINORA_RATE_LIMIT_PER_SECOND="0")
     body = {"query": LIST, "variables": {"b": tenant.business_id, "n": 100}}
     blocker = await _admin(database_url)
-    async with running_server(env) as server, httpx.AsyncClient(
-        base_url=server.url, headers=tenant.headers, limits=LIMITS, timeout=60
-    ) as http:
+    async with (
+        running_server(env) as server,
+        httpx.AsyncClient(
+            base_url=server.url, headers=tenant.headers, limits=LIMITS, timeout=60
+        ) as http,
+    ):
         transaction = blocker.transaction()
         await transaction.start()
         # Every request now waits in the database (or for a pooled connection).

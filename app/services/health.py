@@ -9,8 +9,11 @@ _UNAVAILABLE = (
     DBConnectionError,
     OSError,
     TimeoutError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
+    asyncpg.InterfaceError,  # the connection was lost
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08
+    asyncpg.CannotConnectNowError,  # starting up or shutting down
+    asyncpg.OperatorInterventionError,  # admin or crash shutdown (class 57)
+    asyncpg.InternalClientError,  # a connection broken in the middle of a call
 )
 
 
