@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import os
 import secrets
 import uuid
@@ -33,6 +34,8 @@ from app.db import with_database
 from app.settings import Settings, parse_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
+# pgserver logs at interpreter exit, after pytest has closed its streams.
+logging.getLogger("pgserver").setLevel(logging.WARNING)
 
 
 def _server_url() -> str:

@@ -137,6 +137,7 @@ async def test_database_restarts_lose_no_acknowledged_write(tmp_path):
         }
     finally:
         await conn.close()
+        await asyncio.to_thread(database.cleanup)  # stop it now, not at interpreter exit
     acked = [email for email, outcome in ledger.outcomes.items() if outcome == "ack"]
     failed = [email for email, outcome in ledger.outcomes.items() if outcome == "failed"]
     assert len(acked) > 50 and failed, (len(acked), len(failed))  # the faults were real
