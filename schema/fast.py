@@ -79,18 +79,10 @@ class FastListExecutor(StrawberryGraphQLCoreExecutionContext):
         item_type = return_type.of_type
         item_non_null = isinstance(item_type, GraphQLNonNull)
         object_type = item_type.of_type if item_non_null else item_type
-        if (
-            isinstance(object_type, GraphQLObjectType)
-            and isinstance(result, list | tuple)
-            and not (self.middleware_manager and self.middleware_manager.middlewares)
-            and object_type.is_type_of is None
-        ):
-            columns = self._columns(object_type, field_details_list)
-            if columns is not None:
-                try:
-                    return self._rows(columns, result, item_non_null)
-                except Exception:
-                    pass
+        if isinstance(object_type, GraphQLObjectType) and isinstance(result, list | tuple):
+            rows = self._shortcut(object_type, field_details_list, result, item_non_null)
+            if rows is not None:
+                return rows
         return super().complete_list_value(
             return_type, field_details_list, info, path, result, position_context
         )
@@ -105,18 +97,27 @@ class FastListExecutor(StrawberryGraphQLCoreExecutionContext):
         position_context: Any,
     ) -> Any:
         """One object of leaves (``customer(id)``): the same shortcut, for one row."""
-        if return_type.is_type_of is None and not (
-            self.middleware_manager and self.middleware_manager.middlewares
-        ):
-            columns = self._columns(return_type, field_details_list)
-            if columns is not None:
-                try:
-                    return self._rows(columns, (result,), True)[0]
-                except Exception:
-                    pass
+        rows = self._shortcut(return_type, field_details_list, (result,), True)
+        if rows is not None:
+            return rows[0]
         return super().complete_object_value(
             return_type, field_details_list, info, path, result, position_context
         )
+
+    def _shortcut(
+        self, object_type: GraphQLObjectType, field_details_list: Any, items: Any, non_null: bool
+    ) -> list[Any] | None:
+        """The rows built directly, or None to take graphql-core's path."""
+        middleware = self.middleware_manager and self.middleware_manager.middlewares
+        if object_type.is_type_of is not None or middleware:
+            return None
+        columns = self._columns(object_type, field_details_list)
+        if columns is None:
+            return None
+        try:
+            return self._rows(columns, items, non_null)
+        except Exception:
+            return None
 
     def _columns(
         self, object_type: GraphQLObjectType, field_details_list: Any

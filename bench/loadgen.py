@@ -1,0 +1,176 @@
+"""The load generator of bench/list.py, in a process of its own.
+
+    .venv/bin/python bench/loadgen.py < spec.json
+
+It opens `concurrency` keep-alive HTTP/1.1 connections on raw asyncio sockets
+(uvloop when installed), sends the given requests in turn for a warm-up and a
+counted window, and prints one JSON result: successes, errors, latencies, CPU.
+Every loop is bounded by a deadline and a count; it only talks to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+#: A request slower than this counts as an error (and its connection is reopened).
+REQUEST_TIMEOUT_S = 10.0
+#: Upper bound on the requests of one connection in one round, whatever the speed.
+MAX_REQUESTS_PER_CONNECTION = 10_000_000
+HOST = "127.0.0.1"
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
+    """One HTTP/1.1 response: status, body, and whether the server keeps the connection."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head[:-4].split(b"\r\n")
+    status = int(lines[0].split(b" ", 2)[1])
+    length: int | None = None
+    chunked = False
+    keep_alive = True
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"transfer-encoding":
+            chunked = b"chunked" in value.lower()
+        elif name == b"connection":
+            keep_alive = b"close" not in value.lower()
+    if chunked:
+        return status, await read_chunked(reader), keep_alive
+    if length is None:
+        raise ValueError("a response without a length cannot share a keep-alive connection")
+    return status, await reader.readexactly(length), keep_alive
+
+
+async def read_chunked(reader: asyncio.StreamReader) -> bytes:
+    parts: list[bytes] = []
+    for _ in range(1_000_000):
+        size = int((await reader.readuntil(b"\r\n")).split(b";", 1)[0], 16)
+        if size == 0:
+            await reader.readuntil(b"\r\n")  # no trailers expected: the final empty line
+            return b"".join(parts)
+        parts.append(await reader.readexactly(size))
+        await reader.readexactly(2)
+    raise ValueError("too many chunks")
+
+
+def answered(status: int, body: bytes) -> bool:
+    """A success: 200 with data and no GraphQL errors (`"errors":` can only be a key)."""
+    return status == 200 and body.startswith(b'{"data"') and b'"errors":' not in body
+
+
+@dataclass
+class Tally:
+    """What the connections of one round saw inside the counted window."""
+
+    latencies_us: list[int] = field(default_factory=list)
+    errors: int = 0
+    first_error: str | None = None
+
+    def error(self, what: str) -> None:
+        self.errors += 1
+        self.first_error = self.first_error or what
+
+
+async def drive_connection(
+    port: int,
+    requests: Sequence[bytes],
+    offset: int,
+    counted_from: float,
+    until: float,
+    tally: Tally,
+) -> None:
+    """One keep-alive connection sending requests back to back until `until`.
+
+    A request counts when it starts at or after `counted_from` and ends by
+    `until`; earlier ones are the warm-up.  Errors reopen the connection.
+    """
+    writer: asyncio.StreamWriter | None = None
+    reader: asyncio.StreamReader | None = None
+    for n in range(MAX_REQUESTS_PER_CONNECTION):
+        started = time.perf_counter()
+        if started >= until:
+            break
+        counted = started >= counted_from
+        try:
+            async with asyncio.timeout(REQUEST_TIMEOUT_S):
+                if writer is None or reader is None:
+                    reader, writer = await asyncio.open_connection(HOST, port)
+                writer.write(requests[(offset + n) % len(requests)])
+                status, body, keep_alive = await read_response(reader)
+        except (OSError, TimeoutError, ValueError, asyncio.IncompleteReadError) as exc:
+            if counted:
+                tally.error(type(exc).__name__)
+            if writer is not None:
+                writer.close()
+            writer = reader = None
+            await asyncio.sleep(0.05)  # a refused connection must not spin
+            continue
+        ended = time.perf_counter()
+        if not keep_alive and writer is not None:
+            writer.close()
+            writer = reader = None
+        if not counted or ended > until:
+            continue
+        if answered(status, body):
+            tally.latencies_us.append(round((ended - started) * 1_000_000))
+        else:
+            tally.error(f"HTTP {status}")
+    if writer is not None:
+        writer.close()
+
+
+async def loadgen(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run one round; say on stdout when the counted window opens and closes.
+
+    The driver samples the servers' CPU on those two lines, so its window and
+    ours are the same to within a pipe write.
+    """
+    requests = [r.encode("latin-1") for r in spec["requests"]]
+    warmup, seconds = float(spec["warmup"]), float(spec["seconds"])
+    begin = time.perf_counter()
+    counted_from, until = begin + warmup, begin + warmup + seconds
+    tally = Tally()
+    connections = [
+        asyncio.ensure_future(
+            drive_connection(spec["port"], requests, i, counted_from, until, tally)
+        )
+        for i in range(int(spec["concurrency"]))
+    ]
+    await asyncio.sleep(max(0.0, counted_from - time.perf_counter()))
+    print("measuring", flush=True)
+    cpu_start = time.process_time()
+    await asyncio.sleep(max(0.0, until - time.perf_counter()))
+    cpu_seconds = time.process_time() - cpu_start
+    print("done", flush=True)
+    await asyncio.wait_for(asyncio.gather(*connections), REQUEST_TIMEOUT_S + 5)
+    return {
+        "latencies_us": tally.latencies_us,
+        "errors": tally.errors,
+        "first_error": tally.first_error,
+        "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
+    }
+
+
+def loadgen_main() -> None:
+    """Entry point of the load generator process: spec on stdin, result on stdout."""
+    spec = json.loads(sys.stdin.read())
+    try:
+        import uvloop  # uvicorn[standard] installs it; a lighter client loop
+    except ImportError:
+        result = asyncio.run(loadgen(spec))
+    else:
+        result = uvloop.run(loadgen(spec))
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    loadgen_main()
