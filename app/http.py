@@ -38,4 +38,12 @@ def format_instant(value: datetime) -> str:
     """UTC, ISO-8601 with milliseconds and a Z: the one timestamp format of both APIs."""
     if value.tzinfo is not UTC:  # asyncpg already gives UTC; models may not
         value = value.astimezone(UTC)
-    return value.isoformat(timespec="milliseconds")[:-6] + "Z"  # "+00:00" -> "Z"
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (  # noqa: UP031 - faster than isoformat
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond // 1000,
+    )
