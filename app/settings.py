@@ -38,6 +38,7 @@ class Secret:
 
 
 ENVIRONMENTS = ("development", "production")
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 
 @dataclass(frozen=True)
@@ -122,10 +123,20 @@ def parse_database_url(url: str) -> dict[str, object]:
     except ValueError as exc:
         raise ConfigError("DATABASE_URL has a port that is not a number") from exc
     database = unquote(parts.path.lstrip("/")) or "postgres"
-    return {
+    params: dict[str, object] = {
         "host": unquote(host),
         "port": port,
         "user": unquote(parts.username or "postgres"),
         "password": unquote(parts.password or ""),
         "database": database,
     }
+    if "sslmode" in query:  # asyncpg takes libpq's modes (PGSSLROOTCERT for verify-*)
+        mode = query.pop("sslmode")
+        if mode not in SSL_MODES:
+            raise ConfigError(f"DATABASE_URL sslmode must be one of {', '.join(SSL_MODES)}")
+        params["ssl"] = mode
+    if query:  # never drop a setting silently (a TLS option, say)
+        raise ConfigError(
+            f"DATABASE_URL has parameters this service does not use: {', '.join(sorted(query))}"
+        )
+    return params

@@ -87,9 +87,11 @@ def classify(error: GraphQLError) -> tuple[str, str]:
     if isinstance(error, GraphQLSyntaxError):
         # The token limit stops the parser; it is a limit, not a syntax error.
         code = VALIDATION_FAILED if "Parsing aborted" in error.message else PARSE_FAILED
-        return code, error.message
+        return code, _without_values(error.message)
     if isinstance(original, ServiceError) and original.code != INTERNAL:
         return original.code, original.message
+    if isinstance(original, GraphQLError) and (original.extensions or {}).get("code"):
+        return original.extensions["code"], original.message  # a limit raised after parsing
     if error.path is None:  # refused before execution: validation or variables
         code = (error.extensions or {}).get("code")
         if code != VALIDATION_FAILED:

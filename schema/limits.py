@@ -9,6 +9,9 @@
   graphql-core's MaxIntrospectionDepthRule, but that one does not count
   ``ofType``; here no introspection path may be deeper than the standard
   introspection query's (15 levels), which GraphiQL and codegen tools send.
+- Expansion: fragments spread inside fragments can make a 300-token document
+  expand to billions of fields; it is measured once per fragment right after
+  parsing and refused above MAX_EXPANDED_FIELDS, before any rule walks it.
 - Selection width: at most MAX_SELECTIONS fields in one selection set, so a
   field repeated hundreds of times (graphql-cop's duplication probe) is refused.
 
@@ -18,10 +21,13 @@ GRAPHQL_VALIDATION_FAILED, like the depth, token and alias limits.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     FieldNode,
+    FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
     InlineFragmentNode,
@@ -31,8 +37,11 @@ from graphql import (
     ValidationRule,
     VariableNode,
 )
+from strawberry.extensions import SchemaExtension
 
 MAX_LIST_COST = 500
+#: Fields a document may expand to once its fragments are inlined.
+MAX_EXPANDED_FIELDS = 2000
 MAX_INTROSPECTION_DEPTH = 15
 MAX_SELECTIONS = 64
 
@@ -46,7 +55,7 @@ def _size(field: FieldNode, argument: str, default: int) -> int:
     for arg in field.arguments or ():
         if arg.name.value == argument:
             if isinstance(arg.value, IntValueNode):
-                return max(0, int(arg.value.value))
+                return min(LIST_MAX, max(0, int(arg.value.value)))  # beyond: BAD_USER_INPUT
             if isinstance(arg.value, VariableNode):
                 return LIST_MAX
     return default
@@ -116,4 +125,56 @@ class SelectionWidthRule(ValidationRule):
         if len(node.selections) > MAX_SELECTIONS:
             self.report_error(
                 GraphQLError(f"A selection may hold at most {MAX_SELECTIONS} fields.", node)
+            )
+
+
+def expanded_fields(document: DocumentNode) -> int:
+    """How many fields the operations hold once fragments are inlined.
+
+    Each fragment is counted once and remembered, so a document of nested
+    fragments spread many times (which would make every validation rule walk an
+    exponential tree) is measured in linear time.  Cycles count as nothing here:
+    the standard NoFragmentCycles rule refuses them.
+    """
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    sizes: dict[str, int] = {}
+
+    def size(selection_set: SelectionSetNode | None, path: frozenset[str]) -> int:
+        total = 0
+        for selection in selection_set.selections if selection_set else ():
+            if isinstance(selection, FieldNode):
+                total += 1 + size(selection.selection_set, path)
+            elif isinstance(selection, InlineFragmentNode):
+                total += size(selection.selection_set, path)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                if name in path or name not in fragments:
+                    continue
+                if name not in sizes:
+                    sizes[name] = size(fragments[name].selection_set, path | {name})
+                total += sizes[name]
+            if total > MAX_EXPANDED_FIELDS:
+                return total
+        return total
+
+    return sum(
+        size(d.selection_set, frozenset())
+        for d in document.definitions
+        if isinstance(d, OperationDefinitionNode)
+    )
+
+
+class ExpansionLimit(SchemaExtension):
+    """Refuses, right after parsing, documents whose fragments expand too far:
+    before any validation rule (ours or Strawberry's) walks them."""
+
+    def on_parse(self) -> Iterator[None]:
+        yield
+        document = self.execution_context.graphql_document
+        if document is not None and expanded_fields(document) > MAX_EXPANDED_FIELDS:
+            raise GraphQLError(
+                f"The document expands to more than {MAX_EXPANDED_FIELDS} fields.",
+                extensions={"code": "GRAPHQL_VALIDATION_FAILED"},
             )

@@ -14,7 +14,12 @@ from schema.customers.mutations import CustomerMutations
 from schema.customers.queries import CustomerQueries
 from schema.errors import TagValidationErrors, log_errors
 from schema.fast import FastListExecutor
-from schema.limits import IntrospectionDepthRule, ListCostRule, SelectionWidthRule
+from schema.limits import (
+    ExpansionLimit,
+    IntrospectionDepthRule,
+    ListCostRule,
+    SelectionWidthRule,
+)
 from schema.observability import NameOperation
 from schema.scalars import SCALARS
 
@@ -78,6 +83,7 @@ def build_schema(*, fast_lists: bool = True) -> FinoraSchema:
         config=StrawberryConfig(disable_field_suggestions=True, scalar_map=SCALARS),
         execution_context_class=FastListExecutor if fast_lists else None,
         extensions=[
+            ExpansionLimit,
             TagValidationErrors,
             NameOperation,
             _limit_rules,

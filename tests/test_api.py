@@ -415,3 +415,37 @@ async def test_circular_introspection_is_refused_but_graphiql_fits(gql, tenant):
         tenant, get_introspection_query(descriptions=True, input_value_deprecation=True)
     )
     assert full.status_code == 200 and "errors" not in full.json()
+
+
+async def test_nested_fragments_are_refused_quickly(gql, tenant):
+    import time
+
+    fragments = "\n".join(
+        f"fragment F{i} on __Type {{ ofType {{ {' '.join([f'...F{i + 1}'] * 4)} }} }}"
+        for i in range(14)
+    )
+    query = (
+        "{ __schema { queryType { ...F0 } } }\n" + fragments + "\nfragment F14 on __Type { name }"
+    )
+    started = time.monotonic()
+    response = await gql(tenant, query)
+    assert time.monotonic() - started < 1.0  # not billions of fields walked
+    assert response.status_code == 400
+    assert codes(response.json()) == ["GRAPHQL_VALIDATION_FAILED"]
+
+
+async def test_large_limits_are_bad_user_input_not_a_cost_error(gql, tenant):
+    payload = (
+        await gql(
+            tenant,
+            "query($b: ID!) { customers(businessId: $b, limit: 600) { id } }",
+            {"b": tenant.business_id},
+        )
+    ).json()
+    assert codes(payload) == ["BAD_USER_INPUT"]
+
+
+async def test_syntax_errors_do_not_echo_input(gql, tenant):
+    response = await gql(tenant, '{ customers(businessId: "b") "jane@example.com" }')
+    assert codes(response.json()) == ["GRAPHQL_PARSE_FAILED"]
+    assert "jane@example.com" not in response.text

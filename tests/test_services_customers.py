@@ -323,3 +323,43 @@ async def test_malformed_ids_are_simply_missing(caller, odd):
     with pytest.raises(InvalidInput) as caught:
         await svc.delete_customer(caller, customer_id=odd)
     assert user_errors(caught) == {(("id",), "NOT_FOUND")}
+
+
+async def test_update_reports_every_problem_at_once(caller):
+    customer = await create(caller, "All", "all@example.com")
+    with pytest.raises(InvalidInput) as caught:
+        await svc.update_customer(
+            caller, customer_id=customer.id, changes={"name": None, "phone": "abc", "tin": "zz"}
+        )
+    assert user_errors(caught) == {
+        (("input", "name"), "BLANK"),
+        (("input", "phone"), "INVALID"),
+        (("input", "tin"), "INVALID"),
+    }
+
+
+async def test_concurrent_updates_keep_the_search_index_true(caller):
+    customer = await create(caller, "Alice", "alice@first.ng")
+    for round_ in range(5):
+        await asyncio.gather(
+            svc.update_customer(caller, customer_id=customer.id, changes={"name": f"Zed{round_}"}),
+            svc.update_customer(
+                caller, customer_id=customer.id, changes={"email": f"q{round_}@second.ng"}
+            ),
+        )
+        by_name = await search.search_customers(
+            caller, business_id=caller.business_id, q=f"zed{round_}"
+        )
+        by_email = await search.search_customers(
+            caller, business_id=caller.business_id, q=f"q{round_}@second"
+        )
+        assert [c.id for c in by_name] == [c.id for c in by_email] == [customer.id]
+
+
+async def test_a_cursor_with_a_nul_is_malformed(caller):
+    from app.services import cursor
+
+    with pytest.raises(BadUserInput):
+        await svc.customer_page(
+            caller, business_id=caller.business_id, first=5, after=cursor.encode("a\x00b", "cust_x")
+        )

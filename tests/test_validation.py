@@ -94,3 +94,17 @@ def test_messages_never_echo_the_value():
 
 def test_control_characters_are_invalid():
     assert codes({"name": "Ada\x00Obi"}) == {"name": "INVALID"}
+
+
+def test_a_name_whose_lowercase_is_longer_is_too_long():
+    assert codes({"name": "İ" * 150}) == {"name": "TOO_LONG"}  # lowercases to 300 characters
+    assert validation.name("İ" * 100) == "İ" * 100
+
+
+def test_database_url_keeps_tls_or_refuses():
+    from app.settings import ConfigError, parse_database_url
+
+    assert parse_database_url("postgresql://u:p@db/x?sslmode=verify-full")["ssl"] == "verify-full"
+    for bad in ("postgresql://u@db/x?sslmode=maybe", "postgresql://u@db/x?sslrootcert=/ca.pem"):
+        with pytest.raises(ConfigError):
+            parse_database_url(bad)

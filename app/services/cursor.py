@@ -7,6 +7,7 @@ import binascii
 
 import orjson
 
+from app.ids import well_formed
 from app.services.errors import BadUserInput
 
 _VERSION = "c1"
@@ -23,6 +24,12 @@ def decode(cursor: str) -> tuple[str, str]:
         version, name_lower, customer_id = orjson.loads(raw)
     except (binascii.Error, ValueError, TypeError, orjson.JSONDecodeError):
         raise BadUserInput("Malformed cursor") from None
-    if version != _VERSION or not isinstance(name_lower, str) or not isinstance(customer_id, str):
+    if (
+        version != _VERSION
+        or not isinstance(name_lower, str)
+        or not isinstance(customer_id, str)
+        or "\x00" in name_lower  # PostgreSQL text cannot hold NUL
+        or not well_formed(customer_id, "cust")
+    ):
         raise BadUserInput("Malformed cursor")
     return name_lower, customer_id

@@ -16,6 +16,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
 
 from app import crypto
 from app.ids import new_id, well_formed
@@ -224,6 +225,18 @@ async def find_or_create_customer(
     raise RuntimeError("find-or-create did not settle")  # deleted and re-created, repeatedly
 
 
+async def _locked(caller: Caller, customer_id: str, conn: Any) -> Customer | None:
+    """The caller's customer, row-locked until the transaction ends.
+
+    Name, email and activity together decide the search tokens: two writers
+    that read the row unlocked could each save tokens from a stale copy.
+    """
+    if not well_formed(customer_id, "cust"):
+        return None
+    query = Customer.filter(id=customer_id, business_id=caller.business_id)
+    return await query.select_for_update().using_db(conn).first()
+
+
 async def update_customer(
     caller: Caller, *, customer_id: str, changes: Mapping[str, str | None]
 ) -> Customer:
@@ -235,42 +248,48 @@ async def update_customer(
         for key in ("name", "email")
         if key in changes and changes[key] is None
     ]
-    if errors:
-        raise InvalidInput(errors)
-    data = validation.check(changes)
-    customer = await get_customer(caller, customer_id)
-    if customer is None:
-        raise _not_found()
-    if not data:
-        return customer
-    for key, value in data.items():
-        setattr(customer, key, value)
-    fields = [*data, "updated_at"]
-    if "name" in data:
-        customer.name_lower = customer.name.lower()
-        fields.append("name_lower")
-    if "email" in data:
-        customer.email_hash = _email_hash(customer.business_id, customer.email)
-        fields.append("email_hash")
-    if customer.is_active and ("name" in data or "email" in data):
-        customer.search_tokens = crypto.current().search_tokens.for_row(
-            customer.business_id, customer.name_lower, customer.email
+    try:
+        data = validation.check(
+            {k: v for k, v in changes.items() if k not in ("name", "email") or v is not None}
         )
-        fields.append("search_tokens")
-    await _save_unless_taken(customer, update_fields=fields)
+    except InvalidInput as invalid:
+        errors += invalid.errors
+    if errors:
+        raise InvalidInput(errors)  # every problem at once, before anything is read
+    async with in_transaction() as conn:
+        customer = await _locked(caller, customer_id, conn)
+        if customer is None:
+            raise _not_found()
+        if not data:
+            return customer
+        for key, value in data.items():
+            setattr(customer, key, value)
+        fields = [*data, "updated_at"]
+        if "name" in data:
+            customer.name_lower = customer.name.lower()
+            fields.append("name_lower")
+        if "email" in data:
+            customer.email_hash = _email_hash(customer.business_id, customer.email)
+            fields.append("email_hash")
+        if customer.is_active and ("name" in data or "email" in data):
+            customer.search_tokens = crypto.current().search_tokens.for_row(
+                customer.business_id, customer.name_lower, customer.email
+            )
+            fields.append("search_tokens")
+        await _save_unless_taken(customer, update_fields=fields, using_db=conn)
     return customer
 
 
 async def delete_customer(caller: Caller, *, customer_id: str) -> Customer:
     """Soft delete; deleting an already deleted customer returns it unchanged."""
-    customer = await get_customer(caller, customer_id)
-    if customer is None:
-        raise _not_found()
-    if customer.is_active:
-        now = datetime.now(UTC)
-        customer.is_active = False
-        customer.deleted_at = now
-        customer.search_tokens = []  # a deleted customer leaves no search trace
-        fields = ["is_active", "deleted_at", "updated_at", "search_tokens"]
-        await customer.save(update_fields=fields)
+    async with in_transaction() as conn:
+        customer = await _locked(caller, customer_id, conn)
+        if customer is None:
+            raise _not_found()
+        if customer.is_active:
+            customer.is_active = False
+            customer.deleted_at = datetime.now(UTC)
+            customer.search_tokens = []  # a deleted customer leaves no search trace
+            fields = ["is_active", "deleted_at", "updated_at", "search_tokens"]
+            await customer.save(update_fields=fields, using_db=conn)
     return customer

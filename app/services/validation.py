@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -45,7 +44,10 @@ def _clean(value: str, label: str, limit: int) -> str:
 def name(value: str | None) -> str:
     if value is None or not value.strip():
         raise FieldProblem("BLANK", "Name is required")
-    return _clean(value, "Name", NAME_MAX)
+    value = _clean(value, "Name", NAME_MAX)
+    if len(value.lower()) > NAME_MAX:  # "İ".lower() is two characters: the sort key must fit
+        raise FieldProblem("TOO_LONG", f"Name must be at most {NAME_MAX} characters")
+    return value
 
 
 def email(value: str | None) -> str:
@@ -103,18 +105,6 @@ RULES: dict[str, tuple[str, Callable[[str | None], str | None]]] = {
     "company_name": ("companyName", company_name),
     "tin": ("tin", tin),
 }
-
-
-@dataclass(frozen=True)
-class CustomerData:
-    """A validated, normalised customer input."""
-
-    name: str
-    email: str
-    phone: str | None = None
-    address: str | None = None
-    company_name: str | None = None
-    tin: str | None = None
 
 
 def check(values: Mapping[str, str | None], path: tuple[str, ...] = ("input",)) -> dict:
