@@ -7,12 +7,15 @@ its cursor, so a killed job picks up after its last committed batch.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
+from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
 from tqdm import tqdm
 
-from app.models import Job
+from app.models import Customer, Job
 
 
 async def resume(name: str, *, restart: bool = False) -> Job:
@@ -42,3 +45,45 @@ def progress(label: str, *, total: int, initial: int, enabled: bool = True) -> I
         yield bar
     finally:
         bar.close()
+
+
+Rewrite = Callable[[list[tuple[Any, ...]]], list[tuple[Any, ...]]]
+
+
+async def walk(
+    job: Job,
+    rows: QuerySet[Customer],
+    columns: Sequence[str],
+    *,
+    label: str,
+    update_sql: str,
+    rewrite: Rewrite,
+    show_progress: bool = True,
+    batch_size: int = 1000,
+) -> int:
+    """Walk `rows` by id from the job's cursor, in batches.
+
+    `rewrite` turns a batch of (id, *columns) into the parameters of
+    `update_sql`; the updates commit together with the job's new cursor.
+    Returns how many updates this run wrote.
+    """
+    remaining = await rows.filter(id__gt=job.cursor).count()
+    written = 0
+    shown = show_progress and remaining > 0
+    with progress(label, total=job.done + remaining, initial=job.done, enabled=shown) as bar:
+        while True:
+            query = rows.filter(id__gt=job.cursor).order_by("id").limit(batch_size)
+            batch = await query.values_list("id", *columns)
+            if not batch:
+                break
+            updates = rewrite(batch)
+            job.cursor = batch[-1][0]
+            job.done += len(batch)
+            async with in_transaction() as conn:
+                if updates:
+                    await conn.execute_many(update_sql, updates)
+                await job.save(using_db=conn)
+            written += len(updates)
+            bar.update(len(batch))
+    await finish(job)
+    return written

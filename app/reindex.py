@@ -8,11 +8,9 @@ between our read and our write is left alone: its writer computed its indexes.
 
 from __future__ import annotations
 
-from tortoise.transactions import in_transaction
-
 from app import crypto
 from app.crypto.keys import check_value
-from app.jobs import finish, progress, resume
+from app.jobs import resume, walk
 from app.keycheck import INDEX_ID
 from app.models import Customer, KeyCheck
 
@@ -39,38 +37,27 @@ async def reindex(
         rows = rows.filter(business_id=business_id)
     if only_missing:
         rows = rows.filter(search_tokens__isnull=True)
-    remaining = await rows.filter(id__gt=job.cursor).count()
-    written = 0
     keys = crypto.current()
-    with progress(
-        "reindex",
-        total=job.done + remaining,
-        initial=job.done,
-        enabled=show_progress and remaining > 0,
-    ) as bar:
-        while True:
-            batch = (
-                await rows.filter(id__gt=job.cursor)
-                .order_by("id")
-                .limit(BATCH)
-                .values_list("id", "business_id", "name_lower", "email", "is_active")
-            )
-            if not batch:
-                break
-            updates = []
-            for row_id, owner, name_lower, sealed, is_active in batch:
-                email = _EMAIL.open_for(row_id, sealed)
-                tokens = keys.search_tokens.for_row(owner, name_lower, email) if is_active else []
-                digest = keys.email_index.digest(owner, email)
-                updates.append((row_id, tokens, digest, bytes(sealed), name_lower, is_active))
-            job.cursor = batch[-1][0]
-            job.done += len(batch)
-            async with in_transaction() as conn:
-                await conn.execute_many(_UPDATE, updates)
-                await job.save(using_db=conn)
-            written += len(batch)
-            bar.update(len(batch))
-    await finish(job)
+
+    def rewrite(batch: list[tuple]) -> list[tuple]:
+        updates = []
+        for row_id, owner, name_lower, sealed, is_active in batch:
+            email = _EMAIL.open_for(row_id, sealed)
+            tokens = keys.search_tokens.for_row(owner, name_lower, email) if is_active else []
+            digest = keys.email_index.digest(owner, email)
+            updates.append((row_id, tokens, digest, bytes(sealed), name_lower, is_active))
+        return updates
+
+    written = await walk(
+        job,
+        rows,
+        ("business_id", "name_lower", "email", "is_active"),
+        label="reindex",
+        update_sql=_UPDATE,
+        rewrite=rewrite,
+        show_progress=show_progress,
+        batch_size=BATCH,
+    )
     if written:
         await Customer._meta.db.execute_script("ANALYZE customer")
     if not only_missing and business_id is None:

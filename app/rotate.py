@@ -12,11 +12,9 @@ says whether another pass is needed, and the command runs passes until none is.
 
 from __future__ import annotations
 
-from tortoise.transactions import in_transaction
-
 from app import crypto
 from app.crypto.cipher import key_id_of
-from app.jobs import finish, progress, resume
+from app.jobs import resume, walk
 from app.models import Customer
 
 BATCH = 1000
@@ -51,47 +49,34 @@ async def _pass(*, restart: bool, show_progress: bool) -> int:
     keys = crypto.current()
     active = keys.keys.active_id
     job = await resume(f"rotate:{active}", restart=restart)
-    total = await Customer.all().count()
-    written = 0
-    with progress("rotate", total=total, initial=job.done, enabled=show_progress) as bar:
-        while True:
-            batch = (
-                await Customer.filter(id__gt=job.cursor)
-                .order_by("id")
-                .limit(BATCH)
-                .values_list("id", *COLUMNS)
-            )
-            if not batch:
-                break
-            updates = []
-            for row_id, *sealed in batch:
-                old = [None if value is None else bytes(value) for value in sealed]
-                if all(value is None or key_id_of(value) == active for value in old):
-                    continue
-                new = [
-                    None
-                    if value is None
-                    else value
-                    if key_id_of(value) == active
-                    else keys.cipher.seal(
-                        "customer",
-                        column,
-                        row_id,
-                        keys.cipher.open("customer", column, row_id, value),
-                    )
-                    for column, value in zip(COLUMNS, old, strict=True)
-                ]
+
+    def reseal(column: str, row_id: str, value: bytes | None) -> bytes | None:
+        if value is None or key_id_of(value) == active:
+            return value
+        plain = keys.cipher.open("customer", column, row_id, value)
+        return keys.cipher.seal("customer", column, row_id, plain)
+
+    def rewrite(batch: list[tuple]) -> list[tuple]:
+        updates = []
+        for row_id, *sealed in batch:
+            old = [None if value is None else bytes(value) for value in sealed]
+            new = [
+                reseal(column, row_id, value) for column, value in zip(COLUMNS, old, strict=True)
+            ]
+            if new != old:
                 updates.append((row_id, *new, *old))
-            job.cursor = batch[-1][0]
-            job.done += len(batch)
-            async with in_transaction() as conn:
-                if updates:
-                    await conn.execute_many(_UPDATE, updates)
-                await job.save(using_db=conn)
-            written += len(updates)
-            bar.update(len(batch))
-    await finish(job)
-    return written
+        return updates
+
+    return await walk(
+        job,
+        Customer.all(),
+        COLUMNS,
+        label="rotate",
+        update_sql=_UPDATE,
+        rewrite=rewrite,
+        show_progress=show_progress,
+        batch_size=BATCH,
+    )
 
 
 async def rotate(*, restart: bool = False, show_progress: bool = True) -> tuple[int, int]:
