@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
@@ -27,8 +26,9 @@ from app.services.access import Caller, require_business
 from app.services.errors import BadUserInput, InvalidInput, UserError
 
 LIST_MAX = 100
-#: The order of every list: lowercased name in code-point order, then id.
-ORDER = ("name_lower", "id")
+#: The order of every list: lowercased name in code-point order (the columns are
+#: COLLATE "C"), then id.
+IN_ORDER = "ORDER BY name_lower, id"
 EMAIL_INDEX = "customer_active_email_uidx"
 _FIND_OR_CREATE_TRIES = 3
 
@@ -81,11 +81,9 @@ def active(business_id: str) -> QuerySet[Customer]:
     return Customer.filter(business_id=business_id, is_active=True)
 
 
-def after_key(query: QuerySet[Customer], name_lower: str, last_id: str) -> QuerySet[Customer]:
-    """Rows after (name_lower, id) in list order, written so the index range starts at a."""
-    return query.filter(name_lower__gte=name_lower).filter(
-        Q(name_lower__gt=name_lower) | Q(id__gt=last_id)
-    )
+def after_cursor(first_param: int) -> str:
+    """SQL for the rows after a cursor, (name_lower, id) = ($n, $n+1), in list order."""
+    return f"(name_lower, id) > (${first_param}, ${first_param + 1})"
 
 
 def _check_limit(value: int, name: str) -> None:
@@ -96,15 +94,20 @@ def _check_limit(value: int, name: str) -> None:
 # Reads ---------------------------------------------------------------------
 
 
-async def _records(where: str, *params: Any) -> list[CustomerRecord]:
-    """Read customers as records, in list order.
+async def fetch(sql: str, *params: Any) -> list[Any]:
+    """Plain SQL on Tortoise's connection, for the read path.
 
-    Plain SQL on Tortoise's connection: ``is_active`` is written literally so
-    the partial indexes match even with a cached generic plan.
+    ``is_active`` is written literally in these statements, so the partial
+    indexes match even with a cached generic plan.
     """
-    sql = f"SELECT {records.SELECT} FROM customer WHERE {where}"
     async with Customer._meta.db.acquire_connection() as conn:
-        return [CustomerRecord(row) for row in await conn.fetch(sql, *params)]
+        return await conn.fetch(sql, *params)
+
+
+async def _records(where: str, *params: Any) -> list[CustomerRecord]:
+    """Customers as records."""
+    rows = await fetch(f"SELECT {records.SELECT} FROM customer WHERE {where}", *params)
+    return [CustomerRecord(row) for row in rows]
 
 
 async def get_customer(caller: Caller, customer_id: str) -> Customer | None:
@@ -132,9 +135,7 @@ async def list_customers(caller: Caller, *, business_id: str, limit: int) -> lis
     """Active customers by name, at most `limit` (1 to 100)."""
     require_business(caller, business_id)
     _check_limit(limit, "limit")
-    return await _records(
-        "business_id = $1 AND is_active ORDER BY name_lower, id LIMIT $2", business_id, limit
-    )
+    return await _records(f"business_id = $1 AND is_active {IN_ORDER} LIMIT $2", business_id, limit)
 
 
 async def customer_page(caller: Caller, *, business_id: str, first: int, after: str | None) -> Page:
@@ -143,15 +144,14 @@ async def customer_page(caller: Caller, *, business_id: str, first: int, after: 
     _check_limit(first, "first")
     if after is None:
         rows = await _records(
-            "business_id = $1 AND is_active ORDER BY name_lower, id LIMIT $2",
+            f"business_id = $1 AND is_active {IN_ORDER} LIMIT $2",
             business_id,
             first + 1,
         )
     else:
         name_lower, last_id = cursor.decode(after)
         rows = await _records(
-            "business_id = $1 AND is_active AND (name_lower, id) > ($2, $3) "
-            "ORDER BY name_lower, id LIMIT $4",
+            f"business_id = $1 AND is_active AND {after_cursor(2)} {IN_ORDER} LIMIT $4",
             business_id,
             name_lower,
             last_id,

@@ -19,13 +19,13 @@ few rows are decrypted.
 
 from __future__ import annotations
 
-from tortoise.expressions import Q
+from typing import Any
 
 from app import crypto
 from app.models import Customer
 from app.models.records import CustomerRecord
 from app.services.access import Caller, require_business
-from app.services.customers import ORDER, active, after_key, read_customers
+from app.services.customers import IN_ORDER, after_cursor, fetch, read_customers
 from app.services.errors import BadUserInput
 
 MAX_RESULTS = 50
@@ -43,26 +43,32 @@ def normalise_query(q: str) -> str:
     return needle
 
 
-def _candidates(business_id: str, needle: str):
-    query = active(business_id)
+async def _candidates(
+    business_id: str, needle: str, cursor: tuple[str, str] | None, limit: int
+) -> list[Any]:
+    """(id, name_lower, email) of the next candidates in list order."""
+    params: list[Any] = [business_id]
+    where = "business_id = $1 AND is_active"
     name_tokens, email_tokens = crypto.current().search_tokens.for_query(business_id, needle)
-    if not email_tokens:  # shorter than a trigram: no index can help
-        return query
-    return query.filter(
-        Q(search_tokens__contains=name_tokens)
-        | Q(search_tokens__contains=email_tokens)
-        | Q(search_tokens__isnull=True)
+    if email_tokens:  # else shorter than a trigram: no index can help
+        params += [name_tokens, email_tokens]
+        where += " AND (search_tokens @> $2 OR search_tokens @> $3 OR search_tokens IS NULL)"
+    if cursor is not None:
+        where += f" AND {after_cursor(len(params) + 1)}"
+        params += cursor
+    params.append(limit)
+    return await fetch(
+        f"SELECT id, name_lower, email FROM customer WHERE {where} {IN_ORDER} LIMIT ${len(params)}",
+        *params,
     )
 
 
 async def matching_ids(business_id: str, needle: str, limit: int = MAX_RESULTS) -> list[str]:
     """Ids of the first `limit` active customers matching, in list order."""
-    candidates = _candidates(business_id, needle)
     found: list[str] = []
-    batch, after = FIRST_BATCH, None
+    batch, cursor = FIRST_BATCH, None
     while True:
-        query = candidates if after is None else after_key(candidates, *after)
-        rows = await query.order_by(*ORDER).limit(batch).values_list("id", "name_lower", "email")
+        rows = await _candidates(business_id, needle, cursor, batch)
         for row_id, name_lower, sealed in rows:
             if needle in name_lower or needle in _EMAIL.open_for(row_id, sealed):
                 found.append(row_id)
@@ -70,7 +76,7 @@ async def matching_ids(business_id: str, needle: str, limit: int = MAX_RESULTS) 
                     return found
         if len(rows) < batch:
             return found
-        after = (rows[-1][1], rows[-1][0])
+        cursor = (rows[-1][1], rows[-1][0])
         batch = min(batch * 4, MAX_BATCH)
 
 
