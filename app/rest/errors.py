@@ -34,10 +34,7 @@ class BadRequest(Exception):
 def _from_invalid(exc: InvalidInput) -> Response:
     first = exc.errors[0]
     status = max(USER_ERROR_STATUS.get(e.code, 400) for e in exc.errors)
-    response = rest_error(
-        status, first.code, first.message, first.field[-1] if first.field else None
-    )
-    return response
+    return rest_error(status, first.code, first.message, first.field[-1] if first.field else None)
 
 
 Handler = Callable[[Request], Awaitable[Response]]

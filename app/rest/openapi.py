@@ -61,34 +61,24 @@ def _text(limit: int, nullable: bool = True) -> dict[str, Any]:
     return {"type": "string", "maxLength": limit, "nullable": nullable}
 
 
+#: A customer as the reference's example shows it; every field is always present.
+CUSTOMER_PROPERTIES = {
+    "id": {"type": "string", "example": "cust_xyz"},
+    "name": {"type": "string"},
+    "email": {"type": "string"},
+    "phone": {"type": "string", "nullable": True, "example": "+2348012345678"},
+    "address": {"type": "string", "nullable": True},
+    "tin": {"type": "string", "nullable": True, "example": "12345678-0001"},
+    "companyName": {"type": "string", "nullable": True},
+    "accountBalanceKobo": {"type": "integer", "format": "int64"},
+    "accountBalance": {"type": "number"},
+    "isActive": {"type": "boolean"},
+    "createdAt": {"type": "string", "format": "date-time"},
+}
 CUSTOMER = {
     "type": "object",
-    "required": [
-        "id",
-        "name",
-        "email",
-        "phone",
-        "address",
-        "tin",
-        "companyName",
-        "accountBalanceKobo",
-        "accountBalance",
-        "isActive",
-        "createdAt",
-    ],
-    "properties": {
-        "id": {"type": "string", "example": "cust_xyz"},
-        "name": {"type": "string"},
-        "email": {"type": "string"},
-        "phone": {"type": "string", "nullable": True, "example": "+2348012345678"},
-        "address": {"type": "string", "nullable": True},
-        "tin": {"type": "string", "nullable": True, "example": "12345678-0001"},
-        "companyName": {"type": "string", "nullable": True},
-        "accountBalanceKobo": {"type": "integer", "format": "int64"},
-        "accountBalance": {"type": "number"},
-        "isActive": {"type": "boolean"},
-        "createdAt": {"type": "string", "format": "date-time"},
-    },
+    "required": list(CUSTOMER_PROPERTIES),
+    "properties": CUSTOMER_PROPERTIES,
 }
 
 FIELDS = {
