@@ -16,10 +16,10 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from app import bootstrap
-from app.db import close_orm, open_orm
-from app.demo import ensure_demo
+from app.db.orm import close_orm, open_orm
 from app.settings import ConfigError, Settings
+from app.startup import bootstrap
+from app.startup.demo import ensure_demo
 
 ASGI_FACTORY = "schema.asgi:create_app"
 SDL_MODULE = "schema.sdl"
@@ -46,7 +46,7 @@ async def _with_keys(
 ) -> Any:
     """Run `work(database_url)` with the ORM open and the checked keys installed."""
     from app import crypto
-    from app.keycheck import verify_and_record
+    from app.startup.keycheck import verify_and_record
 
     keys = bootstrap.load_keys(settings)
 
@@ -60,8 +60,8 @@ async def _with_keys(
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     """Schema migrations, then the backfill of new indexes, all under the migration lock."""
-    from app.migrate import apply_migrations, migration_lock
-    from app.reindex import reindex
+    from app.db.migrate import apply_migrations, migration_lock
+    from app.jobs.reindex import reindex
 
     url = bootstrap.database_url(settings)
 
@@ -88,7 +88,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_reindex(settings: Settings, args: argparse.Namespace) -> int:
-    from app.reindex import reindex
+    from app.jobs.reindex import reindex
 
     written = asyncio.run(
         _with_keys(
@@ -102,9 +102,9 @@ def cmd_reindex(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from app.db import raw_connect
+    from app.db.orm import raw_connect
+    from app.jobs.seed import seed_demo
     from app.models import Business
-    from app.seed import seed_demo
 
     async def work(url: str) -> int:
         if not await Business.exists(id=args.business):
@@ -211,7 +211,7 @@ def cmd_keys_generate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_keys_rotate(settings: Settings, args: argparse.Namespace) -> int:
-    from app.rotate import rotate
+    from app.jobs.rotate import rotate
 
     written, left = asyncio.run(_with_keys(settings, lambda _: rotate(restart=args.restart)))
     print(f"re-encrypted {written} customer(s) under the active key")

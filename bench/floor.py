@@ -33,11 +33,11 @@ from starlette.routing import Route
 
 from app import crypto
 from app.crypto.keys import KeySet
-from app.db import release_without_reset
-from app.http import format_instant
+from app.db.orm import release_without_reset
+from app.http.responses import format_instant
 from app.settings import parse_database_url
 
-#: The service's pool size per worker (app.db.tortoise_config), so neither side
+#: The service's pool size per worker (app.db.orm.tortoise_config), so neither side
 #: gets more database connections than the other.
 POOL_MAX = 10
 MAX_LIMIT = 100

@@ -647,8 +647,8 @@ async def run(args: argparse.Namespace) -> None:
 
     from app import crypto
     from app.crypto.keys import KeySet, generate_env_lines
-    from app.db import with_database
-    from app.migrate import migrate
+    from app.db.migrate import migrate
+    from app.db.orm import with_database
     from app.settings import parse_database_url
 
     async def connect(url: str) -> asyncpg.Connection:

@@ -33,10 +33,10 @@ import asyncpg
 
 from app import crypto
 from app.crypto.keys import KeySet, generate_env_lines
-from app.db import close_orm, open_orm, with_database
-from app.migrate import migrate
+from app.db.migrate import migrate
+from app.db.orm import close_orm, open_orm, with_database
+from app.jobs.seed import seed_demo
 from app.models import Customer
-from app.seed import seed_demo
 from app.services import businesses
 from app.services.search import MAX_RESULTS, matching_ids, normalise_query
 from app.settings import parse_database_url

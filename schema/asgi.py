@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp
 
-from app.demo import read_demo
+from app.http.app import create_web_app
 from app.settings import Settings
-from app.web import create_web_app
+from app.startup.demo import read_demo
 from schema.http import GraphQLView
 from schema.schema import schema
 

@@ -16,8 +16,8 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
-from app.auth import CALLER
-from app.http import graphql_error
+from app.http.auth import CALLER
+from app.http.responses import graphql_error
 from schema.context import Context
 from schema.errors import BAD_USER_INPUT, PARSE_FAILED, UNAVAILABLE, VALIDATION_FAILED, format_error
 

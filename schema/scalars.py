@@ -8,7 +8,7 @@ from typing import NewType
 import strawberry
 from strawberry.types.scalar import ScalarDefinition
 
-from app.http import format_instant
+from app.http.responses import format_instant
 
 BigInt = NewType("BigInt", int)
 

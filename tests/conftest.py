@@ -30,7 +30,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-from app.db import with_database
+from app.db.orm import with_database
 from app.settings import Settings, parse_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +42,7 @@ def _server_url() -> str:
     url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
     if url:
         return url
-    from app import embedded
+    from app.db import embedded
 
     return embedded.start(ROOT / ".finora" / "test")
 
@@ -66,7 +66,7 @@ async def database_url(server_url: str) -> AsyncIterator[str]:
     finally:
         await admin.close()
     url = with_database(server_url, name)
-    from app.migrate import migrate
+    from app.db.migrate import migrate
 
     await migrate(url)
     yield url

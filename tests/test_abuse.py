@@ -16,7 +16,7 @@ import httpx
 import pytest
 from graphql import get_introspection_query
 
-from app import logs
+from app.http import logs
 from app.settings import Settings
 from schema.asgi import create_app
 from tests.conftest import Tenant

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from app.db import release_without_reset
+from app.db.orm import release_without_reset
 from app.settings import parse_database_url
 
 

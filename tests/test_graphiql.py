@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from app.demo import DEMO_FILE, read_demo
+from app.startup.demo import DEMO_FILE, read_demo
 from schema.asgi import create_app
 from schema.http import GraphQLView
 from schema.schema import schema

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import asyncpg
 
-from app.db import MIGRATIONS_DIR
+from app.db.orm import MIGRATIONS_DIR
 from app.settings import parse_database_url
 from tests.conftest import ROOT
 
@@ -20,7 +20,7 @@ MIGRATION_COUNT = len(list((MIGRATIONS_DIR / "models").glob("[0-9]*_*.py")))
 _AERICH_CHECK = """
 import asyncio, sys
 from aerich import Command
-from app.db import tortoise_config
+from app.db.orm import tortoise_config
 
 async def main():
     command = Command(tortoise_config(sys.argv[1]), app="models", location=sys.argv[2])

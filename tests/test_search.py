@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from app import crypto
 from app.crypto.keys import new_key
 from app.crypto.tokens import BITS, SearchTokens, grams
-from app.jobs import resume
+from app.jobs.batches import resume
+from app.jobs.reindex import reindex
+from app.jobs.seed import people, seed_demo
 from app.models import Customer
-from app.reindex import reindex
-from app.seed import people, seed_demo
 from app.services import customers as svc
 from app.services import search, validation
 from app.services.access import Caller

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.http import rest_error
+from app.http.responses import rest_error
 from app.services.errors import InvalidInput, ServiceError, Unavailable
 from app.services.health import is_unavailable
 

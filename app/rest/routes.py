@@ -14,8 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.auth import caller_of
-from app.http import json_response
+from app.http.auth import caller_of
+from app.http.responses import json_response
 from app.rest.errors import BadRequest, handle_errors
 from app.rest.serialize import customer_json
 from app.services import customers as service

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.http import format_instant
+from app.http.responses import format_instant
 from app.models.records import CustomerView
 
 

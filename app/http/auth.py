@@ -13,8 +13,8 @@ from urllib.parse import parse_qs
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.http import error_response
-from app.ratelimit import TokenBuckets, retry_after_header
+from app.http.ratelimit import TokenBuckets, retry_after_header
+from app.http.responses import error_response
 from app.services.access import Caller
 from app.services.businesses import authenticate
 from app.services.health import is_unavailable

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.http import error_response
+from app.http.responses import error_response
 
 
 class BodyLimit:

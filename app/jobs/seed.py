@@ -17,7 +17,7 @@ import asyncpg
 
 from app import crypto
 from app.ids import new_id
-from app.jobs import finish, progress, resume
+from app.jobs.batches import finish, progress, resume
 
 BATCH = 5000
 

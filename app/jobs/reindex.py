@@ -2,7 +2,7 @@
 
 Two uses: the backfill after a migration adds an index (rows whose tokens are
 NULL), and a full rebuild after FINORA_INDEX_KEY changes.  Batches commit with
-their cursor (app.jobs), so a killed run resumes.  A row that a request changed
+their cursor (app.jobs.batches), so a killed run resumes.  A row that a request changed
 between our read and our write is left alone: its writer computed its indexes.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from app import crypto
 from app.crypto.keys import check_value
-from app.jobs import resume, walk
-from app.keycheck import INDEX_ID
+from app.jobs.batches import resume, walk
 from app.models import Customer, KeyCheck
+from app.startup.keycheck import INDEX_ID
 
 BATCH = 1000
 _EMAIL = Customer._meta.fields_map["email"]

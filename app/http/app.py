@@ -17,19 +17,20 @@ from starlette.routing import Mount, Route, Router
 from starlette.types import ASGIApp
 from tortoise import Tortoise
 
-from app import crypto, logs
-from app.auth import RequireApiKey
-from app.bootstrap import database_url, load_keys
-from app.db import close_orm, open_orm
-from app.http import json_response
-from app.keycheck import verify_and_record
-from app.limits import BodyLimit
-from app.metrics import metrics
-from app.observe import ObserveRequests
-from app.ratelimit import TokenBuckets
+from app import crypto
+from app.db.orm import close_orm, open_orm
+from app.http import logs
+from app.http.auth import RequireApiKey
+from app.http.bodylimit import BodyLimit
+from app.http.metrics import metrics
+from app.http.observe import ObserveRequests
+from app.http.ratelimit import TokenBuckets
+from app.http.responses import json_response
 from app.rest.openapi import document
 from app.rest.routes import routes as rest_routes
 from app.settings import Settings
+from app.startup.bootstrap import database_url, load_keys
+from app.startup.keycheck import verify_and_record
 
 READY_TIMEOUT_S = 2.0
 OPENAPI = document()

@@ -15,9 +15,9 @@ from tortoise.exceptions import OperationalError
 
 from app import crypto
 from app.crypto.keys import KeySet, generate_env_lines
-from app.db import close_orm, open_orm, raw_connect
-from app.keycheck import verify_and_record
+from app.db.orm import close_orm, open_orm, raw_connect
 from app.settings import ConfigError, Settings
+from app.startup.keycheck import verify_and_record
 
 DEV_KEYS_FILE = "dev-keys.env"
 
@@ -49,7 +49,7 @@ def database_url(settings: Settings) -> str:
         return settings.database_url.reveal()
     if settings.is_production:
         raise ConfigError("DATABASE_URL must be set in production")
-    from app import embedded
+    from app.db import embedded
 
     url = embedded.start(settings.data_dir)
     os.environ["DATABASE_URL"] = url  # worker processes inherit it

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from app import crypto
 from app.crypto.cipher import key_id_of
-from app.jobs import resume, walk
+from app.jobs.batches import resume, walk
 from app.models import Customer
 
 BATCH = 1000

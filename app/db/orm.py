@@ -16,7 +16,7 @@ MODELS = ["app.models", "aerich.models"]
 #: The repository's migrations; an installed image points FINORA_MIGRATIONS_DIR at its copy.
 MIGRATIONS_DIR = Path(
     os.environ.get("FINORA_MIGRATIONS_DIR")
-    or Path(__file__).resolve().parent.parent / "aerich_migrations"
+    or Path(__file__).resolve().parents[2] / "aerich_migrations"
 )
 
 

@@ -1,6 +1,6 @@
 """Logging set-up: JSON lines in production, readable lines in development.
 
-Nothing here logs a value from a request; see app.observe for the request line.
+Nothing here logs a value from a request; see app.http.observe for the request line.
 """
 
 from __future__ import annotations

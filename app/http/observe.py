@@ -13,7 +13,7 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import metrics
+from app.http import metrics
 
 log = logging.getLogger("finora")
 

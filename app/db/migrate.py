@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 
 from aerich import Command
 
-from app.db import MIGRATIONS_DIR, close_orm, raw_connect, tortoise_config
+from app.db.orm import MIGRATIONS_DIR, close_orm, raw_connect, tortoise_config
 
 # An arbitrary 64-bit constant: "finora migrations".
 MIGRATION_LOCK = 0x46494E4F_52414D31

@@ -1,0 +1,1 @@
+"""The database: the ORM connection, migrations under a lock, the embedded PostgreSQL."""
