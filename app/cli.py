@@ -14,6 +14,7 @@ import importlib
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from app.db.orm import close_orm, open_orm
@@ -222,7 +223,20 @@ def cmd_keys_rotate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_schema(settings: Settings, args: argparse.Namespace) -> int:
-    sys.stdout.write(importlib.import_module(SDL_MODULE).sdl())
+    sdl = importlib.import_module(SDL_MODULE)
+    if args.check is None:
+        sys.stdout.write(sdl.sdl())
+        return 0
+    try:
+        contract = sdl.contract_sdl(Path(args.check))
+    except (FileNotFoundError, OSError) as exc:
+        return _fail(str(exc))
+    breaks = sdl.incompatibilities(contract, sdl.sdl())
+    for line in breaks:
+        print(f"breaks the contract: {line}")
+    if breaks:
+        return 1
+    print(f"the served schema is compatible with {args.check}")
     return 0
 
 
@@ -280,7 +294,15 @@ def _parser() -> argparse.ArgumentParser:
     seed.add_argument("--seed", type=int, default=1, help="the same seed gives the same people")
     seed.set_defaults(run=cmd_seed_demo)
 
-    sub.add_parser("schema", help="print the GraphQL SDL").set_defaults(run=cmd_schema)
+    schema = sub.add_parser("schema", help="print the GraphQL SDL, or check it (--check)")
+    schema.add_argument(
+        "--check",
+        nargs="?",
+        const="contract",
+        metavar="DIR",
+        help="compare with the contract copy in DIR (default: contract) instead of printing",
+    )
+    schema.set_defaults(run=cmd_schema)
     return parser
 
 
