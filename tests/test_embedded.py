@@ -1,0 +1,108 @@
+"""`finora dev` on the embedded PostgreSQL: a quiet start, and a stop (SIGTERM, as a
+process manager or `docker stop` sends) that stops the database too, even after an
+earlier run was killed outright and left its pid behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+from app.db.embedded import HOLDERS_FILE, drop_dead_holders
+from tests.conftest import ROOT, free_port
+
+FINORA = str(Path(sys.executable).parent / "finora")
+
+
+def _dev_env(data_dir: Path, port: int) -> dict[str, str]:
+    keep = {"PATH", "HOME", "LANG"}
+    env = {k: v for k, v in os.environ.items() if k in keep}
+    return env | {"FINORA_DATA_DIR": str(data_dir), "PORT": str(port)}
+
+
+def _postmaster(pgdata: Path) -> int | None:
+    pid_file = pgdata / "postmaster.pid"
+    if not pid_file.exists():
+        return None
+    pid = int(pid_file.read_text().split()[0])
+    return pid if psutil.pid_exists(pid) else None
+
+
+def _gone(pid: int, within_s: float = 10) -> bool:
+    """The process has ended (a zombie counts: nothing reaps daemons in some sandboxes)."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _start_dev(data_dir: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    port = free_port()
+    log = data_dir.parent / f"dev-{port}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [FINORA, "dev", "--host", "127.0.0.1", "--port", str(port)],
+            env=_dev_env(data_dir, port),
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 90  # the first start runs initdb
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                return process, log
+        except httpx.TransportError:
+            pass
+        assert process.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, "finora dev did not start"
+        time.sleep(0.3)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> int:
+    process.send_signal(signal.SIGTERM)
+    return process.wait(30)
+
+
+def test_sigterm_stops_the_embedded_database_even_after_a_killed_run(tmp_path):
+    data_dir = tmp_path / "data"
+    pgdata = data_dir / "pgdata"
+
+    # A run killed outright leaves its pid in pgserver's list of holders.
+    killed, _ = _start_dev(data_dir)
+    postmaster = _postmaster(pgdata)
+    assert postmaster is not None
+    killed.kill()
+    killed.wait(10)
+    assert killed.pid in json.loads((pgdata / HOLDERS_FILE).read_text())
+
+    # The next run cleans up after it, starts quietly, and stops everything on SIGTERM.
+    process, log = _start_dev(data_dir)
+    assert _stop(process) == 128 + signal.SIGTERM
+    output = log.read_text()
+    assert "Warning" not in output and "Traceback" not in output, output
+    assert "Finished server process" in output
+    assert _postmaster(pgdata) is None  # the database stopped with it
+    assert _gone(postmaster)
+    assert json.loads((pgdata / HOLDERS_FILE).read_text()) == []
+
+
+def test_dead_holders_are_dropped_and_live_ones_kept(tmp_path):
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    (tmp_path / HOLDERS_FILE).write_text(json.dumps([os.getpid(), finished.pid]))
+    assert drop_dead_holders(tmp_path) == [os.getpid()]
+    assert json.loads((tmp_path / HOLDERS_FILE).read_text()) == [os.getpid()]
+    assert drop_dead_holders(tmp_path / "absent") == []
