@@ -47,19 +47,12 @@ import asyncio
 import json
 import math
 import os
-import shlex
-import signal
-import socket
-import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
 
 if TYPE_CHECKING:
     import asyncpg
@@ -68,314 +61,21 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
 sys.path.insert(0, str(ROOT))
 
-from bench.loadgen import HOST, REQUEST_TIMEOUT_S, read_response  # noqa: E402
+from bench.loadgen import REQUEST_TIMEOUT_S  # noqa: E402
+from bench.procstats import (  # noqa: E402
+    cpu_seconds_between,
+    cpu_ticks,
+    machine_ticks,
+    peak_rss_kib,
+    reset_peak_rss,
+)
+from bench.scenarios import SCENARIOS, Scenario, Target, verify  # noqa: E402
+from bench.servers import Server, command_line, finora, make_servers  # noqa: E402
 
-START_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 30.0
 #: Extra time the driver grants the load generator beyond its own deadlines.
 LOADGEN_SLACK_S = 30.0
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 #: A per-key rate limit no run can reach (requests per second, and burst).
 UNREACHABLE_RATE = 1_000_000_000
-
-FIELDS = (
-    "id",
-    "businessId",
-    "name",
-    "email",
-    "phone",
-    "address",
-    "tin",
-    "companyName",
-    "accountBalanceKobo",
-    "accountBalance",
-    "isActive",
-    "createdAt",
-    "updatedAt",
-)
-LIST_QUERY = (
-    "query List($businessId: ID!, $limit: Int!) "
-    "{ customers(businessId: $businessId, limit: $limit) { %s } }"
-)
-ONE_QUERY = "query One($id: ID!) { customer(id: $id) { %s } }"
-#: How many ids scenario (b) asks for in turn (the first ones in list order).
-BY_ID_COUNT = 100
-
-
-# /proc: process trees, CPU time and peak memory ------------------------------
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    """The fields of /proc/<pid>/stat after the command name (which may hold spaces)."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return None
-    return text[text.rindex(")") + 2 :].split()
-
-
-def process_tree(root: int) -> list[int]:
-    """The process and its descendants (Uvicorn's workers are children of its supervisor)."""
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (fields := _stat_fields(int(entry.name))) is not None:
-            parents.setdefault(int(fields[1]), []).append(int(entry.name))
-    tree: dict[int, None] = {}
-    todo = [root]
-    while todo:  # each pid enters once: bounded by the processes listed
-        pid = todo.pop()
-        if pid not in tree:
-            tree[pid] = None
-            todo.extend(parents.get(pid, ()))
-    return list(tree)
-
-
-def cpu_ticks(pids: Sequence[int]) -> dict[int, int]:
-    """utime + stime of each live process, in clock ticks."""
-    ticks = {}
-    for pid in pids:
-        if (fields := _stat_fields(pid)) is not None:
-            ticks[pid] = int(fields[11]) + int(fields[12])
-    return ticks
-
-
-def cpu_seconds_between(before: dict[int, int], after: dict[int, int]) -> float:
-    """CPU used in between; a process born in between counts whole."""
-    return sum(t - before.get(pid, 0) for pid, t in after.items()) / CLOCK_TICKS
-
-
-def machine_ticks() -> tuple[int, int]:
-    """(busy, total) jiffies of all cores, from /proc/stat."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    idle = values[3] + values[4]  # idle + iowait
-    return sum(values) - idle, sum(values)
-
-
-def peak_rss_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except (FileNotFoundError, ProcessLookupError):
-        pass
-    return 0
-
-
-def reset_peak_rss(pid: int) -> bool:
-    """Set VmHWM back to the current RSS (Linux 4.0+), so a peak belongs to one scenario."""
-    try:
-        Path(f"/proc/{pid}/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
-
-
-# The two servers ---------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class Server:
-    """A server under test, started by us, in its own session so we can stop it whole."""
-
-    name: str
-    argv: list[str]
-    port: int
-    #: The application_name of its PostgreSQL connections, to find its backends.
-    application_name: str
-    log: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    def start(self, env: dict[str, str]) -> None:
-        with self.log.open("wb") as out:
-            self.process = subprocess.Popen(
-                self.argv,
-                cwd=ROOT,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def tree(self) -> list[int]:
-        return process_tree(self.process.pid) if self.process else []
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return ""
-
-    async def wait_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        request = get_request(self.port, "/healthz")
-        while time.monotonic() < deadline:
-            if self.process is None or self.process.poll() is not None:
-                raise SystemExit(f"{self.name} exited while starting:\n{self.log_tail()}")
-            try:
-                status, _ = await fetch(self.port, request)
-                if status == 200:
-                    return
-            except (OSError, ValueError, asyncio.IncompleteReadError, TimeoutError):
-                pass
-            await asyncio.sleep(0.2)
-        raise SystemExit(
-            f"{self.name} did not answer in {START_TIMEOUT_S:.0f} s:\n{self.log_tail()}"
-        )
-
-    def stop(self) -> None:
-        """SIGTERM (Uvicorn stops its workers), then SIGKILL to its process group if stuck."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(5)
-
-
-# HTTP requests -------------------------------------------------------------------
-
-
-def get_request(port: int, path: str) -> bytes:
-    return f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\n\r\n".encode()
-
-
-def graphql_request(port: int, token: str, query: str, variables: dict[str, Any]) -> bytes:
-    body = json.dumps({"query": query, "variables": variables}).encode()
-    head = (
-        f"POST /graphql HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
-        f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    )
-    return head.encode() + body
-
-
-async def fetch(port: int, request: bytes) -> tuple[int, bytes]:
-    """One request on a fresh connection (readiness and the equality check)."""
-    async with asyncio.timeout(REQUEST_TIMEOUT_S):
-        reader, writer = await asyncio.open_connection(HOST, port)
-        try:
-            writer.write(request)
-            status, body, _ = await read_response(reader)
-        finally:
-            writer.close()
-    return status, body
-
-
-@dataclass(frozen=True)
-class Scenario:
-    key: str
-    title: str
-    fields: tuple[str, ...]
-    #: The list size, or None for the by-id scenario.
-    limit: int | None
-
-    def service_requests(self, port: int, target: Target) -> list[bytes]:
-        selection = " ".join(self.fields)
-        if self.limit is None:
-            return [
-                graphql_request(port, target.token, ONE_QUERY % selection, {"id": i})
-                for i in target.ids
-            ]
-        variables = {"businessId": target.business_id, "limit": self.limit}
-        return [graphql_request(port, target.token, LIST_QUERY % selection, variables)]
-
-    def floor_requests(self, port: int, target: Target) -> list[bytes]:
-        if self.limit is None:
-            return [get_request(port, "/customer?" + urlencode({"id": i})) for i in target.ids]
-        query = urlencode({"businessId": target.business_id, "limit": self.limit})
-        return [get_request(port, "/customers?" + query)]
-
-
-SCENARIOS = {
-    s.key: s
-    for s in (
-        Scenario("a", "customers(limit: 100), every field", FIELDS, 100),
-        Scenario("b", "customer(id), every field", FIELDS, None),
-        Scenario("c", "customers(limit: 10), every field", FIELDS, 10),
-        Scenario("d", "customers(limit: 100) { id name }", ("id", "name"), 100),
-    )
-}
-
-
-@dataclass
-class Target:
-    """What the requests name: the business, its key, and customer ids for (b)."""
-
-    business_id: str
-    token: str
-    ids: list[str] = field(default_factory=list)
-
-
-# Equality of the two sides ------------------------------------------------------
-
-
-def _data(name: str, status: int, body: bytes) -> Any:
-    document = json.loads(body)
-    if status != 200 or "errors" in document:
-        raise SystemExit(f"{name} answered {status}: {body[:300]!r}")
-    return document["data"]
-
-
-async def both_sides(
-    scenario: Scenario, service: Server, floor: Server, target: Target
-) -> list[tuple[Any, Any]]:
-    """Every request of a scenario, sent to each side: the two `data` objects, pairwise."""
-    pairs = []
-    for to_service, to_floor in zip(
-        scenario.service_requests(service.port, target),
-        scenario.floor_requests(floor.port, target),
-        strict=True,
-    ):
-        pairs.append(
-            (
-                _data("service", *await fetch(service.port, to_service)),
-                _data("floor", *await fetch(floor.port, to_floor)),
-            )
-        )
-    return pairs
-
-
-def difference(got: list[Any], want: list[Any]) -> str | None:
-    """Where two customer lists first differ (field names only), or None."""
-    if len(got) != len(want):
-        return f"{len(got)} vs {len(want)} customers"
-    for i, (g, w) in enumerate(zip(got, want, strict=True)):
-        if g != w:
-            if g is None or w is None:
-                return f"customer {i}: {'service' if g is None else 'floor'} has none"
-            fields = sorted(k for k in g.keys() | w.keys() if g.get(k) != w.get(k))
-            return f"customer {i} ({w['id']}) differs in {', '.join(fields)}"
-    return None
-
-
-async def verify(service: Server, floor: Server, target: Target, expected: int) -> None:
-    """Every scenario, both sides: the same customers in the same order, field for field.
-
-    The floor is only a fair floor if it does the same work, so a mismatch stops
-    the run before any timing.  Scenario (a) also picks the ids that (b) asks for.
-    """
-    for scenario in SCENARIOS.values():
-        for service_data, floor_data in await both_sides(scenario, service, floor, target):
-            if scenario.limit is None:
-                got, full = [service_data["customer"]], [floor_data["customer"]]
-            else:
-                got, full = service_data["customers"], floor_data["customers"]
-                if len(full) != min(scenario.limit, expected):
-                    raise SystemExit(f"({scenario.key}) the floor returned {len(full)} customers")
-            want = [None if c is None else {k: c[k] for k in scenario.fields} for c in full]
-            if (problem := difference(got, want)) is not None:
-                raise SystemExit(f"({scenario.key}) service and floor differ: {problem}")
-            if scenario.key == "a":
-                target.ids = [c["id"] for c in full[:BY_ID_COUNT]]
-
 
 # Rounds and the report ------------------------------------------------------------
 
@@ -568,53 +268,7 @@ async def run_scenario(
     return totals[service.name], totals[floor.name]
 
 
-# Set-up and the whole run ---------------------------------------------------------
-
-
-def finora(env: dict[str, str], *args: str) -> str:
-    """Run the real CLI, as an operator would; its stdout, or stop with its error."""
-    done = subprocess.run(
-        [str(BIN / "finora"), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"finora {' '.join(args[:2])} failed:\n{done.stderr[-2000:]}")
-    return done.stdout
-
-
-def command_line(argv: Sequence[str]) -> str:
-    return " ".join(shlex.quote(a) for a in argv)
-
-
 LOADGEN_ARGV = [sys.executable, str(Path(__file__).resolve().parent / "loadgen.py")]
-
-
-def make_servers(workers: int, log_dir: Path) -> tuple[Server, Server]:
-    """The service as an operator runs it, and the floor with the same Uvicorn settings."""
-    service_port, floor_port = free_port(), free_port()
-    service = Server(
-        "service",
-        [str(BIN / "finora"), "serve", "--host", HOST, "--port", str(service_port),
-         "--workers", str(workers)],
-        service_port,
-        "finora",
-        log_dir / "service.log",
-    )  # fmt: skip
-    floor = Server(
-        "floor",
-        [str(BIN / "uvicorn"), "bench.floor:create_app", "--factory", "--host", HOST,
-         "--port", str(floor_port), "--workers", str(workers), "--no-access-log",
-         "--log-level", "warning"],
-        floor_port,
-        "finora-floor",
-        log_dir / "floor.log",
-    )  # fmt: skip
-    return service, floor
 
 
 def prepare(env: dict[str, str], customers: int) -> Target:

@@ -1,0 +1,137 @@
+"""The servers a benchmark starts (the service, its floor) and the CLI it prepares data with."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    pass
+
+from bench.loadgen import HOST
+from bench.procstats import process_tree
+from bench.rawhttp import fetch, get_request
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = ROOT / ".venv" / "bin"
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """A server under test, started by us, in its own session so we can stop it whole."""
+
+    name: str
+    argv: list[str]
+    port: int
+    #: The application_name of its PostgreSQL connections, to find its backends.
+    application_name: str
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self, env: dict[str, str]) -> None:
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                self.argv,
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def tree(self) -> list[int]:
+        return process_tree(self.process.pid) if self.process else []
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+    async def wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        request = get_request(self.port, "/healthz")
+        while time.monotonic() < deadline:
+            if self.process is None or self.process.poll() is not None:
+                raise SystemExit(f"{self.name} exited while starting:\n{self.log_tail()}")
+            try:
+                status, _ = await fetch(self.port, request)
+                if status == 200:
+                    return
+            except (OSError, ValueError, asyncio.IncompleteReadError, TimeoutError):
+                pass
+            await asyncio.sleep(0.2)
+        raise SystemExit(
+            f"{self.name} did not answer in {START_TIMEOUT_S:.0f} s:\n{self.log_tail()}"
+        )
+
+    def stop(self) -> None:
+        """SIGTERM (Uvicorn stops its workers), then SIGKILL to its process group if stuck."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(5)
+
+
+def finora(env: dict[str, str], *args: str) -> str:
+    """Run the real CLI, as an operator would; its stdout, or stop with its error."""
+    done = subprocess.run(
+        [str(BIN / "finora"), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"finora {' '.join(args[:2])} failed:\n{done.stderr[-2000:]}")
+    return done.stdout
+
+
+def command_line(argv: Sequence[str]) -> str:
+    return " ".join(shlex.quote(a) for a in argv)
+
+
+def make_servers(workers: int, log_dir: Path) -> tuple[Server, Server]:
+    """The service as an operator runs it, and the floor with the same Uvicorn settings."""
+    service_port, floor_port = free_port(), free_port()
+    service = Server(
+        "service",
+        [str(BIN / "finora"), "serve", "--host", HOST, "--port", str(service_port),
+         "--workers", str(workers)],
+        service_port,
+        "finora",
+        log_dir / "service.log",
+    )  # fmt: skip
+    floor = Server(
+        "floor",
+        [str(BIN / "uvicorn"), "bench.floor:create_app", "--factory", "--host", HOST,
+         "--port", str(floor_port), "--workers", str(workers), "--no-access-log",
+         "--log-level", "warning"],
+        floor_port,
+        "finora-floor",
+        log_dir / "floor.log",
+    )  # fmt: skip
+    return service, floor
