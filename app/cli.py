@@ -181,17 +181,19 @@ def cmd_apikey_create(settings: Settings, args: argparse.Namespace) -> int:
     from app.services import businesses
 
     try:
-        issued = asyncio.run(_with_orm(settings, lambda: businesses.create_api_key(args.business)))
+        issued = asyncio.run(
+            _with_orm(settings, lambda: businesses.create_api_key(args.business, args.scope))
+        )
     except LookupError:
         return _fail(f"no business with id {args.business}")
     if args.json:
-        print(
-            json.dumps(
-                {"key": issued.key, "businessId": issued.business_id, "prefix": issued.prefix}
-            )
-        )
+        shown = {"key": issued.key, "businessId": issued.business_id, "prefix": issued.prefix}
+        print(json.dumps(shown | {"scope": issued.scope.value}))
     else:
-        print(f"API key for {issued.business_id} (shown once, store it now):\n{issued.key}")
+        print(
+            f"API key ({issued.scope.value}) for {issued.business_id} "
+            f"(shown once, store it now):\n{issued.key}"
+        )
     return 0
 
 
@@ -269,6 +271,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     key_create = apikey.add_parser("create", help="create an API key (printed once)")
     key_create.add_argument("--business", required=True)
+    key_create.add_argument(
+        "--scope",
+        choices=["write", "read", "read_masked"],
+        default="write",
+        help="write (default): everything; read: queries only; read_masked: queries, PII masked",
+    )
     key_create.add_argument("--json", action="store_true")
     key_create.set_defaults(run=cmd_apikey_create)
     revoke = apikey.add_parser("revoke", help="revoke an API key by its prefix")

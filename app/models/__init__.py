@@ -34,6 +34,8 @@ class ApiKey(Model):
     )
     prefix = fields.CharField(max_length=32, unique=True)
     digest = fields.CharField(max_length=64, unique=True)
+    #: write | read | read_masked (app.services.access.Scope).
+    scope = fields.CharField(max_length=16, default="write")
     created_at = fields.DatetimeField(auto_now_add=True)
     revoked_at = fields.DatetimeField(null=True)
 

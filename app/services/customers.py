@@ -22,8 +22,9 @@ from app.ids import new_id, well_formed
 from app.models import Customer, records
 from app.models.records import CustomerRecord, CustomerView
 from app.services import cursor, validation
-from app.services.access import Caller, require_business
+from app.services.access import Caller, require_business, require_write
 from app.services.errors import BadUserInput, InvalidInput, UserError
+from app.services.masking import MaskedCustomerRecord
 
 LIST_MAX = 100
 #: The order of every list: lowercased name in code-point order (the columns are
@@ -104,10 +105,17 @@ async def fetch(sql: str, *params: Any) -> list[Any]:
         return await conn.fetch(sql, *params)
 
 
-async def _records(where: str, *params: Any) -> list[CustomerRecord]:
+def record_type(caller: Caller) -> type[CustomerRecord]:
+    """How this caller sees a customer: in clear, or masked (read_masked keys)."""
+    return MaskedCustomerRecord if caller.masked else CustomerRecord
+
+
+async def _records(
+    where: str, *params: Any, kind: type[CustomerRecord] = CustomerRecord
+) -> list[CustomerRecord]:
     """Customers as records."""
     rows = await fetch(f"SELECT {records.SELECT} FROM customer WHERE {where}", *params)
-    return [CustomerRecord(row) for row in rows]
+    return [kind(row) for row in rows]
 
 
 async def get_customer(caller: Caller, customer_id: str) -> Customer | None:
@@ -121,13 +129,18 @@ async def read_customer(caller: Caller, customer_id: str) -> CustomerRecord | No
     """One customer of the caller's business, active or not, to show."""
     if not well_formed(customer_id, "cust"):
         return None
-    rows = await _records("id = $1 AND business_id = $2", customer_id, caller.business_id)
+    rows = await _records(
+        "id = $1 AND business_id = $2", customer_id, caller.business_id, kind=record_type(caller)
+    )
     return rows[0] if rows else None
 
 
-async def read_customers(business_id: str, ids: list[str]) -> list[CustomerRecord]:
+async def read_customers(
+    business_id: str, ids: list[str], *, kind: type[CustomerRecord] = CustomerRecord
+) -> list[CustomerRecord]:
     """These customers of the business, in the order of `ids`."""
-    rows = {r.id: r for r in await _records("business_id = $1 AND id = ANY($2)", business_id, ids)}
+    found = await _records("business_id = $1 AND id = ANY($2)", business_id, ids, kind=kind)
+    rows = {r.id: r for r in found}
     return [rows[i] for i in ids if i in rows]
 
 
@@ -135,7 +148,12 @@ async def list_customers(caller: Caller, *, business_id: str, limit: int) -> lis
     """Active customers by name, at most `limit` (1 to 100)."""
     require_business(caller, business_id)
     _check_limit(limit, "limit")
-    return await _records(f"business_id = $1 AND is_active {IN_ORDER} LIMIT $2", business_id, limit)
+    return await _records(
+        f"business_id = $1 AND is_active {IN_ORDER} LIMIT $2",
+        business_id,
+        limit,
+        kind=record_type(caller),
+    )
 
 
 async def customer_page(caller: Caller, *, business_id: str, first: int, after: str | None) -> Page:
@@ -147,6 +165,7 @@ async def customer_page(caller: Caller, *, business_id: str, first: int, after: 
             f"business_id = $1 AND is_active {IN_ORDER} LIMIT $2",
             business_id,
             first + 1,
+            kind=record_type(caller),
         )
     else:
         name_lower, last_id = cursor.decode(after)
@@ -156,6 +175,7 @@ async def customer_page(caller: Caller, *, business_id: str, first: int, after: 
             name_lower,
             last_id,
             first + 1,
+            kind=record_type(caller),
         )
     total = await active(business_id).count()
     return Page(customers=rows[:first], has_next_page=len(rows) > first, total_count=total)
@@ -187,6 +207,7 @@ async def create_customer(
     caller: Caller, *, business_id: str, values: Mapping[str, str | None]
 ) -> Customer:
     """Create a customer; TAKEN if an active customer of the business has the email."""
+    require_write(caller)
     require_business(caller, business_id)
     data = validation.check({key: values.get(key) for key in validation.RULES})
     customer = _new_customer(business_id, data)
@@ -202,6 +223,7 @@ async def find_or_create_customer(
     Under concurrency the unique index decides: the losers of the insert race
     read the winner's row, so exactly one call reports ``created``.
     """
+    require_write(caller)
     require_business(caller, business_id)
     values: dict[str, str | None] = {"email": email, "phone": phone}
     if name is not None and (not isinstance(name, str) or name.strip()):
@@ -241,6 +263,7 @@ async def update_customer(
     caller: Caller, *, customer_id: str, changes: Mapping[str, str | None]
 ) -> Customer:
     """Apply the given fields; absent fields stay, null clears an optional field."""
+    require_write(caller)
     errors = [
         UserError(
             ("input", validation.RULES[key][0]), "BLANK", f"{key.capitalize()} cannot be cleared"
@@ -282,6 +305,7 @@ async def update_customer(
 
 async def delete_customer(caller: Caller, *, customer_id: str) -> Customer:
     """Soft delete; deleting an already deleted customer returns it unchanged."""
+    require_write(caller)
     async with in_transaction() as conn:
         customer = await _locked(caller, customer_id, conn)
         if customer is None:

@@ -25,7 +25,7 @@ from app import crypto
 from app.models import Customer
 from app.models.records import CustomerRecord
 from app.services.access import Caller, require_business
-from app.services.customers import IN_ORDER, after_cursor, fetch, read_customers
+from app.services.customers import IN_ORDER, after_cursor, fetch, read_customers, record_type
 from app.services.errors import BadUserInput
 
 MAX_RESULTS = 50
@@ -85,4 +85,4 @@ async def search_customers(caller: Caller, *, business_id: str, q: str) -> list[
     require_business(caller, business_id)
     needle = normalise_query(q)
     ids = await matching_ids(business_id, needle)
-    return await read_customers(business_id, ids) if ids else []
+    return await read_customers(business_id, ids, kind=record_type(caller)) if ids else []
