@@ -14,6 +14,7 @@ import importlib
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -224,6 +225,34 @@ def cmd_keys_rotate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _day(text: str) -> datetime:
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise argparse.ArgumentTypeError("a date is YYYY-MM-DD") from None
+
+
+def cmd_erasures(settings: Settings, args: argparse.Namespace) -> int:
+    """Erasures in a date range, for a data-protection officer: ids and dates only."""
+    from app.services.customers import erased_between
+
+    end = args.until + timedelta(days=1)  # --to is inclusive
+    if end <= args.since:
+        return _fail("--to is before --from")
+    rows = asyncio.run(_with_orm(settings, lambda: erased_between(args.since, end)))
+    for customer_id, business_id, erased_at in rows:
+        when = erased_at.astimezone(UTC).isoformat(timespec="seconds")
+        if args.json:
+            print(
+                json.dumps({"customerId": customer_id, "businessId": business_id, "erasedAt": when})
+            )
+        else:
+            print(f"{when}  {business_id}  {customer_id}")
+    if not args.json:
+        print(f"{len(rows)} erasure(s)", file=sys.stderr)
+    return 0
+
+
 def cmd_schema(settings: Settings, args: argparse.Namespace) -> int:
     sdl = importlib.import_module(SDL_MODULE)
     if args.check is None:
@@ -301,6 +330,14 @@ def _parser() -> argparse.ArgumentParser:
     seed.add_argument("--count", type=int, required=True)
     seed.add_argument("--seed", type=int, default=1, help="the same seed gives the same people")
     seed.set_defaults(run=cmd_seed_demo)
+
+    erasures = sub.add_parser(
+        "erasures", help="customers erased in a date range (ids and dates only)"
+    )
+    erasures.add_argument("--from", dest="since", type=_day, required=True, metavar="YYYY-MM-DD")
+    erasures.add_argument("--to", dest="until", type=_day, required=True, metavar="YYYY-MM-DD")
+    erasures.add_argument("--json", action="store_true", help="one JSON object per line")
+    erasures.set_defaults(run=cmd_erasures)
 
     schema = sub.add_parser("schema", help="print the GraphQL SDL, or check it (--check)")
     schema.add_argument(

@@ -102,6 +102,10 @@ MUTATIONS = {
     "findOrCreateCustomer": (FIND_OR_CREATE, lambda b, c: {"b": b, "input": {"email": "f@x.ng"}}),
     "updateCustomer": (UPDATE, lambda b, c: {"id": c, "input": {"name": "Changed"}}),
     "deleteCustomer": (DELETE, lambda b, c: {"id": c}),
+    "eraseCustomer": (
+        "mutation($id: ID!) { eraseCustomer(id: $id) { erasedCustomerId } }",
+        lambda b, c: {"id": c},
+    ),
 }
 
 
@@ -148,6 +152,7 @@ async def test_read_only_keys_get_403_from_rest_writes(client, gql, tenant, raw_
         ("POST", f"/v1/customers/find-or-create?businessId={b}", {"email": "n3@x.ng"}),
         ("PATCH", f"/v1/customers/{customer['id']}", {"name": "Changed"}),
         ("DELETE", f"/v1/customers/{customer['id']}", None),
+        ("POST", f"/v1/customers/{customer['id']}/erase", None),
         ("POST", f"/v1/customers?businessId={b}", "not json"),  # refused before the body
     ]
     for method, url, body in calls:

@@ -69,7 +69,7 @@ async def _pass(*, restart: bool, show_progress: bool) -> int:
 
     return await walk(
         job,
-        Customer.all(),
+        Customer.filter(erased_at=None),  # an erased row holds no ciphertext
         COLUMNS,
         label="rotate",
         update_sql=_UPDATE,

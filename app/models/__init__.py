@@ -54,9 +54,10 @@ class Customer(EncryptedModel):
     #: ``name.lower()`` computed in Python: the sort and search key, so that
     #: order and case folding do not depend on the database's locale.
     name_lower = fields.CharField(max_length=200)
-    email = EncryptedField()
+    #: NULL only once erased (eraseCustomer), like every PII column and index.
+    email = EncryptedField(null=True)
     #: HMAC of the normalised email under the index key (see app.crypto.blind).
-    email_hash = fields.CharField(max_length=64)
+    email_hash = fields.CharField(max_length=64, null=True)
     phone = EncryptedField(null=True)
     address = EncryptedField(null=True)
     tin = EncryptedField(null=True)
@@ -69,6 +70,8 @@ class Customer(EncryptedModel):
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
     deleted_at = fields.DatetimeField(null=True)
+    #: When the customer's personal data was destroyed (eraseCustomer); NULL otherwise.
+    erased_at = fields.DatetimeField(null=True)
 
     business_id: str
 

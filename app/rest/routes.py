@@ -150,6 +150,13 @@ async def delete_customer(request: Request) -> Response:
     return ok(customer_json(row))
 
 
+@handle_errors
+@writes
+async def erase_customer(request: Request) -> Response:
+    row = await service.erase_customer(caller_of(request), customer_id=request.path_params["id"])
+    return ok(customer_json(row))
+
+
 routes = [
     Route("/customers", list_customers, methods=["GET"], name="list_customers"),
     Route("/customers", create_customer, methods=["POST"], name="create_customer"),
@@ -163,4 +170,5 @@ routes = [
     Route("/customers/{id}", get_customer, methods=["GET"], name="get_customer"),
     Route("/customers/{id}", update_customer, methods=["PATCH"], name="update_customer"),
     Route("/customers/{id}", delete_customer, methods=["DELETE"], name="delete_customer"),
+    Route("/customers/{id}/erase", erase_customer, methods=["POST"], name="erase_customer"),
 ]

@@ -283,6 +283,8 @@ async def update_customer(
         customer = await _locked(caller, customer_id, conn)
         if customer is None:
             raise _not_found()
+        if customer.erased_at is not None:
+            raise InvalidInput([ERASED_ERROR])
         if not data:
             return customer
         for key, value in data.items():
@@ -303,8 +305,8 @@ async def update_customer(
     return customer
 
 
-async def delete_customer(caller: Caller, *, customer_id: str) -> Customer:
-    """Soft delete; deleting an already deleted customer returns it unchanged."""
+async def delete_customer(caller: Caller, *, customer_id: str) -> CustomerView:
+    """Soft delete; deleting an already deleted (or erased) customer returns it unchanged."""
     require_write(caller)
     async with in_transaction() as conn:
         customer = await _locked(caller, customer_id, conn)
@@ -316,4 +318,61 @@ async def delete_customer(caller: Caller, *, customer_id: str) -> Customer:
             customer.search_tokens = []  # a deleted customer leaves no search trace
             fields = ["is_active", "deleted_at", "updated_at", "search_tokens"]
             await customer.save(update_fields=fields, using_db=conn)
-    return customer
+    return await _shown(customer)
+
+
+# Erasure --------------------------------------------------------------------
+
+ERASED_NAME = "Erased customer"
+ERASED_ERROR = UserError(
+    ("id",), "ERASED", "The customer was erased; its personal data can no longer be changed"
+)
+#: Every column that holds personal data or is derived from it: NULL once erased.
+_ERASE = """
+    UPDATE customer SET
+        name = $2, name_lower = $3, email = NULL, email_hash = NULL, phone = NULL,
+        address = NULL, tin = NULL, company_name = NULL, search_tokens = NULL,
+        is_active = false, deleted_at = COALESCE(deleted_at, $4), erased_at = $4,
+        updated_at = $4
+    WHERE id = $1 AND erased_at IS NULL
+"""
+
+
+async def _shown(customer: Customer) -> CustomerView:
+    """What a mutation shows: the model, or a record once erased (a model would read
+    its NULL email as None, and Tortoise would save whatever a getter returned)."""
+    if customer.erased_at is None:
+        return customer
+    return (await _records("id = $1", customer.id))[0]
+
+
+async def erase_customer(caller: Caller, *, customer_id: str) -> CustomerView:
+    """Destroy the customer's personal data for good (NDPA 2023 s.34); keep the record.
+
+    The ciphertexts, the blind index and the search tokens are set to NULL, not
+    re-encrypted or kept aside; id, business, balance and createdAt stay for the
+    books.  Erasing twice changes nothing.  The row lock orders it with updates,
+    and key rotation and reindexing compare before they write, so neither can
+    bring a value back.
+    """
+    require_write(caller)
+    async with in_transaction() as conn:
+        customer = await _locked(caller, customer_id, conn)
+        if customer is None:
+            raise _not_found()
+        if customer.erased_at is None:
+            now = datetime.now(UTC)
+            await conn.execute_query(_ERASE, [customer.id, ERASED_NAME, ERASED_NAME.lower(), now])
+            customer.erased_at = now
+    return await _shown(customer)
+
+
+async def erased_between(start: datetime, end: datetime) -> list[tuple[str, str, datetime]]:
+    """(customer id, business id, erased at) of erasures in [start, end): a DPO's record."""
+    rows = await fetch(
+        "SELECT id, business_id, erased_at FROM customer "
+        "WHERE erased_at >= $1 AND erased_at < $2 ORDER BY erased_at, id",
+        start,
+        end,
+    )
+    return [(row["id"], row["business_id"], row["erased_at"]) for row in rows]

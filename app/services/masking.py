@@ -57,7 +57,7 @@ class _MaskedColumn:
         if record is None:
             return self
         value = self.opened.__get__(record, owner)
-        return None if value is None else self.mask(value)
+        return self.mask(value) if value else value  # None, or "" once erased
 
 
 class _Hidden:
