@@ -92,7 +92,8 @@ async def run(args: argparse.Namespace) -> None:
 
     print(
         f"server CPU per request: write {cpu_ms(clear):.2f} ms, "
-        f"read_masked {cpu_ms(masked):.2f} ms ({cpu_ms(masked) / cpu_ms(clear):.2f}x, goal <= 1.00x)"
+        f"read_masked {cpu_ms(masked):.2f} ms "
+        f"({cpu_ms(masked) / cpu_ms(clear):.2f}x, goal <= 1.00x)"
     )
     print(
         f"read_masked/write: req/s {masked.rps / clear.rps:.2f}x (goal >= 1.00x), "
