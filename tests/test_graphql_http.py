@@ -310,3 +310,43 @@ async def test_a_get_for_html_without_a_query_still_opens_graphiql(client, tenan
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     no_query = await get(client, tenant, {}, JSON)  # an API client without a query
     assert no_query.status_code == 400 and codes(no_query.json()) == ["BAD_USER_INPUT"]
+
+
+# Caching -----------------------------------------------------------------------
+
+
+async def test_every_answer_is_no_store(client, tenant):
+    big = b'{"query": "' + b"a" * 1_100_000 + b'"}'
+    json_body = {**tenant.headers, "Content-Type": "application/json"}
+    answers = {
+        "get": await get(client, tenant, {"query": "{ __typename }"}),
+        "post": await post(client, tenant, {"query": "{ __typename }"}),
+        "parse-error": await post(client, tenant, {"query": "{"}),
+        "401": await post(client, None, {"query": "{ __typename }"}),
+        "405": await get(client, tenant, {"query": "mutation { __typename }"}),
+        "406": await post(client, tenant, {"query": "{ __typename }"}, "text/html"),
+        "413": await client.post("/graphql", content=big, headers=json_body),
+        "graphiql": await client.get("/graphql", headers={"Accept": "text/html"}),
+        "rest": await client.get(
+            "/v1/customers", params={"businessId": tenant.business_id}, headers=tenant.headers
+        ),
+        "rest-404": await client.get("/v1/customers/cust_nope", headers=tenant.headers),
+        "rest-401": await client.get("/v1/customers", params={"businessId": "b"}),
+    }
+    statuses = {name: response.status_code for name, response in answers.items()}
+    assert statuses == {
+        "get": 200,
+        "post": 200,
+        "parse-error": 400,
+        "401": 401,
+        "405": 405,
+        "406": 406,
+        "413": 413,
+        "graphiql": 200,
+        "rest": 200,
+        "rest-404": 404,
+        "rest-401": 401,
+    }
+    assert {name: r.headers.get_list("cache-control") for name, r in answers.items()} == {
+        name: ["no-store"] for name in answers
+    }
