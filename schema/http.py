@@ -119,13 +119,15 @@ class GraphQLView(GraphQL):
                     raise HTTPException(400, f"The `{name}` parameter must be JSON") from exc
         return parsed
 
-    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
         """Strawberry checks the type of every parameter but ``operationName``."""
         data = await super().parse_http_body(request)
-        name = getattr(data, "operation_name", None)
+        name = getattr(data, "operation_name", None)  # a batch (a list) is refused before
         if name is not None and not isinstance(name, str):
             raise HTTPException(400, "The `operationName` must be a string or null, if provided.")
-        return data  # type: ignore[return-value]
+        return data
 
     async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         """A mutation by GET is a method the operation does not allow: 405, not 400."""
