@@ -19,7 +19,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     view = GraphQLView(
         schema,
         graphql_ide="graphiql" if settings.graphiql else None,
-        allow_queries_via_get=False,
+        allow_queries_via_get=True,
         multipart_uploads_enabled=False,
         demo=read_demo(settings),
     )

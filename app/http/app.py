@@ -23,6 +23,7 @@ from app.http import logs
 from app.http.auth import RequireApiKey
 from app.http.bodylimit import BodyLimit
 from app.http.metrics import metrics
+from app.http.nostore import NoStore
 from app.http.observe import ObserveRequests
 from app.http.ratelimit import TokenBuckets
 from app.http.responses import json_response
@@ -90,4 +91,5 @@ def create_web_app(settings: Settings, api: ASGIApp) -> ASGIApp:
         ],
         lifespan=lifespan,
     )
-    return ObserveRequests(BodyLimit(app, max_bytes=settings.max_body_bytes))  # type: ignore[return-value]
+    limited = BodyLimit(app, max_bytes=settings.max_body_bytes)
+    return ObserveRequests(NoStore(limited))  # type: ignore[return-value]
