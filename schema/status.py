@@ -8,11 +8,11 @@ GraphQL over HTTP gives each media type its own rules:
   answer is 200, field errors and a null ``data`` included.  One exception: 503
   when the database was unreachable and nothing could be answered, so that load
   balancers and clients retry.
-- ``application/json``: the choice DESIGN.md made before the new type existed,
-  kept so that existing clients see no change: 400 for parse, validation and
-  limit failures, and for bad input that left no data; 503 when the database
-  was unreachable; 200 otherwise.  (The spec prefers 200 for all of these; a
-  client that wants spec statuses asks for the new type.)
+- ``application/json``: 400 for parse, validation and limit failures (the
+  choice DESIGN.md made: a document refused before execution is the client's
+  error, and proxies and dashboards count it as one); 503 when the database was
+  unreachable; 200 otherwise, as the spec asks, bad variable values and
+  out-of-range arguments (BAD_USER_INPUT) included.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from __future__ import annotations
 from graphql import GraphQLError
 
 from app.http.media import GRAPHQL_RESPONSE
-from schema.errors import BAD_USER_INPUT, PARSE_FAILED, UNAVAILABLE, VALIDATION_FAILED
+from schema.errors import PARSE_FAILED, UNAVAILABLE, VALIDATION_FAILED
 
 _REFUSED = {PARSE_FAILED, VALIDATION_FAILED}
 
@@ -40,6 +40,6 @@ def status_of(codes: set[str], *, ran: bool, has_data: bool, media: str) -> int:
         if not ran:
             return 400
         return 503 if UNAVAILABLE in codes and not has_data else 200
-    if codes & _REFUSED or (not has_data and BAD_USER_INPUT in codes):
+    if codes & _REFUSED:
         return 400
     return 503 if UNAVAILABLE in codes else 200

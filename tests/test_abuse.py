@@ -295,7 +295,7 @@ TYPO_IN_INPUT = (
 )
 async def test_misspellings_get_no_suggestions(gql, tenant, query, variables, code):
     response = await gql(tenant, query, variables)
-    refused(response, 400, code)
+    refused(response, 400 if code == VALIDATION else 200, code)  # bad input: 200, spec-wise
     assert "did you mean" not in response.text.lower(), response.text
 
 
@@ -417,7 +417,7 @@ async def test_null_for_a_non_null_argument_is_bad_user_input(client, tenant, ra
     body["variables"][variable] = None
     async with nothing_written(raw_db, tenant):
         response = await client.post("/graphql", json=body, headers=tenant.headers)
-    refused(response, 400, "BAD_USER_INPUT")
+    refused(response, 200, "BAD_USER_INPUT")  # a request error: 200 under application/json
 
 
 @pytest.mark.parametrize("field", ["name", "email", "phone", "address", "companyName", "tin"])
