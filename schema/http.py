@@ -4,7 +4,6 @@ GraphQL over HTTP (both media types, queries by GET, 405 for a mutation by GET,
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import orjson
@@ -32,41 +31,7 @@ MEDIA = "graphql_media"
 NOT_ACCEPTABLE = "Accept must allow application/graphql-response+json or application/json"
 
 
-EXAMPLE_QUERY = """# Customers of the demo business: press the play button (Ctrl-Enter).
-query Customers($businessId: ID!) {
-  customers(businessId: $businessId, limit: 10) {
-    id name email phone createdAt
-  }
-}
-"""
-
-
-def ide_page(html: str, demo: dict[str, str] | None) -> str:
-    """GraphiQL with the demo key in its headers and a first query (development only)."""
-    if not demo:
-        return html
-    headers = json.dumps({"Authorization": f"Bearer {demo['key']}"}, indent=2)
-    variables = json.dumps({"businessId": demo["businessId"]}, indent=2)
-    start = html.index("const EXAMPLE_QUERY = `")
-    end = html.index("`;", start) + 2
-    html = html[:start] + f"const EXAMPLE_QUERY = {json.dumps(EXAMPLE_QUERY)};" + html[end:]
-    defaults = (
-        f"parameters.headers = parameters.headers || {json.dumps(headers)};\n"
-        f"      parameters.variables = parameters.variables || {json.dumps(variables)};\n"
-        "      function updateURL(data) {"
-    )
-    return html.replace("function updateURL(data) {", defaults, 1)
-
-
 class GraphQLView(GraphQL):
-    def __init__(self, *args: Any, demo: dict[str, str] | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._ide_html = ide_page(super().graphql_ide_html, demo) if self.graphql_ide else ""
-
-    @property
-    def graphql_ide_html(self) -> str:
-        return self._ide_html
-
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:

@@ -308,7 +308,7 @@ async def test_get_queries_share_the_rate_limit(settings, tenant):
 
 
 async def test_a_get_for_html_without_a_query_still_opens_graphiql(client, tenant):
-    page = await client.get("/graphql", headers={"Accept": BROWSER_ACCEPT})
+    page = await client.get("/graphql", headers={"Accept": BROWSER_ACCEPT, "Host": "127.0.0.1"})
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     no_query = await get(client, tenant, {}, JSON)  # an API client without a query
     assert no_query.status_code == 400 and codes(no_query.json()) == ["BAD_USER_INPUT"]
@@ -328,7 +328,9 @@ async def test_every_answer_is_no_store(client, tenant):
         "405": await get(client, tenant, {"query": "mutation { __typename }"}),
         "406": await post(client, tenant, {"query": "{ __typename }"}, "text/html"),
         "413": await client.post("/graphql", content=big, headers=json_body),
-        "graphiql": await client.get("/graphql", headers={"Accept": "text/html"}),
+        "graphiql": await client.get(
+            "/graphql", headers={"Accept": "text/html", "Host": "localhost:8000"}
+        ),
         "rest": await client.get(
             "/v1/customers", params={"businessId": tenant.business_id}, headers=tenant.headers
         ),

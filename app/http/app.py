@@ -7,13 +7,13 @@ module does not depend on ``schema/``; ``schema.asgi`` composes the two.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount, Route, Router
+from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import ASGIApp
 from tortoise import Tortoise
 
@@ -57,7 +57,10 @@ async def openapi(request: Request) -> Response:
     return json_response(OPENAPI)
 
 
-def create_web_app(settings: Settings, api: ASGIApp) -> ASGIApp:
+def create_web_app(
+    settings: Settings, api: ASGIApp, *, routes: Sequence[BaseRoute] = ()
+) -> ASGIApp:
+    """The app around ``api`` (mounted at /graphql); ``routes`` are added as they are."""
     logs.configure(json_lines=settings.is_production)
 
     @asynccontextmanager
@@ -88,6 +91,7 @@ def create_web_app(settings: Settings, api: ASGIApp) -> ASGIApp:
                     ),
                 ],
             ),
+            *routes,
         ],
         lifespan=lifespan,
     )
