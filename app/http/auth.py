@@ -38,7 +38,7 @@ def caller_of(request: Request) -> Caller:
     return request.state.caller
 
 
-def _wants_ide(scope: Scope) -> bool:
+def wants_ide(scope: Scope) -> bool:
     """A browser opening GraphiQL: a plain GET for HTML, with no operation in it."""
     if scope["method"] != "GET":
         return False
@@ -58,7 +58,7 @@ class RequireApiKey:
         self.limits = limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or (self.open_ide and _wants_ide(scope)):
+        if scope["type"] != "http" or (self.open_ide and wants_ide(scope)):
             await self.app(scope, receive, send)
             return
         token = bearer_token(scope)
