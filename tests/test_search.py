@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from app import crypto
 from app.crypto.keys import new_key
-from app.crypto.tokens import BITS, SearchTokens, grams
+from app.crypto.tokens import BITS, SearchTokens, grams, short_grams
 from app.jobs.batches import resume
 from app.jobs.reindex import reindex
 from app.jobs.seed import people, seed_demo
@@ -43,15 +43,25 @@ def test_tokens_are_keyed_per_business_and_truncated():
     assert row != other.for_row("biz_1", "ada obi", "ada@example.com")
 
 
-@given(st.text(min_size=3, max_size=30), st.integers(0, 27), st.integers(3, 30))
+@given(st.text(min_size=1, max_size=30), st.integers(0, 29), st.integers(1, 30))
 def test_a_substring_query_has_all_its_tokens_in_the_row(text, start, length):
     tokens = SearchTokens(KEYS)
     needle = text.lower()[start : start + length]
-    if len(needle) < 3:
+    if not needle:
         return
-    row = set(tokens.for_row("biz_1", text.lower(), text.lower()))
-    name_tokens, email_tokens = tokens.for_query("biz_1", needle)
-    assert set(name_tokens) <= row and set(email_tokens) <= row
+    trigrams, short = tokens.for_rows("biz_1", text.lower(), text.lower())
+    for domain in tokens.for_query("biz_1", needle):
+        assert set(domain.trigrams) <= set(trigrams) and set(domain.short) <= set(short)
+        assert domain.short  # every query has at least one exact token
+
+
+def test_short_tokens_are_32_bits_and_name_their_gram():
+    tokens = SearchTokens(KEYS)
+    short = tokens.short_for_row("biz_1", "ab", "ab@x.ng")
+    assert all(-(2**31) <= t < 2**31 for t in short)
+    name, email = tokens.for_query("biz_1", "z")
+    assert not set(email.short) & set(short)  # a character the row lacks has no token in it
+    assert short_grams("ab") == {"a", "b", "ab"}
 
 
 KEYS = keyset()
