@@ -59,7 +59,7 @@ def test_short_tokens_are_32_bits_and_name_their_gram():
     tokens = SearchTokens(KEYS)
     short = tokens.short_for_row("biz_1", "ab", "ab@x.ng")
     assert all(-(2**31) <= t < 2**31 for t in short)
-    name, email = tokens.for_query("biz_1", "z")
+    _, email = tokens.for_query("biz_1", "z")
     assert not set(email.short) & set(short)  # a character the row lacks has no token in it
     assert short_grams("ab") == {"a", "b", "ab"}
 
@@ -81,6 +81,9 @@ async def oracle(business_id: str, q: str) -> list[str]:
 
 NAME_ALPHABET = "abcdeAÉéßİıKk%_ .-'0"  # noqa: RUF001 - dotless i on purpose
 LOCAL_ALPHABET = "abcde%_+-0"
+RARE_PEOPLE = [("Zoë Ọlá", "qj"), ("Øystein ẞ", "zoe"), ("ǅemal 中", "xq"), ("Ọba", "jj")]
+#: Characters a search box may send one at a time: rare in the pool, or absent.
+RARE = "ëọøẞǆ中qjxzZ~#é€🙂İ"
 
 
 async def _pool(business_id: str) -> list[tuple[str, str]]:
@@ -100,6 +103,10 @@ async def _pool(business_id: str) -> list[tuple[str, str]]:
         if n % 17 == 0:
             await svc.delete_customer(caller, customer_id=customer.id)
         made.append((name, email))
+    for n, (name, local) in enumerate(RARE_PEOPLE):  # characters found once or twice
+        await svc.create_customer(
+            caller, business_id=business_id, values={"name": name, "email": f"{local}{n}@ex.ng"}
+        )
     for n in range(60):  # many matches for the 50 cap
         await svc.create_customer(
             caller,
@@ -122,8 +129,11 @@ def queries(made: list[tuple[str, str]]) -> st.SearchStrategy[str]:
     )
     shaken = sliced.map(str.upper) | sliced.map(lambda s: f"  {s} ")
     random_text = st.text(alphabet=NAME_ALPHABET + "@.xyz", min_size=1, max_size=6)
+    short = st.text(alphabet=NAME_ALPHABET + RARE + "@.", min_size=1, max_size=2)
     specials = st.sampled_from(["@", ".", "%", "_", "%_", "@g", "ß", "İ", "é", "gmail", "capper"])
-    return (sliced | shaken | random_text | specials).filter(lambda q: 1 <= len(q.strip()) <= 100)
+    return (sliced | shaken | random_text | short | specials).filter(
+        lambda q: 1 <= len(q.strip()) <= 100
+    )
 
 
 QUERY_EXAMPLES = int(os.environ.get("FINORA_SEARCH_EXAMPLES", "500"))
@@ -147,6 +157,19 @@ async def test_search_equals_the_oracle(pool):
 
     loop = asyncio.get_running_loop()
     await asyncio.to_thread(check)
+
+
+async def test_search_equals_the_oracle_when_the_probe_and_batches_are_small(pool, monkeypatch):
+    """The probe window ends inside the business and the index walk takes many batches."""
+    business_id, made = pool
+    monkeypatch.setattr(search, "PROBE", 7)
+    monkeypatch.setattr(search, "FIRST_BATCH", 2)
+    texts = [t for pair in made for t in pair]
+    fixed = ["a", "e", "@", ".", "g", "ca", "ap", "capper", *RARE, "qj", "zo", "ọl", "a@"]
+    for q in fixed + [t[1:3] for t in texts[:40]] + [t[2:6] for t in texts[:40]]:
+        if q.strip():
+            needle = search.normalise_query(q)
+            assert await search.matching_ids(business_id, needle) == await oracle(business_id, q)
 
 
 customers_strategy = st.lists(
@@ -178,7 +201,9 @@ async def test_search_equals_the_oracle_on_random_data(app):
         assert got == await oracle(tenant.business_id, q), q
 
     @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(customers_strategy, st.text(alphabet=NAME_ALPHABET + "@.", min_size=1, max_size=5))
+    @given(
+        customers_strategy, st.text(alphabet=NAME_ALPHABET + RARE + "@.", min_size=1, max_size=5)
+    )
     def check(people: list[tuple[str, str]], q: str) -> None:
         if not q.strip():
             return
