@@ -1,9 +1,10 @@
 """Rebuild the blind indexes (email_hash and search tokens) from the encrypted data.
 
 Two uses: the backfill after a migration adds an index (rows whose trigram or
-1-2-gram tokens are NULL), and a full rebuild after FINORA_INDEX_KEY changes.  Batches commit with
-their cursor (app.jobs.batches), so a killed run resumes.  A row that a request changed
-between our read and our write is left alone: its writer computed its indexes.
+1-2-gram tokens are NULL), and a full rebuild after FINORA_INDEX_KEY changes.
+Batches commit with their cursor (app.jobs.batches), so a killed run resumes.  A
+row that a request changed between our read and our write is left alone: its
+writer computed its indexes.
 """
 
 from __future__ import annotations
