@@ -14,7 +14,9 @@ one worker, and sends every request over HTTP, one at a time.
 The yardstick is `customers(limit: 50) { id name email }` on the same server
 in the same run: one of those is sent after every timed request, and their
 median is the unit.  Each kind prints the median, p99 and max of its requests
-(every query of the kind, `--repeat` times) and those as ratios to the unit.
+(every query of the kind, `--repeat` times) and those as ratios to the unit, and
+its worst query: the one whose median over its repeats is highest (a load spike
+on a shared machine moves one sample, not a median of five).
 The targets (DESIGN.md): every search within 10x, the median of all searches
 within 2x, customerConnection with totalCount within 3x at any depth.
 
@@ -67,7 +69,16 @@ NO_MATCH = ["zqx", "q7~", "xyzzy", "gmail.comx", "@@@", "oluwaseunzz", "éèê"]
 class Kind:
     def __init__(self, title: str, queries: list[str]) -> None:
         self.title, self.queries = title, list(dict.fromkeys(queries))
-        self.samples: list[float] = []
+        self.by_query: dict[str, list[float]] = {q: [] for q in self.queries}
+
+    @property
+    def samples(self) -> list[float]:
+        return [x for times in self.by_query.values() for x in times]
+
+    def worst_query(self) -> tuple[str, float]:
+        """The query whose median over its repeats is highest: its cost, not a load spike."""
+        q = max(self.by_query, key=lambda q: statistics.median(self.by_query[q]))
+        return q, statistics.median(self.by_query[q])
 
 
 def documents(rows: list[tuple[str, str]], size: int) -> Counter[str]:
@@ -152,14 +163,15 @@ async def measure(
     for _ in range(repeat):
         for kind in kinds:
             for q in kind.queries:
-                kind.samples.append((await post(client, SEARCH, {"b": business_id, "q": q}))[0])
+                elapsed, _ = await post(client, SEARCH, {"b": business_id, "q": q})
+                kind.by_query[q].append(elapsed)
                 baseline.append((await post(client, LIST, {"b": business_id}))[0])
         for page in pages:
             after = cursors[page.queries[0]]
             elapsed, data = await post(client, PAGE, {"b": business_id, "after": after})
             if data["customerConnection"]["totalCount"] != len(plain):
                 raise SystemExit("totalCount differs from the number of active customers")
-            page.samples.append(elapsed)
+            page.by_query[page.queries[0]].append(elapsed)
             baseline.append((await post(client, LIST, {"b": business_id}))[0])
     return baseline, pages
 
@@ -183,10 +195,17 @@ def report(baseline: list[float], kinds: list[Kind]) -> None:
     searches = [
         x for kind in kinds if not kind.title.startswith("connection") for x in kind.samples
     ]
+    worst = max(
+        statistics.median(t)
+        for k in kinds
+        if not k.title.startswith("connection")
+        for t in k.by_query.values()
+    )
     print(
         f"\nall searches: median {statistics.median(searches):.2f} ms = "
         f"{statistics.median(searches) / unit:.2f}x the unit (target 2x); slowest "
-        f"{max(searches):.2f} ms = {max(searches) / unit:.1f}x (target 10x)"
+        f"{max(searches):.2f} ms = {max(searches) / unit:.1f}x (target 10x); worst query "
+        f"(median of its repeats) {worst:.2f} ms = {worst / unit:.1f}x"
     )
     pages = [x for kind in kinds if kind.title.startswith("connection") for x in kind.samples]
     print(f"connection with totalCount: slowest {max(pages) / unit:.1f}x the unit (target 3x)")
