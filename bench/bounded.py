@@ -183,14 +183,17 @@ def report(baseline: list[float], kinds: list[Kind]) -> None:
         f"{percentile(baseline, 0.99):.2f} ms over {len(baseline)} requests (the unit)\n"
     )
     header = (
-        f"{'kind':<32}{'n':>5}{'median':>9}{'p99':>9}{'max':>9}{'p99/unit':>10}{'max/unit':>10}"
+        f"{'kind':<32}{'n':>5}{'median':>8}{'p99':>8}{'max':>8}{'p99/u':>7}{'max/u':>7}"
+        f"{'worst q/u':>10}  worst query"
     )
-    print(header + "\n" + "-" * len(header))
+    print(header + "\n" + "-" * (len(header) + 12))
     for kind in kinds:
         s = kind.samples
+        worst, cost = kind.worst_query()
         print(
-            f"{kind.title:<32}{len(s):>5}{statistics.median(s):>9.2f}{percentile(s, 0.99):>9.2f}"
-            f"{max(s):>9.2f}{percentile(s, 0.99) / unit:>9.1f}x{max(s) / unit:>9.1f}x"
+            f"{kind.title:<32}{len(s):>5}{statistics.median(s):>8.2f}{percentile(s, 0.99):>8.2f}"
+            f"{max(s):>8.2f}{percentile(s, 0.99) / unit:>6.1f}x{max(s) / unit:>6.1f}x"
+            f"{cost / unit:>9.1f}x  {worst[:20]!r}"
         )
     searches = [
         x for kind in kinds if not kind.title.startswith("connection") for x in kind.samples

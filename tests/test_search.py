@@ -159,11 +159,15 @@ async def test_search_equals_the_oracle(pool):
     await asyncio.to_thread(check)
 
 
-async def test_search_equals_the_oracle_when_the_probe_and_batches_are_small(pool, monkeypatch):
-    """The probe window ends inside the business and the index walk takes many batches."""
+@pytest.mark.parametrize(("probe", "first_batch", "max_walk"), [(7, 2, 3000), (20, 64, 30)])
+async def test_search_equals_the_oracle_when_the_walks_and_batches_are_small(
+    pool, monkeypatch, probe, first_batch, max_walk
+):
+    """The walks end inside the business, and the index takes over after them in batches."""
     business_id, made = pool
-    monkeypatch.setattr(search, "PROBE", 7)
-    monkeypatch.setattr(search, "FIRST_BATCH", 2)
+    monkeypatch.setattr(search, "PROBE", probe)
+    monkeypatch.setattr(search, "FIRST_BATCH", first_batch)
+    monkeypatch.setattr(search, "MAX_WALK", max_walk)
     texts = [t for pair in made for t in pair]
     fixed = ["a", "e", "@", ".", "g", "ca", "ap", "capper", *RARE, "qj", "zo", "ọl", "a@"]
     for q in fixed + [t[1:3] for t in texts[:40]] + [t[2:6] for t in texts[:40]]:

@@ -13,8 +13,9 @@ Candidates are wanted in list order (name_lower, id), and two ways get there:
 1. The probe: the first ``PROBE`` rows of the business in name order (the name
    index), filtered by tokens, stopping at the 64th candidate.  Cheap whatever
    the query; enough when matches are common ("a", "gmail" find their 50 there).
-   When it found some matches but not 50, a second walk of up to ``MAX_WALK``
-   rows goes on from there (matches of middling frequency).
+   When, at the density it saw, walking on to the 50th match is likely to read
+   fewer rows than the index would fetch candidates (and at most ``MAX_WALK``),
+   a second walk goes on from there (middling frequency: "ade", "bank").
 2. The index: otherwise matches are rare (at least in the head of the order):
    the candidates after the walk are picked by the GIN indexes, sorted, and
    confirmed in batches that grow 4x until 50 match.
@@ -37,7 +38,13 @@ from app.crypto.tokens import QueryTokens
 from app.models import Customer
 from app.models.records import CustomerRecord
 from app.services.access import Caller, require_business
-from app.services.customers import IN_ORDER, after_cursor, fetch, read_customers
+from app.services.customers import (
+    IN_ORDER,
+    after_cursor,
+    count_active,
+    fetch,
+    read_customers,
+)
 from app.services.errors import BadUserInput
 
 MAX_RESULTS = 50
@@ -136,13 +143,29 @@ async def _candidates(
     )
 
 
+def _worth_walking(matches: int, limit: int, active: int) -> bool:
+    """Whether walking on is cheaper than the index, at the density the probe saw.
+
+    Both cost about one row read per row: the walk needs the rows up to the
+    last result, the index every candidate.  A rare surname (a few matches per
+    PROBE rows, spread through the business) goes to the index; a fragment
+    frequent enough walks, up to MAX_WALK rows.
+    """
+    if matches == 0:
+        return False
+    walk = (limit - matches) * PROBE / matches
+    return walk <= min(MAX_WALK, active * matches / PROBE)
+
+
 async def matching_ids(business_id: str, needle: str, limit: int = MAX_RESULTS) -> list[str]:
     """Ids of the first `limit` active customers matching, in list order."""
     domains = crypto.current().search_tokens.for_query(business_id, needle)
     rows = await _walk(business_id, domains, None, PROBE)
     found = _confirmed(needle, rows)
     cursor = (rows[-1][1], rows[-1][0]) if rows else None
-    if 0 < len(found) < limit:  # matches, but not dense enough yet: walk on a while
+    if 0 < len(found) < limit and _worth_walking(
+        len(found), limit, await count_active(business_id)
+    ):
         rows = await _walk(business_id, domains, cursor, MAX_WALK)
         found += _confirmed(needle, rows)
         cursor = (rows[-1][1], rows[-1][0]) if rows else cursor
