@@ -19,6 +19,8 @@ async def upgrade(db: BaseDBAsyncClient) -> str:
         -- A few slots per business (chosen by backend), so concurrent inserts do not
         -- queue on one hot row; the total is their sum.  Kept by the triggers below,
         -- in the same transaction as the change, whatever writes it (service, COPY, SQL).
+        -- A statement touching several businesses locks their slots in business order,
+        -- so two such statements cannot deadlock on them.
         CREATE TABLE IF NOT EXISTS "customer_count" (
             "business_id" VARCHAR(40) NOT NULL REFERENCES "business" ("id") ON DELETE CASCADE,
             "slot" SMALLINT NOT NULL,
@@ -31,7 +33,7 @@ async def upgrade(db: BaseDBAsyncClient) -> str:
         BEGIN
             INSERT INTO customer_count AS c (business_id, slot, active)
             SELECT business_id, pg_backend_pid() % 8, count(*)
-            FROM inserted_rows WHERE is_active GROUP BY business_id
+            FROM inserted_rows WHERE is_active GROUP BY business_id ORDER BY business_id
             ON CONFLICT (business_id, slot) DO UPDATE SET active = c.active + EXCLUDED.active;
             RETURN NULL;
         END $$;
@@ -40,7 +42,7 @@ async def upgrade(db: BaseDBAsyncClient) -> str:
         BEGIN
             INSERT INTO customer_count AS c (business_id, slot, active)
             SELECT business_id, pg_backend_pid() % 8, -count(*)
-            FROM deleted_rows WHERE is_active GROUP BY business_id
+            FROM deleted_rows WHERE is_active GROUP BY business_id ORDER BY business_id
             ON CONFLICT (business_id, slot) DO UPDATE SET active = c.active + EXCLUDED.active;
             RETURN NULL;
         END $$;
