@@ -49,8 +49,8 @@ from app.services.errors import BadUserInput
 
 MAX_RESULTS = 50
 QUERY_MAX = 100
-#: Rows of the name order the probe reads; and the second walk, when the probe
-#: found some matches (walking costs a quarter of fetching a candidate by index).
+#: Rows of the name order the probe reads; and the most the second walk reads,
+#: when walking on looks cheaper than the index (see _worth_walking).
 PROBE = 500
 MAX_WALK = 3000
 #: Candidates the probe returns, and the first batch of the index walk: 50
