@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from app import crypto
 from app.crypto.keys import new_key
-from app.crypto.tokens import BITS, SearchTokens, grams, short_grams
+from app.crypto.tokens import BITS, QUERY_GRAMS, SearchTokens, grams, short_grams, spread
 from app.jobs.batches import resume
 from app.jobs.reindex import reindex
 from app.jobs.seed import people, seed_demo
@@ -53,6 +53,14 @@ def test_a_substring_query_has_all_its_tokens_in_the_row(text, start, length):
     for domain in tokens.for_query("biz_1", needle):
         assert set(domain.trigrams) <= set(trigrams) and set(domain.short) <= set(short)
         assert domain.short  # every query has at least one exact token
+
+
+def test_a_long_query_is_looked_up_by_a_dozen_grams_spread_over_it():
+    assert sorted(spread("abcdefghijklmnopqrstuvwxyz", 2))[::11] == ["ab", "yz"]  # both ends
+    assert spread("abcd", 2) == {"ab", "bc", "cd"}
+    name, email = SearchTokens(KEYS).for_query("biz_1", "".join(map(chr, range(200, 300))))
+    for domain in (name, email):
+        assert len(domain.short) == QUERY_GRAMS and len(domain.trigrams) == QUERY_GRAMS
 
 
 def test_short_tokens_are_32_bits_and_name_their_gram():

@@ -28,6 +28,8 @@ from app.crypto.keys import KeySet, derive
 
 BITS = 18
 GRAM = 3
+#: The most pairs, and trigrams, a query is looked up by (see SearchTokens.for_query).
+QUERY_GRAMS = 12
 EMAIL = b"email"
 NAME = b"name"
 
@@ -35,6 +37,15 @@ NAME = b"name"
 def grams(text: str, size: int = GRAM) -> set[str]:
     """The distinct `size`-grams of a lowercased text (none when shorter)."""
     return {text[i : i + size] for i in range(len(text) - size + 1)}
+
+
+def spread(text: str, size: int) -> set[str]:
+    """At most QUERY_GRAMS distinct `size`-grams of a text, evenly spread from start to end."""
+    ordered = list(dict.fromkeys(text[i : i + size] for i in range(len(text) - size + 1)))
+    if len(ordered) <= QUERY_GRAMS:
+        return set(ordered)
+    step = (len(ordered) - 1) / (QUERY_GRAMS - 1)
+    return {ordered[round(i * step)] for i in range(QUERY_GRAMS)}
 
 
 def short_grams(text: str) -> set[str]:
@@ -59,12 +70,11 @@ class SearchTokens:
     def _hash(key: bytes, prefix: bytes, gram: str) -> bytes:
         return hmac.digest(key, prefix + gram.encode(), "sha256")[:4]
 
-    def _tokens(self, business_id: str, domain: bytes, text: str) -> set[int]:
+    def _tokens(self, business_id: str, domain: bytes, found: set[str]) -> set[int]:
         prefix = business_id.encode() + b"\x00" + domain + b"\x00"
         shift = 32 - BITS
         return {
-            int.from_bytes(self._hash(self._key, prefix, gram), "big") >> shift
-            for gram in grams(text)
+            int.from_bytes(self._hash(self._key, prefix, gram), "big") >> shift for gram in found
         }
 
     def _short(self, business_id: str, domain: bytes, found: set[str]) -> set[int]:
@@ -76,8 +86,8 @@ class SearchTokens:
 
     def for_row(self, business_id: str, name_lower: str, email: str) -> list[int]:
         """Every trigram token a customer row stores: its name's and its email's."""
-        tokens = self._tokens(business_id, NAME, name_lower) | self._tokens(
-            business_id, EMAIL, email.lower()
+        tokens = self._tokens(business_id, NAME, grams(name_lower)) | self._tokens(
+            business_id, EMAIL, grams(email.lower())
         )
         return sorted(tokens)
 
@@ -101,16 +111,19 @@ class SearchTokens:
         """(name, email) tokens a row must all hold to be a candidate.
 
         One character: its own token.  Two or more: the tokens of its pairs,
-        and from three on those of its trigrams too.
+        and from three on those of its trigrams too; at most QUERY_GRAMS of
+        each, spread over the needle (a long query is selective with a dozen,
+        and each token is another index lookup and another test per row).
         """
-        found = grams(needle, 1) if len(needle) == 1 else grams(needle, 2)
+        pairs = spread(needle, 1 if len(needle) == 1 else 2)
+        triples = spread(needle, GRAM)
         return (
             QueryTokens(
-                sorted(self._tokens(business_id, NAME, needle)),
-                sorted(self._short(business_id, NAME, found)),
+                sorted(self._tokens(business_id, NAME, triples)),
+                sorted(self._short(business_id, NAME, pairs)),
             ),
             QueryTokens(
-                sorted(self._tokens(business_id, EMAIL, needle)),
-                sorted(self._short(business_id, EMAIL, found)),
+                sorted(self._tokens(business_id, EMAIL, triples)),
+                sorted(self._short(business_id, EMAIL, pairs)),
             ),
         )
