@@ -266,3 +266,24 @@ async def test_masked_reads_decrypt_only_what_is_asked_and_never_the_address(
     every = f"query($b: ID!) {{ customers(businessId: $b) {{ {FIELDS} }} }}"
     await gql.data(masked, every, {"b": b})
     assert sorted(set(openings.columns)) == ["email", "phone", "tin"]  # never the address
+
+
+async def test_masked_search_matches_names_only_and_opens_no_email(gql, monkeypatch):
+    owner = await make_tenant("Masked search")
+    await create(gql, owner, name="Amaka Obi", email="quiet.fox@lagosmail.ng")
+    await create(gql, owner, name="Quincy Ade", email="amaka.friend@lagosmail.ng")
+    masked = await scoped(owner, "read_masked")
+    openings = _Openings(monkeypatch)
+    query = """query($b: ID!, $q: String!) {
+      searchCustomers(businessId: $b, q: $q) { customers { name email } } }"""
+
+    async def names(key: Tenant, q: str) -> list[str]:
+        data = await gql.data(key, query, {"b": owner.business_id, "q": q})
+        return [c["name"] for c in data["searchCustomers"]["customers"]]
+
+    assert await names(masked, "quiet") == []  # an email fragment: nothing
+    assert await names(masked, "lagosmail") == []
+    assert openings.columns == []  # and no email was opened to decide
+    assert await names(masked, "amaka") == ["Amaka Obi"]  # the name, not the email
+    assert openings.columns == ["email"]  # the answer's own (masked) email
+    assert await names(owner, "amaka") == ["Amaka Obi", "Quincy Ade"]  # a write key: both
