@@ -1,7 +1,8 @@
 """Small HTTP helpers shared by the ASGI layers.
 
-Errors raised before an endpoint runs (401, 413, 429) take the shape of the API
-the request is for: the REST envelope under ``/v1/``, a GraphQL error elsewhere.
+Errors raised before an endpoint runs (401, 413, 429, and the connection bounds
+of app.http.protocol) take the shape of the API the request is for: the REST
+envelope under ``/v1/``, a GraphQL error elsewhere.
 """
 
 from __future__ import annotations
@@ -20,18 +21,30 @@ def json_response(data: object, status: int = 200) -> Response:
 
 
 def rest_error(status: int, code: str, message: str, field: str | None = None) -> Response:
-    error = {"code": code, "message": message, "field": field}
-    return json_response({"success": False, "error": error}, status)
+    return json_response(rest_error_payload(code, message, field), status)
+
+
+def rest_error_payload(code: str, message: str, field: str | None = None) -> dict[str, object]:
+    return {"success": False, "error": {"code": code, "message": message, "field": field}}
+
+
+def graphql_error_payload(code: str, message: str) -> dict[str, object]:
+    return {"errors": [{"message": message, "extensions": {"code": code}}]}
 
 
 def graphql_error(status: int, code: str, message: str) -> Response:
-    return json_response({"errors": [{"message": message, "extensions": {"code": code}}]}, status)
+    return json_response(graphql_error_payload(code, message), status)
+
+
+def error_payload(path: str, code: str, message: str) -> dict[str, object]:
+    """The error body of the API that `path` belongs to."""
+    if path.startswith(REST_PREFIX):
+        return rest_error_payload(code, message)
+    return graphql_error_payload(code, message)
 
 
 def error_response(scope: Scope, status: int, code: str, message: str) -> Response:
-    if scope.get("path", "").startswith(REST_PREFIX):
-        return rest_error(status, code, message)
-    return graphql_error(status, code, message)
+    return json_response(error_payload(scope.get("path", ""), code, message), status)
 
 
 def format_instant(value: datetime) -> str:
