@@ -52,15 +52,24 @@ def connect(server: ServerProcess) -> socket.socket:
 
 
 def read_until_closed(sock: socket.socket, timeout: float = 10) -> bytes:
-    """Everything the server sends until it closes the connection."""
+    """Everything the server sends until it closes the connection (or `timeout` passes)."""
     sock.settimeout(timeout)
     received = b""
     try:
         while chunk := sock.recv(65536):
             received += chunk
-    except ConnectionResetError:
+    except (ConnectionResetError, TimeoutError):
         pass
     return received
+
+
+def is_closed(sock: socket.socket) -> bool:
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except (BlockingIOError, TimeoutError):  # nothing to read, and not closed
+        return False
+    except ConnectionResetError:
+        return True
 
 
 def status_and_body(response: bytes) -> tuple[int, dict]:
@@ -144,12 +153,12 @@ async def test_a_50_mb_request_line_is_refused_without_stalling_others(server):
             assert (await http.get("/healthz")).status_code == 200
             latencies.append(time.perf_counter() - started)
         attacker.join()
-    assert ended, "the server read all 50 MB"
-    assert sent < 16 * MiB  # what the kernel buffers took before the reset
     print(
         f"\n50 MB URL: refused after {sent / MiB:.1f} MiB sent (kernel buffers included); "
         f"other client: slowest of {len(latencies)} requests {max(latencies) * 1000:.1f} ms"
     )
+    assert ended, "the server read all 50 MB"
+    assert sent < 16 * MiB  # what the kernel buffers took before the reset
     assert max(latencies) < 0.5
 
 
@@ -179,21 +188,20 @@ async def test_300_stalled_keyless_uploads_cost_little_and_are_closed(server):
     answers: list[bytes] = []
     try:
         for sock in sockets:
-            deadline = started + 30
-            sock.setblocking(True)
-            answers.append(read_until_closed(sock, timeout=max(0.1, deadline - time.monotonic())))
+            wait = max(0.01, started + 30 - time.monotonic())
+            answers.append(read_until_closed(sock, timeout=wait))
             peak = max(peak, rss_bytes(pid))
+        closed_after = time.monotonic() - started
+        still_open = sum(not is_closed(sock) for sock in sockets)
     finally:
         for sock in sockets:
             sock.close()
-    closed_after = time.monotonic() - started
     print(
         f"\n{STALLED_UPLOADS} stalled keyless 1 MB uploads: server RSS +"
-        f"{(peak - before) / MiB:.1f} MiB at peak, all closed after {closed_after:.1f} s"
+        f"{(peak - before) / MiB:.1f} MiB at peak; {still_open} open after {closed_after:.1f} s"
     )
-    assert len(answers) == STALLED_UPLOADS
+    assert still_open == 0 and closed_after < 30
     assert all(a.startswith(b"HTTP/1.1 401 ") for a in answers)  # answered, then closed
-    assert closed_after < 30
     assert peak - before <= 64 * MiB
 
 
