@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import http
+import logging
 import math
 import weakref
 from functools import cache
@@ -44,6 +45,8 @@ from uvicorn.server import ServerState
 from app.http.metrics import CONNECTIONS_REFUSED, OPEN_CONNECTIONS
 from app.http.responses import error_payload
 from app.settings import ConnectionLimits, Settings
+
+log = logging.getLogger("finora.http")
 
 LINGER_S = 2.0
 SWEEP_S = 1.0
@@ -72,11 +75,15 @@ class _Sweeper:
         loop.call_later(every, self.sweep)
 
     def sweep(self) -> None:
+        self.loop.call_later(self.every, self.sweep)  # first: one failure must not end them
         now = self.loop.time()
         for connection in list(self.connections):
             if isinstance(connection, BoundedHttpToolsProtocol) and connection.deadline <= now:
-                connection.overdue()
-        self.loop.call_later(self.every, self.sweep)
+                try:
+                    connection.overdue()
+                except Exception as exc:
+                    fields = {"error_type": type(exc).__name__}
+                    log.error("closing an overdue connection failed", extra={"fields": fields})
 
 
 _SWEEPERS: weakref.WeakKeyDictionary[ServerState, _Sweeper] = weakref.WeakKeyDictionary()
