@@ -22,7 +22,7 @@ from app.db.orm import close_orm, open_orm
 from app.http import logs
 from app.http.auth import RequireApiKey
 from app.http.bodylimit import BodyLimit
-from app.http.metrics import metrics
+from app.http.metrics import metrics_endpoint
 from app.http.nostore import NoStore
 from app.http.observe import ObserveRequests
 from app.http.ratelimit import TokenBuckets
@@ -75,25 +75,31 @@ def create_web_app(
             await close_orm()
 
     limits = TokenBuckets(settings.rate_per_second, settings.rate_burst)  # one budget for both APIs
-    guarded = RequireApiKey(api, open_ide=settings.graphiql, limits=limits)
+
+    def guard(inner: ASGIApp, *, open_ide: bool) -> ASGIApp:
+        """The key is checked before the body is read: a keyless upload is never buffered."""
+        bounded = BodyLimit(inner, max_bytes=settings.max_body_bytes)
+        return RequireApiKey(bounded, open_ide=open_ide, limits=limits)
+
     app = Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
-            Route("/metrics", metrics, methods=["GET"]),
-            Route("/graphql", guarded, methods=["GET", "POST"]),
+            Route(
+                "/metrics",
+                metrics_endpoint(settings.metrics_token, production=settings.is_production),
+                methods=["GET"],
+            ),
+            Route("/graphql", guard(api, open_ide=settings.graphiql), methods=["GET", "POST"]),
             Mount(
                 "/v1",
                 routes=[
                     Route("/openapi.json", openapi, methods=["GET"]),
-                    Mount(
-                        "", app=RequireApiKey(Router(rest_routes), open_ide=False, limits=limits)
-                    ),
+                    Mount("", app=guard(Router(rest_routes), open_ide=False)),
                 ],
             ),
             *routes,
         ],
         lifespan=lifespan,
     )
-    limited = BodyLimit(app, max_bytes=settings.max_body_bytes)
-    return ObserveRequests(NoStore(limited))  # type: ignore[return-value]
+    return ObserveRequests(NoStore(app))  # type: ignore[return-value]
