@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app import crypto
+from app import crypto, meter, pacing
 from app.models import Customer
 from app.models.records import CustomerRecord
 from app.services.access import Caller, require_business
@@ -63,18 +63,37 @@ async def _candidates(
     )
 
 
+async def _confirm(rows: list[Any], needle: str, found: list[str], limit: int) -> bool:
+    """Adds the rows that match to `found`; True once it holds `limit`.
+
+    Decrypting thousands of candidates is the heaviest loop of the service: it
+    runs in slices (app.pacing) and reports what it decrypted (app.meter).
+    """
+    opened = 0
+    try:
+        async with pacing.heavy() as turn:
+            for row_id, name_lower, sealed in rows:
+                if turn.due():
+                    await turn.pause()
+                if needle not in name_lower:
+                    opened += 1
+                    if needle not in _EMAIL.open_for(row_id, sealed):
+                        continue
+                found.append(row_id)
+                if len(found) == limit:
+                    return True
+    finally:
+        meter.decrypted(opened)
+    return False
+
+
 async def matching_ids(business_id: str, needle: str, limit: int = MAX_RESULTS) -> list[str]:
     """Ids of the first `limit` active customers matching, in list order."""
     found: list[str] = []
     batch, cursor = FIRST_BATCH, None
     while True:
         rows = await _candidates(business_id, needle, cursor, batch)
-        for row_id, name_lower, sealed in rows:
-            if needle in name_lower or needle in _EMAIL.open_for(row_id, sealed):
-                found.append(row_id)
-                if len(found) == limit:
-                    return found
-        if len(rows) < batch:
+        if await _confirm(rows, needle, found, limit) or len(rows) < batch:
             return found
         cursor = (rows[-1][1], rows[-1][0])
         batch = min(batch * 4, MAX_BATCH)
@@ -84,5 +103,6 @@ async def search_customers(caller: Caller, *, business_id: str, q: str) -> list[
     """Up to 50 active customers whose name or email contains q, by name then id."""
     require_business(caller, business_id)
     needle = normalise_query(q)
-    ids = await matching_ids(business_id, needle)
+    async with pacing.one_at_a_time(business_id):
+        ids = await matching_ids(business_id, needle)
     return await read_customers(business_id, ids) if ids else []
