@@ -55,6 +55,12 @@ class Settings:
     #: Per API key, per process: sustained requests per second and burst size.
     rate_per_second: float = 50.0
     rate_burst: int = 100
+    #: Rows read plus values decrypted charged as one more rate-limit token.
+    work_per_token: float = 1000.0
+    #: Per business, per process: requests running, waiting, and the longest wait.
+    business_in_flight: int = 4
+    business_queue: int = 16
+    business_wait_s: float = 10.0
 
     @property
     def is_production(self) -> bool:
@@ -85,6 +91,10 @@ class Settings:
             data_dir=Path(env.get("FINORA_DATA_DIR", ".finora")).resolve(),
             rate_per_second=_number(env, "FINORA_RATE_LIMIT_PER_SECOND", 50.0),
             rate_burst=int(_number(env, "FINORA_RATE_LIMIT_BURST", 100)),
+            work_per_token=_number(env, "FINORA_RATE_LIMIT_WORK_PER_TOKEN", 1000),
+            business_in_flight=int(_number(env, "FINORA_BUSINESS_IN_FLIGHT", 4)),
+            business_queue=int(_number(env, "FINORA_BUSINESS_QUEUE", 16)),
+            business_wait_s=_number(env, "FINORA_BUSINESS_QUEUE_WAIT", 10),
         )
 
 
