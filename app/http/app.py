@@ -7,6 +7,7 @@ module does not depend on ``schema/``; ``schema.asgi`` composes the two.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,8 +21,10 @@ from tortoise import Tortoise
 from app import crypto
 from app.db.orm import close_orm, open_orm
 from app.http import logs
+from app.http.admission import Admit, BusinessSlots
 from app.http.auth import RequireApiKey
 from app.http.bodylimit import BodyLimit
+from app.http.looplag import LoopLagProbe
 from app.http.metrics import metrics
 from app.http.observe import ObserveRequests
 from app.http.ratelimit import TokenBuckets
@@ -64,14 +67,29 @@ def create_web_app(settings: Settings, api: ASGIApp) -> ASGIApp:
         keys = load_keys(settings)
         await open_orm(database_url(settings))
         crypto.install(keys)
+        probe = LoopLagProbe()
         try:
             await verify_and_record(keys)
+            # Full collections walk every tracked object and hold the loop meanwhile:
+            # what start-up made (modules, the schema) lives forever, so it is
+            # left out of them (about 100 ms less per collection under load).
+            gc.collect()
+            gc.freeze()
+            probe.start()
             yield
         finally:
+            await probe.stop()
             await close_orm()
 
     limits = TokenBuckets(settings.rate_per_second, settings.rate_burst)  # one budget for both APIs
-    guarded = RequireApiKey(api, open_ide=settings.graphiql, limits=limits)
+    slots = BusinessSlots(
+        settings.business_in_flight, settings.business_queue, settings.business_wait_s
+    )
+
+    def admitted(inner: ASGIApp) -> ASGIApp:
+        return Admit(inner, slots=slots, limits=limits, work_per_token=settings.work_per_token)
+
+    guarded = RequireApiKey(admitted(api), open_ide=settings.graphiql, limits=limits)
     app = Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
@@ -83,7 +101,10 @@ def create_web_app(settings: Settings, api: ASGIApp) -> ASGIApp:
                 routes=[
                     Route("/openapi.json", openapi, methods=["GET"]),
                     Mount(
-                        "", app=RequireApiKey(Router(rest_routes), open_ide=False, limits=limits)
+                        "",
+                        app=RequireApiKey(
+                            admitted(Router(rest_routes)), open_ide=False, limits=limits
+                        ),
                     ),
                 ],
             ),
