@@ -59,7 +59,7 @@ class Settings:
     work_per_token: float = 1000.0
     #: Per business, per process: requests running, waiting, and the longest wait.
     business_in_flight: int = 4
-    business_queue: int = 16
+    business_queue: int = 100
     business_wait_s: float = 10.0
 
     @property
@@ -93,7 +93,7 @@ class Settings:
             rate_burst=int(_number(env, "FINORA_RATE_LIMIT_BURST", 100)),
             work_per_token=_number(env, "FINORA_RATE_LIMIT_WORK_PER_TOKEN", 1000),
             business_in_flight=int(_number(env, "FINORA_BUSINESS_IN_FLIGHT", 4)),
-            business_queue=int(_number(env, "FINORA_BUSINESS_QUEUE", 16)),
+            business_queue=int(_number(env, "FINORA_BUSINESS_QUEUE", 100)),
             business_wait_s=_number(env, "FINORA_BUSINESS_QUEUE_WAIT", 10),
         )
 
