@@ -31,7 +31,6 @@ import os
 import statistics
 import sys
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +42,7 @@ if str(ROOT) not in sys.path:
 
 from bench.loadgen import HOST, read_response  # noqa: E402
 from bench.rawhttp import graphql_request  # noqa: E402
+from bench.servers import Server, command_line, finora, free_port, scratch_database  # noqa: E402
 
 VICTIM_QUERY = "query($b: ID!) { customers(businessId: $b, limit: 20) { id name email } }"
 #: Characters no seeded customer has in name or email: each search walks the business.
@@ -240,84 +240,66 @@ async def server_view(port: int) -> str:
     return f"server loop lag: {lag}\nserver time over B's requests: {lists}"
 
 
-async def run(args: argparse.Namespace) -> None:
-    import asyncpg
+async def prepare(env: dict[str, str], customers: int) -> dict[str, tuple[str, str]]:
+    """Businesses A (`customers`) and B (200), their keys, through the real CLI."""
+    tenants = {}
+    for label, count in (("A", customers), ("B", 200)):
+        business = json.loads(finora(env, "business", "create", f"Bench {label}", "--json"))
+        key = json.loads(finora(env, "apikey", "create", "--business", business["id"], "--json"))
+        finora(env, "seed-demo", "--business", business["id"], "--count", str(count))
+        tenants[label] = (business["id"], key["key"])
+    return tenants
 
+
+async def run(args: argparse.Namespace) -> None:
     from app import crypto
     from app.crypto.keys import KeySet, generate_env_lines
     from app.db.migrate import migrate
-    from app.db.orm import with_database
-    from app.settings import parse_database_url
-    from bench.servers import Server, command_line, finora, free_port
-
-    async def connect(url: str) -> asyncpg.Connection:
-        return await asyncpg.connect(**parse_database_url(url))  # type: ignore[arg-type]
 
     print("command:", command_line([sys.executable, *sys.argv]))
     print("load:", Path("/proc/loadavg").read_text().strip())
-    server_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    name = f"finora_bench_{uuid.uuid4().hex[:8]}"
-    url = with_database(server_url, name)
     keys = dict(line.split("=", 1) for line in generate_env_lines())
-    env = {**os.environ, **keys, "DATABASE_URL": url, "FINORA_ENV": "production"}
-    env.pop("FINORA_GRAPHIQL", None)
-    if args.rate_limit == "off":
-        env["FINORA_RATE_LIMIT_PER_SECOND"] = "0"
-    scratch = TemporaryDirectory(prefix="finora-bench-")
     port = free_port()
-    server = Server(
-        "service",
-        [str(ROOT / ".venv" / "bin" / "finora"), "serve", "--host", HOST, "--port", str(port),
-         "--workers", str(args.workers)],
-        port,
-        "finora",
-        Path(scratch.name) / "service.log",
-    )  # fmt: skip
-    admin = await connect(server_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
+    async with scratch_database() as db:
+        env = {**os.environ, **keys, "DATABASE_URL": db.url, "FINORA_ENV": "production"}
+        env.pop("FINORA_GRAPHIQL", None)
+        if args.rate_limit == "off":
+            env["FINORA_RATE_LIMIT_PER_SECOND"] = "0"
         crypto.install(KeySet.parse(keys["FINORA_ENCRYPTION_KEYS"], keys["FINORA_INDEX_KEY"]))
-        await migrate(url)
-        tenants = {}
-        for label, count in (("A", args.customers), ("B", 200)):
-            business = json.loads(finora(env, "business", "create", f"Bench {label}", "--json"))
-            key = json.loads(
-                finora(env, "apikey", "create", "--business", business["id"], "--json")
-            )
-            finora(env, "seed-demo", "--business", business["id"], "--count", str(count))
-            tenants[label] = (business["id"], key["key"])
-        server.start(env)
-        await server.wait_ready()
-        searches = admitted_searches()
-        victim_request = graphql_request(
-            port, tenants["B"][1], VICTIM_QUERY, {"b": tenants["B"][0]}
-        )
-        attack_request = graphql_request(
-            port, tenants["A"][1], attack_query(searches), {"b": tenants["A"][0]}
-        )
-        print(
-            f"PostgreSQL {await admin.fetchval('SHOW server_version')}; {os.cpu_count()} cores; "
-            f"A: {args.customers} customers, {args.concurrency} requests in flight of "
-            f"{searches} aliased no-match searches; B: 200 customers; {args.workers} worker(s); "
-            f"rate limit {args.rate_limit}; {args.seconds:g} s per phase"
-        )
-        print("service: " + command_line(server.argv))
-        result = await measure(
-            port,
-            victim_request,
-            attack_request,
-            seconds=args.seconds,
-            concurrency=args.concurrency,
-        )
-        print(report(result))
-        print(await server_view(port))
-    finally:
-        server.stop()
-        scratch.cleanup()
-        await admin.close()
-        admin = await connect(server_url)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+        await migrate(db.url)
+        tenants = await prepare(env, args.customers)
+        with TemporaryDirectory(prefix="finora-bench-") as scratch:
+            server = Server(
+                "service",
+                [str(ROOT / ".venv" / "bin" / "finora"), "serve", "--host", HOST,
+                 "--port", str(port), "--workers", str(args.workers)],
+                port,
+                "finora",
+                Path(scratch) / "service.log",
+            )  # fmt: skip
+            try:
+                server.start(env)
+                await server.wait_ready()
+                print(
+                    f"PostgreSQL {await db.admin.fetchval('SHOW server_version')}; "
+                    f"{os.cpu_count()} cores; A: {args.customers} customers, "
+                    f"{args.concurrency} requests in flight of {admitted_searches()} aliased "
+                    f"no-match searches; B: 200 customers; {args.workers} worker(s); "
+                    f"rate limit {args.rate_limit}; {args.seconds:g} s attacked"
+                )
+                print("service: " + command_line(server.argv))
+                (a_id, a_key), (b_id, b_key) = tenants["A"], tenants["B"]
+                result = await measure(
+                    port,
+                    graphql_request(port, b_key, VICTIM_QUERY, {"b": b_id}),
+                    graphql_request(port, a_key, attack_query(admitted_searches()), {"b": a_id}),
+                    seconds=args.seconds,
+                    concurrency=args.concurrency,
+                )
+                print(report(result))
+                print(await server_view(port))
+            finally:
+                server.stop()
 
 
 def main() -> None:
