@@ -32,6 +32,7 @@ from bench.fairness import (
 )
 from bench.rawhttp import graphql_request
 from tests.conftest import Tenant, _admin, make_tenant, running_server
+from tests.test_api import FIELDS
 from tests.test_cli import production_env
 
 CUSTOMERS = int(os.environ.get("FINORA_FAIRNESS_CUSTOMERS", "20000"))
@@ -80,6 +81,22 @@ async def test_a_walking_search_is_metered_and_never_holds_the_loop(tenants):
     assert found == [[]] * searches  # no customer has these characters
     assert work.rows == work.decrypted == searches * CUSTOMERS
     assert work.tokens() == pytest.approx(2 * searches * CUSTOMERS / meter.WORK_PER_TOKEN)
+    assert probe.worst_s < LOOP_STALL_LIMIT_S, f"loop held {probe.worst_s * 1000:.1f} ms"
+
+
+async def test_the_largest_admitted_lists_never_hold_the_loop(tenants, gql):
+    """Five pages of 100 with every field: the most a document may list (cost 500)."""
+    a, _ = tenants
+    pages = " ".join(
+        f"p{n}: customers(businessId: $b, limit: 100) {{ {FIELDS} }}" for n in range(5)
+    )
+    probe = LoopLagProbe(interval_s=0.002, export=False)
+    probe.start()
+    try:
+        data = await gql.data(a, f"query($b: ID!) {{ {pages} }}", {"b": a.business_id})
+    finally:
+        await probe.stop()
+    assert [len(data[f"p{n}"]) for n in range(5)] == [100] * 5
     assert probe.worst_s < LOOP_STALL_LIMIT_S, f"loop held {probe.worst_s * 1000:.1f} ms"
 
 
