@@ -123,6 +123,8 @@ async def test_middleware_charges_work_and_refuses_beyond_the_queue():
         assert refused.status_code == 429
         assert refused.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
         assert refused.headers["Retry-After"] == "1"
+        rest = await http.get("/v1/customers")  # the REST API's own error shape
+        assert rest.status_code == 429 and rest.json()["error"]["code"] == "RATE_LIMITED"
         inner.release.set()
         assert [r.status_code for r in await asyncio.gather(running, queued)] == [200, 200]
     assert slots._running == {} and slots._waiting == {}
