@@ -1,4 +1,4 @@
-"""CPU-heavy loops take turns on the event loop, a slice of a few milliseconds each.
+"""CPU-heavy loops take turns on the event loop, a millisecond's slice at a time.
 
 One process is one event loop: a loop that decrypts 100,000 emails without
 awaiting holds every other request of every business for its whole length.  A
@@ -36,6 +36,17 @@ from app import meter
 SLICE_S = 0.001
 #: Items between two looks at the clock (a look costs about as much as an item).
 _CHECK_EVERY = 16
+
+
+class _Queue:
+    """The heavy operations of one business: the one running and those in line."""
+
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
+
 
 _turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
     weakref.WeakKeyDictionary()
@@ -89,6 +100,7 @@ class Turn:
 
 @asynccontextmanager
 async def heavy() -> AsyncIterator[Turn]:
+    """The heavy turn, for one loop's worth of work, given up between slices."""
     turn = Turn(_turn())
     with meter.heavy_work():
         await turn.take()
@@ -96,14 +108,6 @@ async def heavy() -> AsyncIterator[Turn]:
             yield turn
         finally:
             turn.give()
-
-
-class _Queue:
-    __slots__ = ("lock", "users")
-
-    def __init__(self) -> None:
-        self.lock = asyncio.Lock()
-        self.users = 0
 
 
 @asynccontextmanager
