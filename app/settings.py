@@ -85,6 +85,12 @@ class Settings:
     metrics_token: Secret | None = None
     #: Whether FINORA_ENV was set, rather than defaulted to development.
     env_explicit: bool = False
+    #: Rows read plus values decrypted charged as one more rate-limit token.
+    work_per_token: float = 1000.0
+    #: Per business, per process: requests running, waiting, and the longest wait.
+    business_in_flight: int = 4
+    business_queue: int = 100
+    business_wait_s: float = 10.0
 
     @property
     def is_production(self) -> bool:
@@ -119,6 +125,10 @@ class Settings:
             connections=_connection_limits(env),
             metrics_token=_secret(env.get("FINORA_METRICS_TOKEN")),
             env_explicit=bool(explicit),
+            work_per_token=_number(env, "FINORA_RATE_LIMIT_WORK_PER_TOKEN", 1000),
+            business_in_flight=int(_number(env, "FINORA_BUSINESS_IN_FLIGHT", 4)),
+            business_queue=int(_number(env, "FINORA_BUSINESS_QUEUE", 100)),
+            business_wait_s=_number(env, "FINORA_BUSINESS_QUEUE_WAIT", 10),
         )
 
 
