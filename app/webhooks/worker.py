@@ -1,0 +1,213 @@
+"""`finora worker`: delivers webhook deliveries, in event order per endpoint.
+
+A few sender tasks share one wake-up signal.  A listener connection sets it on
+every ``NOTIFY`` (sent by PostgreSQL when a transaction that wrote deliveries
+commits), and each sender also polls every `poll_s` as a fallback (retries
+that come due, a lost notification, a reconnecting listener).  A sender takes
+one due endpoint (see app.webhooks.store), sends up to `batch` of its pending
+deliveries in event order, records each outcome as it comes, and lets go.
+A failed attempt stops the endpoint's batch: its later deliveries wait for the
+retry, so nothing overtakes it.  The worker also prunes old events hourly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+
+from app import crypto
+from app.models import WebhookEndpoint
+from app.services import events
+from app.settings import Settings, parse_database_url
+from app.webhooks import payload, store
+from app.webhooks.addresses import Policy, Refused
+from app.webhooks.sender import Session
+
+log = logging.getLogger("finora.webhooks")
+
+#: Endpoints looked at per claim; a few, in case others hold the first ones.
+CANDIDATES = 10
+PRUNE_EVERY_S = 3600.0
+_SECRET = WebhookEndpoint._meta.fields_map["secret"]
+#: What a database hiccup looks like to the loop: log, wait, carry on.
+TRANSIENT = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
+
+
+@dataclass(frozen=True)
+class Config:
+    schedule: tuple[float, ...]
+    policy: Policy
+    keep_days: int
+    concurrency: int = 4
+    batch: int = 100
+    #: An endpoint is let go after this long, so one busy endpoint does not hold a sender.
+    batch_s: float = 5.0
+    poll_s: float = 1.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: float) -> Config:
+        return cls(
+            schedule=settings.webhook_retry_seconds,
+            policy=Policy.from_settings(settings),
+            keep_days=settings.events_keep_days,
+            **overrides,  # type: ignore[arg-type]
+        )
+
+
+async def serve_endpoint(conn: asyncpg.Connection, endpoint_id: str, config: Config) -> None:
+    """Send the endpoint's due deliveries in order (the caller holds its lock)."""
+    endpoint = await store.claimed(conn, endpoint_id)
+    if endpoint is None:
+        return  # deleted or disabled meanwhile
+    deliveries = await store.pending(conn, endpoint_id, config.batch)
+    if not deliveries or deliveries[0]["next_attempt_at"] > datetime.now(UTC):
+        return  # another worker got there first
+    secret = _SECRET.open_for(endpoint_id, endpoint["secret"])
+    try:
+        session = await Session.open(endpoint["url"], config.policy)
+    except Refused:
+        head = deliveries[0]
+        await store.failed_attempt(
+            conn,
+            head["delivery_id"],
+            attempts=head["attempts"] + 1,
+            status=None,
+            schedule=config.schedule,
+        )
+        log.warning("address refused", extra={"fields": {"endpoint": endpoint_id}})
+        return
+    deadline = time.monotonic() + config.batch_s
+    async with session:
+        for delivery in deliveries:
+            outcome = await session.send(secret, delivery["id"], payload.body(delivery))
+            attempts = delivery["attempts"] + 1
+            if outcome.delivered:
+                await store.delivered(conn, delivery["delivery_id"], outcome.status or 0)
+            else:
+                await store.failed_attempt(
+                    conn,
+                    delivery["delivery_id"],
+                    attempts=attempts,
+                    status=outcome.status,
+                    schedule=config.schedule,
+                    final=outcome.gone,
+                )
+                fields = {"endpoint": endpoint_id, "event": delivery["id"]}
+                if outcome.gone:
+                    await store.disable(conn, endpoint_id)
+                    log.warning("endpoint answered 410: disabled", extra={"fields": fields})
+                else:
+                    fields |= {"status": outcome.status, "attempt": attempts}
+                    log.info("delivery failed", extra={"fields": fields})
+                return  # later deliveries wait: they must not overtake this one
+            if time.monotonic() > deadline:
+                return
+
+
+async def serve_one(pool: asyncpg.Pool, config: Config) -> bool:
+    """Serve one due endpoint no other worker holds; False when there is none."""
+    async with pool.acquire() as conn:
+        for endpoint_id in await store.due_endpoints(conn, CANDIDATES):
+            if not await store.try_lock(conn, endpoint_id):
+                continue
+            try:
+                await serve_endpoint(conn, endpoint_id, config)
+            finally:
+                # If this fails the connection is broken (its locks die with it) or
+                # the pool's reset on release runs pg_advisory_unlock_all().
+                await store.unlock(conn, endpoint_id)
+            return True
+    return False
+
+
+async def _sender(pool: asyncpg.Pool, wake: asyncio.Event, config: Config) -> None:
+    while True:
+        wake.clear()
+        try:
+            served = await serve_one(pool, config)
+        except TRANSIENT as exc:
+            log.warning("database error", extra={"fields": {"error": type(exc).__name__}})
+            served = False
+        if not served:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), config.poll_s)
+
+
+async def _listener(url: str, wake: asyncio.Event, config: Config) -> None:
+    """Keep a LISTEN connection; after each (re)connection, look for missed work."""
+    while True:
+        conn: asyncpg.Connection | None = None
+        try:
+            conn = await asyncpg.connect(**parse_database_url(url), timeout=5)  # type: ignore[arg-type]
+            await conn.add_listener(events.CHANNEL, lambda *_: wake.set())
+            wake.set()
+            while not conn.is_closed():
+                await asyncio.sleep(config.poll_s)
+                await conn.execute("SELECT 1")  # notices a dead connection
+        except TRANSIENT:
+            await asyncio.sleep(config.poll_s)
+        finally:
+            if conn is not None:
+                conn.terminate()
+
+
+async def _pruner(pool: asyncpg.Pool, config: Config) -> None:
+    while True:
+        try:
+            async with pool.acquire() as conn:
+                removed = await events.prune(conn, keep_days=config.keep_days)
+            if removed:
+                log.info("pruned old events", extra={"fields": {"removed": removed}})
+        except TRANSIENT as exc:
+            log.warning("prune failed", extra={"fields": {"error": type(exc).__name__}})
+        await asyncio.sleep(PRUNE_EVERY_S)
+
+
+async def _parent_gone(parent: int, poll_s: float) -> None:
+    """Returns when the process that started this worker has gone (`finora dev`)."""
+    while os.getppid() == parent:
+        await asyncio.sleep(poll_s)
+
+
+async def run(url: str, config: Config, stop: asyncio.Event) -> None:
+    """Deliver until `stop` is set; then cancel at once (unrecorded sends go again)."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # it would log URLs
+    crypto.current()  # the keys must be installed: secrets are encrypted
+    pool = await asyncpg.create_pool(
+        **parse_database_url(url),  # type: ignore[arg-type]
+        min_size=1,
+        max_size=config.concurrency + 1,
+        timeout=5,
+        command_timeout=30,
+    )
+    wake = asyncio.Event()
+    jobs: list[Callable[[], object]] = [
+        lambda: _listener(url, wake, config),
+        lambda: _pruner(pool, config),
+        *[lambda: _sender(pool, wake, config)] * config.concurrency,
+    ]
+    parent = int(os.environ.get("FINORA_WORKER_PARENT", "0") or 0)
+    if parent:
+        jobs.append(lambda: _parent_gone(parent, config.poll_s))
+    tasks = [asyncio.ensure_future(job()) for job in jobs]  # type: ignore[arg-type]
+    log.info("worker started", extra={"fields": {"senders": config.concurrency}})
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in [stopped, *tasks]:
+            task.cancel()
+        results = await asyncio.gather(stopped, *tasks, return_exceptions=True)
+        await pool.close()
+    failures = [r for r in results if isinstance(r, Exception)]
+    if failures and not stop.is_set():
+        raise failures[0]
+    log.info("worker stopped")
