@@ -48,7 +48,11 @@ MAX_SELECTIONS = 64
 LIST_MAX = 100
 SEARCH_SIZE = 50
 #: list fields of the schema and the argument that sizes them (with its default)
-SIZED = {"customers": ("limit", 50), "customerConnection": ("first", 50)}
+SIZED = {
+    "customers": ("limit", 50),
+    "customerConnection": ("first", 50),
+    "customerEvents": ("first", 50),
+}
 
 
 def _size(field: FieldNode, argument: str, default: int) -> int:

@@ -13,6 +13,7 @@ answer between the check and the connection (DNS rebinding) gains nothing.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 from dataclasses import dataclass
@@ -60,6 +61,12 @@ class Target:
         """The URL with the host replaced by the checked address."""
         host = f"[{address}]" if address.version == 6 else str(address)
         return f"{self.scheme}://{host}:{self.port}{self.target}"
+
+
+@functools.cache
+def current_policy() -> Policy:
+    """This process's rules, from the environment (read once)."""
+    return Policy.from_settings(Settings.from_env())
 
 
 def parse(url: str, policy: Policy) -> Target:

@@ -52,9 +52,11 @@ LIMIT $2
 """
 
 _DELIVERED = """
-UPDATE webhook_delivery
-SET status = 'delivered', attempts = attempts + 1, last_status = $2, delivered_at = now()
-WHERE id = $1
+UPDATE webhook_delivery d
+SET status = 'delivered', attempts = d.attempts + 1, last_status = done.status,
+    delivered_at = now()
+FROM unnest($1::bigint[], $2::int[]) AS done(id, status)
+WHERE d.id = done.id
 """
 
 _FAILED_ATTEMPT = """
@@ -93,8 +95,11 @@ async def pending(conn: asyncpg.Connection, endpoint_id: str, limit: int) -> lis
     return await conn.fetch(_PENDING, endpoint_id, limit)
 
 
-async def delivered(conn: asyncpg.Connection, delivery_id: int, status: int) -> None:
-    await conn.execute(_DELIVERED, delivery_id, status)
+async def delivered(conn: asyncpg.Connection, outcomes: Sequence[tuple[int, int]]) -> None:
+    """Mark deliveries delivered: (delivery id, HTTP status) pairs, in one statement."""
+    if outcomes:
+        ids, statuses = zip(*outcomes, strict=True)
+        await conn.execute(_DELIVERED, list(ids), list(statuses))
 
 
 def next_attempt(attempts: int, schedule: Sequence[float], now: datetime) -> datetime | None:

@@ -36,6 +36,9 @@ log = logging.getLogger("finora.webhooks")
 #: Endpoints looked at per claim; a few, in case others hold the first ones.
 CANDIDATES = 10
 PRUNE_EVERY_S = 3600.0
+#: Successes are recorded after this many, or this long, whichever comes first.
+MARK_EVERY = 50
+MARK_EVERY_S = 0.05
 _SECRET = WebhookEndpoint._meta.fields_map["secret"]
 #: What a database hiccup looks like to the loop: log, wait, carry on.
 TRANSIENT = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
@@ -63,53 +66,78 @@ class Config:
 
 
 async def serve_endpoint(conn: asyncpg.Connection, endpoint_id: str, config: Config) -> None:
-    """Send the endpoint's due deliveries in order (the caller holds its lock)."""
+    """Send the endpoint's due deliveries in order (the caller holds its lock).
+
+    It keeps the endpoint while there is work, up to `batch_s`.  Successes are
+    recorded a few at a time (one statement); a worker killed before recording
+    them sends those again, which at-least-once allows.
+    """
     endpoint = await store.claimed(conn, endpoint_id)
     if endpoint is None:
         return  # deleted or disabled meanwhile
-    deliveries = await store.pending(conn, endpoint_id, config.batch)
-    if not deliveries or deliveries[0]["next_attempt_at"] > datetime.now(UTC):
+    deliveries = await _due(conn, endpoint_id, config)
+    if not deliveries:
         return  # another worker got there first
     secret = _SECRET.open_for(endpoint_id, endpoint["secret"])
     try:
         session = await Session.open(endpoint["url"], config.policy)
     except Refused:
-        head = deliveries[0]
-        await store.failed_attempt(
-            conn,
-            head["delivery_id"],
-            attempts=head["attempts"] + 1,
-            status=None,
-            schedule=config.schedule,
-        )
+        await _failed(conn, endpoint_id, deliveries[0], None, config)
         log.warning("address refused", extra={"fields": {"endpoint": endpoint_id}})
         return
     deadline = time.monotonic() + config.batch_s
+    done: list[tuple[int, int]] = []
+    flushed = time.monotonic()
     async with session:
-        for delivery in deliveries:
-            outcome = await session.send(secret, delivery["id"], payload.body(delivery))
-            attempts = delivery["attempts"] + 1
-            if outcome.delivered:
-                await store.delivered(conn, delivery["delivery_id"], outcome.status or 0)
-            else:
-                await store.failed_attempt(
-                    conn,
-                    delivery["delivery_id"],
-                    attempts=attempts,
-                    status=outcome.status,
-                    schedule=config.schedule,
-                    final=outcome.gone,
-                )
-                fields = {"endpoint": endpoint_id, "event": delivery["id"]}
-                if outcome.gone:
-                    await store.disable(conn, endpoint_id)
-                    log.warning("endpoint answered 410: disabled", extra={"fields": fields})
-                else:
-                    fields |= {"status": outcome.status, "attempt": attempts}
-                    log.info("delivery failed", extra={"fields": fields})
-                return  # later deliveries wait: they must not overtake this one
+        while deliveries:
+            for delivery in deliveries:
+                outcome = await session.send(secret, delivery["id"], payload.body(delivery))
+                if not outcome.delivered:
+                    await store.delivered(conn, done)
+                    await _failed(conn, endpoint_id, delivery, outcome.status, config)
+                    return  # later deliveries wait: they must not overtake this one
+                done.append((delivery["delivery_id"], outcome.status or 0))
+                if len(done) >= MARK_EVERY or time.monotonic() - flushed > MARK_EVERY_S:
+                    await store.delivered(conn, done)
+                    done, flushed = [], time.monotonic()
+            await store.delivered(conn, done)
+            done = []
             if time.monotonic() > deadline:
                 return
+            deliveries = await _due(conn, endpoint_id, config)
+
+
+async def _due(conn: asyncpg.Connection, endpoint_id: str, config: Config) -> list[asyncpg.Record]:
+    """The next pending deliveries, or none when the first of them waits for a retry."""
+    deliveries = await store.pending(conn, endpoint_id, config.batch)
+    if deliveries and deliveries[0]["next_attempt_at"] > datetime.now(UTC):
+        return []
+    return deliveries
+
+
+async def _failed(
+    conn: asyncpg.Connection,
+    endpoint_id: str,
+    delivery: asyncpg.Record,
+    status: int | None,
+    config: Config,
+) -> None:
+    attempts = delivery["attempts"] + 1
+    gone = status == 410
+    await store.failed_attempt(
+        conn,
+        delivery["delivery_id"],
+        attempts=attempts,
+        status=status,
+        schedule=config.schedule,
+        final=gone,
+    )
+    fields = {"endpoint": endpoint_id, "event": delivery["id"], "status": status}
+    if gone:
+        await store.disable(conn, endpoint_id)
+        log.warning("endpoint answered 410: disabled", extra={"fields": fields})
+    else:
+        log.info("delivery failed", extra={"fields": fields | {"attempt": attempts}})
 
 
 async def serve_one(pool: asyncpg.Pool, config: Config) -> bool:
