@@ -196,3 +196,27 @@ async def test_prune_removes_only_events_past_the_retention(database_url, tenant
         "SELECT customer_id FROM customer_event WHERE business_id = $1", tenant.business_id
     )
     assert [r["customer_id"] for r in left] == ["cust_new"]
+
+
+async def test_prune_command(database_url):
+    import asyncio
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import ROOT
+
+    finora = str(Path(sys.executable).parent / "finora")
+    env = {**os.environ, "DATABASE_URL": database_url, "FINORA_EVENTS_KEEP_DAYS": "45"}
+    done = await asyncio.to_thread(
+        subprocess.run, [finora, "events", "prune"], env=env, cwd=ROOT, capture_output=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode().strip() == "removed 0 event(s) older than 45 days"
+    env["FINORA_EVENTS_KEEP_DAYS"] = "7"
+    refused = await asyncio.to_thread(
+        subprocess.run, [finora, "events", "prune"], env=env, cwd=ROOT, capture_output=True
+    )
+    assert refused.returncode == 2
+    assert refused.stderr.decode() == "finora: error: FINORA_EVENTS_KEEP_DAYS must be at least 30\n"
