@@ -212,9 +212,10 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
         f"\nGraphiQL: http://{host}:{port}/graphql\n"
         f"Demo business: {demo['businessId']}\n"
         f'Headers to paste:\n  {{"Authorization": "Bearer {demo["key"]}"}}\n'
-        "Webhooks: a worker runs beside the server; register a receiver with the\n"
-        "  createWebhookEndpoint mutation (http://127.0.0.1:... is allowed in development)\n"
-        "  and change a customer: the delivery arrives within a second (README: Webhooks).\n",
+        "Webhooks: a worker runs beside the server. Start a receiver\n"
+        "  (.venv/bin/python -m tests.receiver 9000 /tmp/hooks.jsonl), register\n"
+        "  http://127.0.0.1:9000/hooks with createWebhookEndpoint, change a customer,\n"
+        "  and the delivery lands in /tmp/hooks.jsonl within a second (README: webhooks).\n",
         flush=True,
     )
     worker = _start_dev_worker()

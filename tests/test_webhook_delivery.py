@@ -46,8 +46,13 @@ query($b: ID!, $after: String) {
 
 
 @pytest.fixture
-async def hooked(app) -> AsyncIterator[tuple[Tenant, Receiver]]:
-    """A new business with a receiver registered as its endpoint."""
+async def hooked(app, raw_db) -> AsyncIterator[tuple[Tenant, Receiver]]:
+    """A new business with a receiver of its own.
+
+    A worker serves every business of the database: the endpoints other tests
+    left (the fuzz test makes some) are switched off so only this receiver is in play.
+    """
+    await raw_db.execute("UPDATE webhook_endpoint SET enabled = false")
     tenant = await make_tenant("Hooked")
     receiver = Receiver().start()
     yield tenant, receiver
