@@ -25,9 +25,17 @@ from typing import Any
 import httpx
 import orjson
 
-from tests.conftest import ROOT, free_port
-
 CONTROL = "/_control"
+#: The repository (not imported from conftest: the receiver process starts light).
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @dataclass

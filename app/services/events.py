@@ -15,7 +15,6 @@ import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import asyncpg
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -157,7 +156,7 @@ DELETE FROM customer_event WHERE seq IN (
 """
 
 
-async def prune(connection: Any, *, keep_days: int, batch: int = PRUNE_BATCH) -> int:
+async def prune(connection: asyncpg.Connection, *, keep_days: int, batch: int = PRUNE_BATCH) -> int:
     """Delete events older than `keep_days` (and their deliveries), batch by batch.
 
     Each batch is its own short statement on an autocommit asyncpg connection:

@@ -17,7 +17,6 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -36,6 +35,8 @@ log = logging.getLogger("finora.webhooks")
 #: Endpoints looked at per claim; a few, in case others hold the first ones.
 CANDIDATES = 10
 PRUNE_EVERY_S = 3600.0
+#: How long a stopping worker lets its senders finish the request in flight.
+DRAIN_S = 16.0
 #: Successes are recorded after this many, or this long, whichever comes first.
 MARK_EVERY = 50
 MARK_EVERY_S = 0.05
@@ -65,7 +66,9 @@ class Config:
         )
 
 
-async def serve_endpoint(conn: asyncpg.Connection, endpoint_id: str, config: Config) -> None:
+async def serve_endpoint(
+    conn: asyncpg.Connection, endpoint_id: str, config: Config, stop: asyncio.Event
+) -> None:
     """Send the endpoint's due deliveries in order (the caller holds its lock).
 
     It keeps the endpoint while there is work, up to `batch_s`.  Successes are
@@ -97,12 +100,14 @@ async def serve_endpoint(conn: asyncpg.Connection, endpoint_id: str, config: Con
                     await _failed(conn, endpoint_id, delivery, outcome.status, config)
                     return  # later deliveries wait: they must not overtake this one
                 done.append((delivery["delivery_id"], outcome.status or 0))
+                if stop.is_set():
+                    break  # shutting down: record what went out, take nothing more
                 if len(done) >= MARK_EVERY or time.monotonic() - flushed > MARK_EVERY_S:
                     await store.delivered(conn, done)
                     done, flushed = [], time.monotonic()
             await store.delivered(conn, done)
             done = []
-            if time.monotonic() > deadline:
+            if stop.is_set() or time.monotonic() > deadline:
                 return
             deliveries = await _due(conn, endpoint_id, config)
 
@@ -140,14 +145,14 @@ async def _failed(
         log.info("delivery failed", extra={"fields": fields | {"attempt": attempts}})
 
 
-async def serve_one(pool: asyncpg.Pool, config: Config) -> bool:
+async def serve_one(pool: asyncpg.Pool, config: Config, stop: asyncio.Event) -> bool:
     """Serve one due endpoint no other worker holds; False when there is none."""
     async with pool.acquire() as conn:
         for endpoint_id in await store.due_endpoints(conn, CANDIDATES):
             if not await store.try_lock(conn, endpoint_id):
                 continue
             try:
-                await serve_endpoint(conn, endpoint_id, config)
+                await serve_endpoint(conn, endpoint_id, config, stop)
             finally:
                 # If this fails the connection is broken (its locks die with it) or
                 # the pool's reset on release runs pg_advisory_unlock_all().
@@ -156,11 +161,13 @@ async def serve_one(pool: asyncpg.Pool, config: Config) -> bool:
     return False
 
 
-async def _sender(pool: asyncpg.Pool, wake: asyncio.Event, config: Config) -> None:
-    while True:
+async def _sender(
+    pool: asyncpg.Pool, wake: asyncio.Event, config: Config, stop: asyncio.Event
+) -> None:
+    while not stop.is_set():
         wake.clear()
         try:
-            served = await serve_one(pool, config)
+            served = await serve_one(pool, config, stop)
         except TRANSIENT as exc:
             log.warning("database error", extra={"fields": {"error": type(exc).__name__}})
             served = False
@@ -206,7 +213,11 @@ async def _parent_gone(parent: int, poll_s: float) -> None:
 
 
 async def run(url: str, config: Config, stop: asyncio.Event) -> None:
-    """Deliver until `stop` is set; then cancel at once (unrecorded sends go again)."""
+    """Deliver until `stop` is set (or a job fails, or the parent of `finora dev` goes).
+
+    On stop, senders finish the request in flight and record it (up to one
+    request timeout); whatever is cut short after that is sent again later.
+    """
     logging.getLogger("httpx").setLevel(logging.WARNING)  # it would log URLs
     crypto.current()  # the keys must be installed: secrets are encrypted
     pool = await asyncpg.create_pool(
@@ -217,25 +228,29 @@ async def run(url: str, config: Config, stop: asyncio.Event) -> None:
         command_timeout=30,
     )
     wake = asyncio.Event()
-    jobs: list[Callable[[], object]] = [
-        lambda: _listener(url, wake, config),
-        lambda: _pruner(pool, config),
-        *[lambda: _sender(pool, wake, config)] * config.concurrency,
+    senders = [
+        asyncio.ensure_future(_sender(pool, wake, config, stop)) for _ in range(config.concurrency)
+    ]
+    others = [
+        asyncio.ensure_future(_listener(url, wake, config)),
+        asyncio.ensure_future(_pruner(pool, config)),
+        asyncio.ensure_future(stop.wait()),
     ]
     parent = int(os.environ.get("FINORA_WORKER_PARENT", "0") or 0)
     if parent:
-        jobs.append(lambda: _parent_gone(parent, config.poll_s))
-    tasks = [asyncio.ensure_future(job()) for job in jobs]  # type: ignore[arg-type]
+        others.append(asyncio.ensure_future(_parent_gone(parent, config.poll_s)))
     log.info("worker started", extra={"fields": {"senders": config.concurrency}})
-    stopped = asyncio.ensure_future(stop.wait())
     try:
-        await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait([*senders, *others], return_when=asyncio.FIRST_COMPLETED)
+        stop.set()
+        wake.set()
+        await asyncio.wait(senders, timeout=DRAIN_S)
     finally:
-        for task in [stopped, *tasks]:
+        for task in [*senders, *others]:
             task.cancel()
-        results = await asyncio.gather(stopped, *tasks, return_exceptions=True)
+        await asyncio.gather(*senders, *others, return_exceptions=True)
         await pool.close()
-    failures = [r for r in results if isinstance(r, Exception)]
-    if failures and not stop.is_set():
-        raise failures[0]
+    failed = [task.exception() for task in done if not task.cancelled() and task.exception()]
+    if failed:
+        raise failed[0]  # type: ignore[misc]
     log.info("worker stopped")
