@@ -44,6 +44,8 @@ class Received:
     id: str
     body: dict[str, Any]
     verified: bool
+    host: str
+    path: str
 
 
 @dataclass
@@ -137,6 +139,7 @@ def serve(port: int, path: Path) -> None:
             except Exception:
                 verified = False
             entry = {"at": at, "id": headers.get("webhook-id", ""), "verified": verified}
+            entry |= {"host": headers.get("host", ""), "path": self.path}
             entry["body"] = orjson.loads(body)
             attempts.write(orjson.dumps(entry) + b"\n")
             if state["delay"]:

@@ -243,3 +243,51 @@ def test_signature_verifies_with_the_standard_webhooks_library():
         Webhook(secret).verify(body + b" ", headers)
     with pytest.raises(WebhookVerificationError):
         Webhook(signing.new_secret()).verify(body, headers)
+
+
+@pytest.fixture
+def receiver():
+    from tests.receiver import Receiver
+
+    started = Receiver().start()
+    yield started
+    started.stop()
+
+
+async def test_sender_connects_to_the_checked_address_with_the_name_as_host(receiver):
+    from app.webhooks.sender import Session
+
+    secret = signing.new_secret()
+    receiver.control(secret=secret)
+    url = f"http://localhost:{receiver.port}/hooks?x=1"  # may resolve to ::1 first: falls back
+    async with await Session.open(url, DEVELOPMENT) as session:
+        assert all("localhost" not in u for u in session.urls)  # the address, not the name
+        outcome = await session.send(secret, "evt_one", b'{"a": 1}')
+    assert outcome.delivered and outcome.status == 200
+    [got] = receiver.got()
+    assert (got.host, got.path, got.id, got.verified) == (
+        f"localhost:{receiver.port}",
+        "/hooks?x=1",
+        "evt_one",
+        True,
+    )
+
+
+@pytest.mark.parametrize(("status", "gone"), [(302, False), (500, False), (410, True)])
+async def test_redirects_and_errors_are_not_delivered(receiver, status, gone):
+    from app.webhooks.sender import Session
+
+    receiver.control(status=status)
+    async with await Session.open(receiver.url, DEVELOPMENT) as session:
+        outcome = await session.send(signing.new_secret(), "evt_x", b"{}")
+    assert (outcome.status, outcome.delivered, outcome.gone) == (status, False, gone)
+    assert receiver.requests() == 1  # no redirect followed
+
+
+async def test_a_closed_port_is_no_answer():
+    from app.webhooks.sender import Session
+    from tests.receiver import free_port
+
+    async with await Session.open(f"http://127.0.0.1:{free_port()}/", DEVELOPMENT) as session:
+        outcome = await session.send(signing.new_secret(), "evt_x", b"{}")
+    assert (outcome.status, outcome.delivered) == (None, False)

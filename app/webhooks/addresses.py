@@ -100,8 +100,9 @@ def allowed(address: IPAddress, policy: Policy) -> bool:
     return address.is_global and not address.is_multicast and not address.is_unspecified
 
 
-async def resolve(target: Target, policy: Policy) -> IPAddress:
-    """The address to connect to; Refused unless every address of the name is allowed."""
+async def resolve(target: Target, policy: Policy) -> list[IPAddress]:
+    """The addresses to connect to, in the resolver's order; Refused unless every
+    address of the name is allowed."""
     try:
         literal: IPAddress | None = ipaddress.ip_address(target.host)
     except ValueError:
@@ -117,10 +118,14 @@ async def resolve(target: Target, policy: Policy) -> IPAddress:
             )
         except (OSError, TimeoutError):
             raise Refused("the host does not resolve") from None
-        found = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+        found = []
+        for info in infos:
+            address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+            if address not in found:
+                found.append(address)
     if not found or not all(allowed(address, policy) for address in found):
         raise Refused("the host resolves to an address that is not allowed")
-    return found[0]
+    return found
 
 
 async def check(url: str, policy: Policy) -> Target:

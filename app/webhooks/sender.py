@@ -52,9 +52,10 @@ class Session:
     different names on one address apart.
     """
 
-    def __init__(self, target: Target, address: IPAddress) -> None:
+    def __init__(self, target: Target, addresses: list[IPAddress]) -> None:
         self.target = target
-        self.url = target.url_for(address)
+        #: the checked addresses; the first that accepts a connection is kept
+        self.urls = [target.url_for(address) for address in addresses]
         self.client = httpx.AsyncClient(
             timeout=TIMEOUT_S,
             verify=_tls(),
@@ -74,12 +75,19 @@ class Session:
         headers["host"] = self.target.host_header
         headers["user-agent"] = USER_AGENT
         extensions = {"sni_hostname": self.target.host} if self.target.scheme == "https" else {}
-        request = self.client.build_request(
-            "POST", self.url, content=body, headers=headers, extensions=extensions
-        )
         try:
             async with asyncio.timeout(TIMEOUT_S):
-                response = await self.client.send(request, stream=True)
+                while True:
+                    request = self.client.build_request(
+                        "POST", self.urls[0], content=body, headers=headers, extensions=extensions
+                    )
+                    try:
+                        response = await self.client.send(request, stream=True)
+                        break
+                    except httpx.ConnectError:
+                        if len(self.urls) == 1:
+                            raise
+                        self.urls.pop(0)  # e.g. an IPv6 address without a route: the next one
                 await response.aclose()
         except (httpx.HTTPError, TimeoutError, OSError):
             return Outcome(None)
