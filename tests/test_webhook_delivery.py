@@ -174,6 +174,29 @@ async def test_worker_killed_mid_delivery_then_restarted(gql, database_url, hook
     assert_exactly_in_order(receiver, await committed(gql, tenant))
 
 
+async def test_two_workers_never_send_one_delivery_twice(gql, database_url, hooked):
+    tenant, receiver = hooked
+    await register(gql, tenant, receiver)
+    second = await make_tenant("Hooked too")  # two endpoints: both workers have work
+    other = Receiver().start()
+    try:
+        await register(gql, second, other)
+        async with running_worker(database_url), running_worker(database_url):
+            for n in range(40):
+                await create(gql, tenant, n)
+                await create(gql, second, n)
+            await eventually(
+                lambda: len(receiver.got()) >= 40 and len(other.got()) >= 40, timeout=60
+            )
+            await asyncio.sleep(0.5)  # room for a duplicate to show up
+        for got, business in ((receiver, tenant), (other, second)):
+            ids = [entry.id for entry in got.got()]
+            assert len(ids) == len(set(ids)) == 40  # each delivery sent once
+            assert_exactly_in_order(got, await committed(gql, business))
+    finally:
+        other.stop()
+
+
 async def test_410_disables_the_endpoint(gql, database_url, hooked, raw_db):
     tenant, receiver = hooked
     endpoint_id = await register(gql, tenant, receiver)
