@@ -59,7 +59,8 @@ WITH input AS (
 ), event AS (
     INSERT INTO customer_event
         (id, business_id, customer_id, type, changed_fields, actor, occurred_at)
-    SELECT id, business_id, customer_id, type, string_to_array(fields, ','), actor, now()
+    SELECT id, business_id, customer_id, type, string_to_array(fields, ','), actor,
+           clock_timestamp()
     FROM input ORDER BY n
     RETURNING seq, business_id, type
 ), delivery AS (
