@@ -13,6 +13,8 @@ import asyncio
 import importlib
 import ipaddress
 import json
+import os
+import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -173,8 +175,60 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     return _run_server(settings, host, args.port or settings.port, args.workers)
 
 
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    """Deliver webhooks until SIGTERM or Ctrl-C (any number may run, on any host)."""
+    import signal
+
+    from app.http import logs
+    from app.webhooks import worker
+
+    logs.configure(json_lines=settings.is_production)
+    config = worker.Config.from_settings(settings, concurrency=args.concurrency)
+
+    async def work(url: str) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await worker.run(url, config, stop)
+
+    asyncio.run(_with_keys(settings, work))
+    return 0
+
+
+def cmd_events_prune(settings: Settings, args: argparse.Namespace) -> int:
+    from app.db.orm import raw_connect
+    from app.services import events
+
+    async def work(url: str) -> int:
+        conn = await raw_connect(url)
+        try:
+            return await events.prune(conn, keep_days=settings.events_keep_days)
+        finally:
+            await conn.close()
+
+    removed = asyncio.run(_with_orm(settings, lambda: work(bootstrap.database_url(settings))))
+    print(f"removed {removed} event(s) older than {settings.events_keep_days} days")
+    return 0
+
+
+def _start_dev_worker() -> subprocess.Popen[bytes]:
+    """`finora worker` beside the dev server; it also stops if this process dies."""
+    env = {**os.environ, "FINORA_WORKER_PARENT": str(os.getpid())}
+    return subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env=env)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(GRACEFUL_SHUTDOWN_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
-    """Development: embedded database, migrations, a demo key, then serve."""
+    """Development: embedded database, migrations, a demo key, a webhook worker, then serve."""
     if settings.is_production:
         return _fail("`finora dev` is for development; use `finora migrate` and `finora serve`")
     host, port = args.host or settings.host, args.port or settings.port
@@ -184,10 +238,18 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
     print(
         f"\nGraphiQL: http://{host}:{port}/graphql\n"
         f"Demo business: {demo['businessId']}\n"
-        f'Headers to paste:\n  {{"Authorization": "Bearer {demo["key"]}"}}\n',
+        f'Headers to paste:\n  {{"Authorization": "Bearer {demo["key"]}"}}\n'
+        "Webhooks: a worker runs beside the server. Start a receiver\n"
+        "  (.venv/bin/python -m tests.receiver 9000 /tmp/hooks.jsonl), register\n"
+        "  http://127.0.0.1:9000/hooks with createWebhookEndpoint, change a customer,\n"
+        "  and the delivery lands in /tmp/hooks.jsonl within a second (README: webhooks).\n",
         flush=True,
     )
-    return _run_server(settings, host, port, 1)
+    worker = _start_dev_worker()
+    try:
+        return _run_server(settings, host, port, 1)
+    finally:
+        _stop(worker)
 
 
 def cmd_business_create(settings: Settings, args: argparse.Namespace) -> int:
@@ -314,6 +376,17 @@ def _parser() -> argparse.ArgumentParser:
     reindex.add_argument("--business", help="only this business's customers")
     reindex.add_argument("--restart", action="store_true", help="ignore a killed run's progress")
     reindex.set_defaults(run=cmd_reindex)
+
+    worker = sub.add_parser("worker", help="deliver webhooks (run any number of them)")
+    worker.add_argument("--concurrency", type=int, default=4, help="endpoints served at once")
+    worker.set_defaults(run=cmd_worker)
+
+    events = sub.add_parser("events", help="change events").add_subparsers(
+        dest="action", required=True
+    )
+    events.add_parser(
+        "prune", help="remove events older than FINORA_EVENTS_KEEP_DAYS (the worker does it hourly)"
+    ).set_defaults(run=cmd_events_prune)
 
     seed = sub.add_parser("seed-demo", help="create realistic demo customers")
     seed.add_argument("--business", required=True)

@@ -21,7 +21,7 @@ from app import crypto, meter
 from app.ids import new_id, well_formed
 from app.models import Customer, records
 from app.models.records import CustomerRecord, CustomerView
-from app.services import cursor, validation
+from app.services import cursor, events, validation
 from app.services.access import Caller, require_business
 from app.services.errors import BadUserInput, InvalidInput, UserError
 
@@ -65,6 +65,14 @@ def _taken() -> InvalidInput:
     return InvalidInput(
         [UserError(("input", "email"), "TAKEN", "Another active customer already has this email")]
     )
+
+
+def _event(
+    caller: Caller, customer: Customer, kind: str, fields: list[str] | None = None
+) -> list[events.Change]:
+    changed = [validation.RULES[key][0] for key in fields or ()]
+    actor = events.actor_of(caller)
+    return [events.Change(customer.business_id, customer.id, kind, actor, changed)]
 
 
 async def _save_unless_taken(customer: Customer, **save_options: Any) -> None:
@@ -212,7 +220,9 @@ async def create_customer(
     require_business(caller, business_id)
     data = validation.check({key: values.get(key) for key in validation.RULES})
     customer = _new_customer(business_id, data)
-    await _save_unless_taken(customer, force_create=True)
+    async with in_transaction() as conn:
+        await _save_unless_taken(customer, force_create=True, using_db=conn)
+        await events.record(conn, _event(caller, customer, events.CREATED))
     return customer
 
 
@@ -238,7 +248,9 @@ async def find_or_create_customer(
             return existing, False
         customer = _new_customer(business_id, data)
         try:
-            await customer.save(force_create=True)
+            async with in_transaction() as conn:
+                await customer.save(force_create=True, using_db=conn)
+                await events.record(conn, _event(caller, customer, events.CREATED))
         except IntegrityError as exc:
             if not _is_email_conflict(exc):
                 raise
@@ -284,6 +296,8 @@ async def update_customer(
             raise _not_found()
         if not data:
             return customer
+        # In the contract's field order; reading an old value opens only that field.
+        changed = [k for k in validation.RULES if k in data and getattr(customer, k) != data[k]]
         for key, value in data.items():
             setattr(customer, key, value)
         fields = [*data, "updated_at"]
@@ -299,6 +313,8 @@ async def update_customer(
             )
             fields += ["search_tokens", "short_tokens"]
         await _save_unless_taken(customer, update_fields=fields, using_db=conn)
+        if changed:
+            await events.record(conn, _event(caller, customer, events.UPDATED, changed))
     return customer
 
 
@@ -315,4 +331,5 @@ async def delete_customer(caller: Caller, *, customer_id: str) -> Customer:
             customer.search_tokens, customer.short_tokens = [], []
             fields = ["is_active", "deleted_at", "updated_at", "search_tokens", "short_tokens"]
             await customer.save(update_fields=fields, using_db=conn)
+            await events.record(conn, _event(caller, customer, events.DELETED))
     return customer
