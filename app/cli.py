@@ -11,7 +11,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import ipaddress
 import json
+import os
+import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -25,6 +28,7 @@ from app.startup.demo import ensure_demo
 
 ASGI_FACTORY = "schema.asgi:create_app"
 SDL_MODULE = "schema.sdl"
+HTTP_PROTOCOL = "app.http.protocol:BoundedHttpToolsProtocol"
 GRACEFUL_SHUTDOWN_S = 20
 
 
@@ -124,6 +128,28 @@ def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_exposure(settings: Settings, host: str) -> None:
+    """Development by default must not mean development on the network.
+
+    Development serves GraphiQL without a key and writes text logs: fine on a
+    laptop, not on 0.0.0.0 because someone forgot FINORA_ENV.
+    """
+    if not settings.env_explicit and not is_loopback(host):
+        raise ConfigError(
+            f"FINORA_ENV is not set and {host} is not a loopback address: "
+            "set FINORA_ENV=production (or FINORA_ENV=development to serve development there)"
+        )
+
+
 def _run_server(settings: Settings, host: str, port: int, workers: int) -> int:
     import uvicorn
 
@@ -134,6 +160,8 @@ def _run_server(settings: Settings, host: str, port: int, workers: int) -> int:
         host=host,
         port=port,
         workers=workers,
+        http=HTTP_PROTOCOL,  # httptools with size, time and connection bounds
+        ws="none",
         access_log=False,
         log_config=None,
         proxy_headers=False,
@@ -143,25 +171,86 @@ def _run_server(settings: Settings, host: str, port: int, workers: int) -> int:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    return _run_server(
-        settings, args.host or settings.host, args.port or settings.port, args.workers
-    )
+    host = args.host or settings.host
+    _check_exposure(settings, host)
+    return _run_server(settings, host, args.port or settings.port, args.workers)
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    """Deliver webhooks until SIGTERM or Ctrl-C (any number may run, on any host)."""
+    import signal
+
+    from app.http import logs
+    from app.webhooks import worker
+
+    logs.configure(json_lines=settings.is_production)
+    config = worker.Config.from_settings(settings, concurrency=args.concurrency)
+
+    async def work(url: str) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await worker.run(url, config, stop)
+
+    asyncio.run(_with_keys(settings, work))
+    return 0
+
+
+def cmd_events_prune(settings: Settings, args: argparse.Namespace) -> int:
+    from app.db.orm import raw_connect
+    from app.services import events
+
+    async def work(url: str) -> int:
+        conn = await raw_connect(url)
+        try:
+            return await events.prune(conn, keep_days=settings.events_keep_days)
+        finally:
+            await conn.close()
+
+    removed = asyncio.run(_with_orm(settings, lambda: work(bootstrap.database_url(settings))))
+    print(f"removed {removed} event(s) older than {settings.events_keep_days} days")
+    return 0
+
+
+def _start_dev_worker() -> subprocess.Popen[bytes]:
+    """`finora worker` beside the dev server; it also stops if this process dies."""
+    env = {**os.environ, "FINORA_WORKER_PARENT": str(os.getpid())}
+    return subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env=env)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(GRACEFUL_SHUTDOWN_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
-    """Development: embedded database, migrations, a demo key, then serve."""
+    """Development: embedded database, migrations, a demo key, a webhook worker, then serve."""
     if settings.is_production:
         return _fail("`finora dev` is for development; use `finora migrate` and `finora serve`")
+    host, port = args.host or settings.host, args.port or settings.port
+    _check_exposure(settings, host)
     cmd_migrate(settings, args)
     demo = asyncio.run(_with_orm(settings, lambda: ensure_demo(settings)))
-    host, port = args.host or settings.host, args.port or settings.port
     print(
         f"\nGraphiQL: http://{host}:{port}/graphql\n"
         f"Demo business: {demo['businessId']}\n"
-        f'Headers to paste:\n  {{"Authorization": "Bearer {demo["key"]}"}}\n',
+        f'Headers to paste:\n  {{"Authorization": "Bearer {demo["key"]}"}}\n'
+        "Webhooks: a worker runs beside the server. Start a receiver\n"
+        "  (.venv/bin/python -m tests.receiver 9000 /tmp/hooks.jsonl), register\n"
+        "  http://127.0.0.1:9000/hooks with createWebhookEndpoint, change a customer,\n"
+        "  and the delivery lands in /tmp/hooks.jsonl within a second (README: webhooks).\n",
         flush=True,
     )
-    return _run_server(settings, host, port, 1)
+    worker = _start_dev_worker()
+    try:
+        return _run_server(settings, host, port, 1)
+    finally:
+        _stop(worker)
 
 
 def cmd_business_create(settings: Settings, args: argparse.Namespace) -> int:
@@ -324,6 +413,17 @@ def _parser() -> argparse.ArgumentParser:
     reindex.add_argument("--business", help="only this business's customers")
     reindex.add_argument("--restart", action="store_true", help="ignore a killed run's progress")
     reindex.set_defaults(run=cmd_reindex)
+
+    worker = sub.add_parser("worker", help="deliver webhooks (run any number of them)")
+    worker.add_argument("--concurrency", type=int, default=4, help="endpoints served at once")
+    worker.set_defaults(run=cmd_worker)
+
+    events = sub.add_parser("events", help="change events").add_subparsers(
+        dest="action", required=True
+    )
+    events.add_parser(
+        "prune", help="remove events older than FINORA_EVENTS_KEEP_DAYS (the worker does it hourly)"
+    ).set_defaults(run=cmd_events_prune)
 
     seed = sub.add_parser("seed-demo", help="create realistic demo customers")
     seed.add_argument("--business", required=True)

@@ -50,6 +50,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from tempfile import TemporaryDirectory
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -68,8 +69,14 @@ from bench.procstats import (  # noqa: E402
     reset_peak_rss,
 )
 from bench.scenarios import SCENARIOS, Scenario, Target, verify  # noqa: E402
-from bench.scratch import scratch_run  # noqa: E402
-from bench.servers import Server, command_line, finora, make_servers  # noqa: E402
+from bench.servers import (  # noqa: E402
+    Server,
+    command_line,
+    finora,
+    make_servers,
+    production_env,
+    scratch_database,
+)
 
 #: Extra time the driver grants the load generator beyond its own deadlines.
 LOADGEN_SLACK_S = 30.0
@@ -293,18 +300,20 @@ def print_summary(results: dict[str, tuple[Totals, Totals]]) -> None:
 
 async def run(args: argparse.Namespace) -> None:
     print("command:", command_line([sys.executable, *sys.argv]))
-    async with scratch_run() as scratch:
-        service, floor = make_servers(args.workers, scratch.log_dir)
+    scratch = TemporaryDirectory(prefix="finora-bench-")
+    service, floor = make_servers(args.workers, Path(scratch.name))
+    async with scratch_database() as db:
+        env = await production_env(db)
         try:
-            target = prepare(scratch.env, args.customers)
+            target = prepare(env, args.customers)
             for server in (service, floor):
-                server.start(scratch.env)
+                server.start(env)
             for server in (service, floor):
                 await server.wait_ready()
             await verify(service, floor, target, args.customers)
-            version = await scratch.admin.fetchval("SHOW server_version")
             print(
-                f"PostgreSQL {version}; {os.cpu_count()} cores; "
+                f"PostgreSQL {await db.admin.fetchval('SHOW server_version')}; "
+                f"{os.cpu_count()} cores; "
                 f"{args.customers} customers; {args.workers} worker(s) per server; "
                 f"{args.concurrency} connections; {args.rounds} round(s) per side of "
                 f"{args.warmup:g} s warm-up + {args.seconds:g} s counted"
@@ -316,12 +325,13 @@ async def run(args: argparse.Namespace) -> None:
             results = {}
             for key in args.scenarios:
                 results[key] = await run_scenario(
-                    SCENARIOS[key], (service, floor), target, args, scratch.admin, scratch.database
+                    SCENARIOS[key], (service, floor), target, args, db.admin, db.name
                 )
             print_summary(results)
         finally:
             for server in (service, floor):
                 server.stop()
+            scratch.cleanup()
 
 
 def scenario_keys(text: str) -> list[str]:

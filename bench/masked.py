@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,8 +23,13 @@ sys.path.insert(0, str(ROOT))
 from bench.list import HEADER, Totals, bounded, run_round, table_row  # noqa: E402
 from bench.rawhttp import fetch, graphql_request  # noqa: E402
 from bench.scenarios import FIELDS, LIST_QUERY  # noqa: E402
-from bench.scratch import scratch_run  # noqa: E402
-from bench.servers import command_line, finora, make_servers  # noqa: E402
+from bench.servers import (  # noqa: E402
+    command_line,
+    finora,
+    make_servers,
+    production_env,
+    scratch_database,
+)
 
 
 def _check(body: bytes, masked: bool, expected: int) -> None:
@@ -38,8 +44,8 @@ def _check(body: bytes, masked: bool, expected: int) -> None:
 
 async def run(args: argparse.Namespace) -> None:
     print("command:", command_line([sys.executable, *sys.argv]))
-    async with scratch_run() as scratch:
-        env = scratch.env
+    async with scratch_database() as db:
+        env = await production_env(db)
         business = json.loads(finora(env, "business", "create", "Bench masked", "--json"))["id"]
         finora(env, "seed-demo", "--business", business, "--count", str(args.customers))
         tokens = {
@@ -48,7 +54,7 @@ async def run(args: argparse.Namespace) -> None:
             )["key"]
             for scope in ("write", "read_masked")
         }
-        service, _ = make_servers(1, scratch.log_dir)
+        service, _ = make_servers(1, Path(tempfile.mkdtemp(prefix="finora-bench-")))
         service.start(env)
         try:
             await service.wait_ready()
@@ -74,8 +80,8 @@ async def run(args: argparse.Namespace) -> None:
                         service,
                         requests[scope],
                         args,
-                        scratch.admin,
-                        scratch.database,
+                        db.admin,
+                        db.name,
                         totals[scope],
                     )
                     print(f"  round {round_no} {scope:<12}{line}", flush=True)

@@ -9,13 +9,15 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    pass
+    import asyncpg
 
 from bench.loadgen import HOST
 from bench.procstats import process_tree
@@ -135,3 +137,62 @@ def make_servers(workers: int, log_dir: Path) -> tuple[Server, Server]:
         log_dir / "floor.log",
     )  # fmt: skip
     return service, floor
+
+
+@dataclass
+class Scratch:
+    """A database made for one benchmark run, and a connection to its server."""
+
+    name: str
+    url: str
+    admin: asyncpg.Connection
+
+
+@asynccontextmanager
+async def scratch_database() -> AsyncIterator[Scratch]:
+    """A new database on the server of DATABASE_URL (default: the local
+    PostgreSQL), dropped again at the end, however the run ends."""
+    import asyncpg
+
+    from app.db.orm import with_database
+    from app.settings import parse_database_url
+
+    async def connect(url: str) -> asyncpg.Connection:
+        return await asyncpg.connect(**parse_database_url(url))  # type: ignore[arg-type]
+
+    server_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    name = f"finora_bench_{uuid.uuid4().hex[:8]}"
+    admin = await connect(server_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield Scratch(name, with_database(server_url, name), admin)
+    finally:
+        await admin.close()
+        admin = await connect(server_url)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+#: A per-key rate limit no run can reach (requests per second, and burst).
+UNREACHABLE_RATE = 1_000_000_000
+
+
+async def production_env(db: Scratch, *, rate_limited: bool = False) -> dict[str, str]:
+    """A production start's environment on the scratch database, migrated, with fresh
+    keys (installed in this process too, for checks that decrypt).
+
+    Unless `rate_limited`, the per-key limit stays on (its bookkeeping is part of a
+    request's cost) but never refuses: one key sends every request of a benchmark.
+    """
+    from app import crypto
+    from app.crypto.keys import KeySet, generate_env_lines
+    from app.db.migrate import migrate
+
+    keys = dict(line.split("=", 1) for line in generate_env_lines())
+    env = {**os.environ, **keys, "DATABASE_URL": db.url, "FINORA_ENV": "production"}
+    env.pop("FINORA_GRAPHIQL", None)
+    if not rate_limited:
+        env["FINORA_RATE_LIMIT_PER_SECOND"] = env["FINORA_RATE_LIMIT_BURST"] = str(UNREACHABLE_RATE)
+    crypto.install(KeySet.parse(keys["FINORA_ENCRYPTION_KEYS"], keys["FINORA_INDEX_KEY"]))
+    await migrate(db.url)
+    return env

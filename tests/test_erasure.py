@@ -24,7 +24,16 @@ ERASE = f"""mutation($id: ID!) {{ eraseCustomer(id: $id) {{
 DELETE_ERASED = """mutation($id: ID!) { deleteCustomer(id: $id) {
   customer { id name email phone isActive } userErrors { code } } }"""
 PG_DUMP = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_dump"  # dumps 15 and 16
-PII_COLUMNS = ("email", "email_hash", "phone", "address", "tin", "search_tokens", "company_name")
+PII_COLUMNS = (
+    "email",
+    "email_hash",
+    "phone",
+    "address",
+    "tin",
+    "search_tokens",
+    "short_tokens",
+    "company_name",
+)
 
 
 async def _stored(raw_db, customer_id: str) -> dict:
@@ -39,7 +48,8 @@ def _traces(before: dict) -> list[str]:
         sealed = before[column]
         traces += [sealed.hex(), "\\x" + sealed.hex()]
     traces.append(before["email_hash"])
-    traces.append("{" + ",".join(map(str, before["search_tokens"])) + "}")
+    for column in ("search_tokens", "short_tokens"):
+        traces.append("{" + ",".join(map(str, before[column])) + "}")
     return traces
 
 
@@ -84,6 +94,18 @@ async def test_erasure_destroys_pii_and_keeps_the_record(gql, tenant, raw_db, da
         assert trace not in raw and trace not in dump
     assert "Erased customer" in dump  # the dump is real and holds the row
 
+    # One ERASED event, no DELETED, and no PII in any event (the dump above).
+    history = await gql.data(
+        tenant,
+        "query($b: ID!, $c: ID) { customerEvents(businessId: $b, customerId: $c) {"
+        " nodes { type changedFields } } }",
+        {"b": tenant.business_id, "c": made["id"]},
+    )
+    assert history["customerEvents"]["nodes"] == [
+        {"type": "CREATED", "changedFields": []},
+        {"type": "ERASED", "changedFields": []},
+    ]
+
     # The old email: no search hit; find-or-create makes a new customer.
     email = person["email"].lower()
     found = await gql.data(tenant, SEARCH, {"b": tenant.business_id, "q": email})
@@ -95,11 +117,16 @@ async def test_erasure_destroys_pii_and_keeps_the_record(gql, tenant, raw_db, da
     assert again["findOrCreateCustomer"]["customer"]["id"] != made["id"]
 
 
-async def test_an_erased_customer_cannot_change_and_erasing_twice_is_a_no_op(gql, tenant):
+async def test_an_erased_customer_cannot_change_and_erasing_twice_is_a_no_op(gql, tenant, raw_db):
     made = await create(gql, tenant, name="Twice", email="twice@x.ng", phone="08031234567")
     first = await _erase(gql, tenant, made["id"])
     second = await _erase(gql, tenant, made["id"])
     assert second["userErrors"] == [] and second["customer"] == first["customer"]
+    erased = await raw_db.fetchval(
+        "SELECT count(*) FROM customer_event WHERE customer_id = $1 AND type = 'ERASED'",
+        made["id"],
+    )
+    assert erased == 1  # erasing twice writes one event
     updated = await gql.data(tenant, UPDATE, {"id": made["id"], "input": {"name": "Back"}})
     assert updated["updateCustomer"]["userErrors"] == [
         {

@@ -106,6 +106,15 @@ MUTATIONS = {
         "mutation($id: ID!) { eraseCustomer(id: $id) { erasedCustomerId } }",
         lambda b, c: {"id": c},
     ),
+    "createWebhookEndpoint": (
+        "mutation($b: ID!) { createWebhookEndpoint(businessId: $b,"
+        ' url: "http://127.0.0.1:9/hook") { secret } }',
+        lambda b, c: {"b": b},
+    ),
+    "deleteWebhookEndpoint": (
+        "mutation($id: ID!) { deleteWebhookEndpoint(id: $id) { deletedEndpointId } }",
+        lambda b, c: {"id": "whep_AAAAAAAAAAAAAAAAAAAAAA"},
+    ),
 }
 
 
@@ -287,3 +296,18 @@ async def test_masked_search_matches_names_only_and_opens_no_email(gql, monkeypa
     assert await names(masked, "amaka") == ["Amaka Obi"]  # the name, not the email
     assert openings.columns == ["email"]  # the answer's own (masked) email
     assert await names(owner, "amaka") == ["Amaka Obi", "Quincy Ade"]  # a write key: both
+
+
+async def test_events_for_readers_and_endpoints_only_in_clear(gql, tenant):
+    made = await create(gql, tenant, name="Evented", email="evented@x.ng")
+    reader, masked = await scoped(tenant, "read"), await scoped(tenant, "read_masked")
+    events = """query($b: ID!, $c: ID) { customerEvents(businessId: $b, customerId: $c) {
+      nodes { type customerId } } }"""
+    variables = {"b": tenant.business_id, "c": made["id"]}
+    for key in (reader, masked):  # events hold no PII: both may read them
+        data = await gql.data(key, events, variables)
+        assert data["customerEvents"]["nodes"] == [{"type": "CREATED", "customerId": made["id"]}]
+    endpoints = "query($b: ID!) { webhookEndpoints(businessId: $b) { id } }"
+    assert "webhookEndpoints" in await gql.data(reader, endpoints, {"b": tenant.business_id})
+    refused = await gql(masked, endpoints, {"b": tenant.business_id})
+    assert codes(refused.json()) == ["FORBIDDEN"]

@@ -17,7 +17,16 @@ from tortoise.models import Model
 
 from app.models.encrypted import EncryptedField, EncryptedModel
 
-__all__ = ["ApiKey", "Business", "Customer", "Job", "KeyCheck"]
+__all__ = [
+    "ApiKey",
+    "Business",
+    "Customer",
+    "CustomerEvent",
+    "Job",
+    "KeyCheck",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+]
 
 
 class Business(Model):
@@ -110,3 +119,67 @@ class Job(Model):
 
     class Meta:
         table = "job"
+
+
+class CustomerEvent(Model):
+    """One change to a customer (the outbox), written in the transaction of the change.
+
+    No PII: ids, the type, field names, the actor and the time.  ``seq`` gives
+    the order (oldest first); ``id`` is the public id and the ``webhook-id``.
+    """
+
+    seq = fields.BigIntField(primary_key=True)
+    id = fields.CharField(max_length=40, unique=True)
+    business_id = fields.CharField(max_length=40)
+    customer_id = fields.CharField(max_length=40)
+    type = fields.CharField(max_length=16)
+    changed_fields = ArrayField("TEXT")
+    actor = fields.CharField(max_length=40)
+    occurred_at = fields.DatetimeField()
+
+    class Meta:
+        table = "customer_event"
+        indexes = (("business_id", "seq"), ("business_id", "customer_id", "seq"))
+
+
+class WebhookEndpoint(EncryptedModel):
+    """A business's webhook receiver; its signing secret is encrypted like PII."""
+
+    id = fields.CharField(primary_key=True, max_length=40)
+    business: fields.ForeignKeyRelation[Business] = fields.ForeignKeyField(
+        "models.Business", related_name="webhook_endpoints", on_delete=fields.RESTRICT
+    )
+    url = fields.CharField(max_length=2000)
+    secret = EncryptedField()
+    event_types = ArrayField("TEXT")
+    enabled = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    #: When a worker last took the endpoint: the least recent goes first (fairness).
+    served_at = fields.DatetimeField(null=True)
+    deleted_at = fields.DatetimeField(null=True)
+
+    business_id: str
+
+    class Meta:
+        table = "webhook_endpoint"
+
+
+class WebhookDelivery(Model):
+    """One event for one endpoint: pending until a 2xx, or failed after the last try."""
+
+    id = fields.BigIntField(primary_key=True)
+    event: fields.ForeignKeyRelation[CustomerEvent] = fields.ForeignKeyField(
+        "models.CustomerEvent", related_name="deliveries", on_delete=fields.CASCADE
+    )
+    endpoint: fields.ForeignKeyRelation[WebhookEndpoint] = fields.ForeignKeyField(
+        "models.WebhookEndpoint", related_name="deliveries", on_delete=fields.CASCADE
+    )
+    status = fields.CharField(max_length=16, default="pending")
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField()
+    last_status = fields.IntField(null=True)
+    delivered_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "webhook_delivery"
+        unique_together = (("event", "endpoint"),)

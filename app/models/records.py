@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from app import crypto
+from app import crypto, meter
 from app.models import Customer
 
 ENCRYPTED = ("email", "phone", "address", "tin")
@@ -78,6 +78,7 @@ class _Opened:
             return self.missing
         if isinstance(value, bytes):
             value = crypto.current().cipher.open(self.table, self.column, record.id, value)
+            meter.decrypted(1)
             setattr(record, self.slot, value)
         return value
 

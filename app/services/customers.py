@@ -17,11 +17,11 @@ from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from app import crypto
+from app import crypto, meter
 from app.ids import new_id, well_formed
 from app.models import Customer, records
 from app.models.records import CustomerRecord, CustomerView
-from app.services import cursor, validation
+from app.services import cursor, events, validation
 from app.services.access import Caller, require_business, require_write
 from app.services.errors import BadUserInput, InvalidInput, UserError
 from app.services.masking import MaskedCustomerRecord
@@ -68,6 +68,14 @@ def _taken() -> InvalidInput:
     )
 
 
+def _event(
+    caller: Caller, customer: Customer, kind: str, fields: list[str] | None = None
+) -> list[events.Change]:
+    changed = [validation.RULES[key][0] for key in fields or ()]
+    actor = events.actor_of(caller)
+    return [events.Change(customer.business_id, customer.id, kind, actor, changed)]
+
+
 async def _save_unless_taken(customer: Customer, **save_options: Any) -> None:
     """Save; an active-email conflict becomes the TAKEN user error."""
     try:
@@ -103,10 +111,13 @@ async def fetch(sql: str, *params: Any) -> list[Any]:
     """Plain SQL on Tortoise's connection, for the read path.
 
     ``is_active`` is written literally in these statements, so the partial
-    indexes match even with a cached generic plan.
+    indexes match even with a cached generic plan.  A request's reads take one
+    pooled connection at a time, and the rows count towards its cost (app.meter).
     """
-    async with Customer._meta.db.acquire_connection() as conn:
-        return await conn.fetch(sql, *params)
+    async with meter.one_query(), Customer._meta.db.acquire_connection() as conn:
+        rows = await conn.fetch(sql, *params)
+    meter.rows_read(len(rows))
+    return rows
 
 
 def record_type(caller: Caller) -> type[CustomerRecord]:
@@ -230,7 +241,9 @@ async def create_customer(
     require_business(caller, business_id)
     data = validation.check({key: values.get(key) for key in validation.RULES})
     customer = _new_customer(business_id, data)
-    await _save_unless_taken(customer, force_create=True)
+    async with in_transaction() as conn:
+        await _save_unless_taken(customer, force_create=True, using_db=conn)
+        await events.record(conn, _event(caller, customer, events.CREATED))
     return customer
 
 
@@ -257,7 +270,9 @@ async def find_or_create_customer(
             return existing, False
         customer = _new_customer(business_id, data)
         try:
-            await customer.save(force_create=True)
+            async with in_transaction() as conn:
+                await customer.save(force_create=True, using_db=conn)
+                await events.record(conn, _event(caller, customer, events.CREATED))
         except IntegrityError as exc:
             if not _is_email_conflict(exc):
                 raise
@@ -306,6 +321,8 @@ async def update_customer(
             raise InvalidInput([ERASED_ERROR])
         if not data:
             return customer
+        # In the contract's field order; reading an old value opens only that field.
+        changed = [k for k in validation.RULES if k in data and getattr(customer, k) != data[k]]
         for key, value in data.items():
             setattr(customer, key, value)
         fields = [*data, "updated_at"]
@@ -321,6 +338,8 @@ async def update_customer(
             )
             fields += ["search_tokens", "short_tokens"]
         await _save_unless_taken(customer, update_fields=fields, using_db=conn)
+        if changed:
+            await events.record(conn, _event(caller, customer, events.UPDATED, changed))
     return customer
 
 
@@ -338,6 +357,7 @@ async def delete_customer(caller: Caller, *, customer_id: str) -> CustomerView:
             customer.search_tokens, customer.short_tokens = [], []
             fields = ["is_active", "deleted_at", "updated_at", "search_tokens", "short_tokens"]
             await customer.save(update_fields=fields, using_db=conn)
+            await events.record(conn, _event(caller, customer, events.DELETED))
     return await _shown(customer)
 
 
@@ -352,6 +372,7 @@ _ERASE = """
     UPDATE customer SET
         name = $2, name_lower = $3, email = NULL, email_hash = NULL, phone = NULL,
         address = NULL, tin = NULL, company_name = NULL, search_tokens = NULL,
+        short_tokens = NULL,
         is_active = false, deleted_at = COALESCE(deleted_at, $4), erased_at = $4,
         updated_at = $4
     WHERE id = $1 AND erased_at IS NULL
@@ -383,6 +404,7 @@ async def erase_customer(caller: Caller, *, customer_id: str) -> CustomerView:
         if customer.erased_at is None:
             now = datetime.now(UTC)
             await conn.execute_query(_ERASE, [customer.id, ERASED_NAME, ERASED_NAME.lower(), now])
+            await events.record(conn, _event(caller, customer, events.ERASED))
             customer.erased_at = now
     return await _shown(customer)
 
