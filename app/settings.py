@@ -83,6 +83,9 @@ class Settings:
     #: Per API key, per process: sustained requests per second and burst size.
     rate_per_second: float = 50.0
     rate_burst: int = 100
+    #: Per client address, per process: failed key lookups a second, and burst.
+    unknown_keys_per_second: float = 2.0
+    unknown_keys_burst: int = 20
     connections: ConnectionLimits = ConnectionLimits()
     #: Bearer token of GET /metrics; without one, production refuses metrics and
     #: development serves them to loopback clients only.
@@ -130,6 +133,8 @@ class Settings:
             data_dir=Path(env.get("FINORA_DATA_DIR", ".finora")).resolve(),
             rate_per_second=_number(env, "FINORA_RATE_LIMIT_PER_SECOND", 50.0),
             rate_burst=int(_number(env, "FINORA_RATE_LIMIT_BURST", 100)),
+            unknown_keys_per_second=_number(env, "FINORA_UNKNOWN_KEYS_PER_SECOND", 2.0),
+            unknown_keys_burst=int(_number(env, "FINORA_UNKNOWN_KEYS_BURST", 20)),
             connections=_connection_limits(env),
             metrics_token=_secret(env.get("FINORA_METRICS_TOKEN")),
             env_explicit=bool(explicit),

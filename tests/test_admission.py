@@ -128,3 +128,50 @@ async def test_middleware_charges_work_and_refuses_beyond_the_queue():
         inner.release.set()
         assert [r.status_code for r in await asyncio.gather(running, queued)] == [200, 200]
     assert slots._running == {} and slots._waiting == {}
+
+
+async def test_a_flood_of_made_up_keys_is_cut_off_per_address_before_the_database(
+    app, tenant, monkeypatch
+):
+    """Made-up keys never repeat, so no cache absorbs them: each address has a small
+    budget of failed lookups, then 429 without a lookup; others are untouched."""
+    import secrets
+
+    import httpx
+
+    from app.services import businesses
+
+    lookups = 0
+    real = businesses.ApiKey.filter
+
+    def counted(*args, **kwargs):
+        nonlocal lookups
+        lookups += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(businesses.ApiKey, "filter", counted)
+
+    def client(address: str) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app, client=(address, 40000))
+        return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+    body = {"query": "{ __typename }"}
+    async with client("203.0.113.7") as attacker, client("198.51.100.9") as victim:
+        statuses = []
+        for _ in range(200):
+            made_up = {"Authorization": f"Bearer fin_live_{secrets.token_urlsafe(24)}"}
+            statuses.append(
+                (await attacker.post("/graphql", json=body, headers=made_up)).status_code
+            )
+        assert statuses[:20] == [401] * 20  # the burst: looked up, unknown
+        assert statuses.count(429) >= 170  # then refused at the door
+        assert lookups <= 30  # the burst and what refilled meanwhile, not 200
+        # A valid key from another address, and the tenant's key from the flooding
+        # one once known, still get in.
+        assert (await victim.post("/graphql", json=body, headers=tenant.headers)).status_code == 200
+        assert (
+            await attacker.post("/graphql", json=body, headers=tenant.headers)
+        ).status_code == 200
+        # An unknown key from another address is still looked up and answered 401.
+        stranger = {"Authorization": "Bearer fin_live_" + "x" * 33}
+        assert (await victim.post("/graphql", json=body, headers=stranger)).status_code == 401

@@ -86,6 +86,7 @@ def create_web_app(
             await close_orm()
 
     limits = TokenBuckets(settings.rate_per_second, settings.rate_burst)  # one budget for both APIs
+    unknown_keys = TokenBuckets(settings.unknown_keys_per_second, settings.unknown_keys_burst)
     slots = BusinessSlots(
         settings.business_in_flight, settings.business_queue, settings.business_wait_s
     )
@@ -97,7 +98,7 @@ def create_web_app(
         admitted = Admit(
             bounded, slots=slots, limits=limits, work_per_token=settings.work_per_token
         )
-        return RequireApiKey(admitted, open_ide=open_ide, limits=limits)
+        return RequireApiKey(admitted, open_ide=open_ide, limits=limits, unknown_keys=unknown_keys)
 
     app = Starlette(
         routes=[

@@ -3,6 +3,12 @@
 A missing, malformed, unknown or revoked key gets HTTP 401 with code
 UNAUTHENTICATED before any GraphQL work is done.  The caller found is left in
 the ASGI scope's state for the layers below.
+
+An unknown key costs one indexed lookup, and made-up keys never repeat, so
+caching cannot absorb a flood of them: each client address has a small budget
+of failed lookups (``unknown_keys``).  Once it is spent, that address's keys
+get 429 without a lookup unless this process already knows them as valid;
+other addresses, and every key already in use, are not touched.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.http.ratelimit import TokenBuckets, retry_after_header
 from app.http.responses import error_response
 from app.services.access import Caller
-from app.services.businesses import authenticate
+from app.services.businesses import authenticate, known
 from app.services.health import is_unavailable
 
 log = logging.getLogger("finora.auth")
@@ -32,6 +38,12 @@ def bearer_token(scope: Scope) -> str | None:
                 return token.strip()
             return None
     return None
+
+
+def client_address(scope: Scope) -> str:
+    """The peer's address (behind a proxy: the proxy's, unless it is trusted)."""
+    client = scope.get("client")
+    return client[0] if client else ""
 
 
 def caller_of(request: Request) -> Caller:
@@ -52,18 +64,37 @@ def wants_ide(scope: Scope) -> bool:
 class RequireApiKey:
     """ASGI middleware in front of the API: no valid key, no entry."""
 
-    def __init__(self, app: ASGIApp, *, open_ide: bool, limits: TokenBuckets) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        open_ide: bool,
+        limits: TokenBuckets,
+        unknown_keys: TokenBuckets | None = None,
+    ) -> None:
         self.app = app
         self.open_ide = open_ide
         self.limits = limits
+        self.unknown_keys = unknown_keys or TokenBuckets(0, 1)  # off unless given
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or (self.open_ide and wants_ide(scope)):
             await self.app(scope, receive, send)
             return
         token = bearer_token(scope)
+        caller = known(token) if token else None
+        address = client_address(scope)
+        if token and caller is None and self.unknown_keys.exhausted(address):
+            wait = self.unknown_keys.take(address)
+            response = error_response(
+                scope, 429, "RATE_LIMITED", "Too many unknown API keys from this address"
+            )
+            response.headers["Retry-After"] = retry_after_header(wait)
+            await response(scope, receive, send)
+            return
         try:
-            caller = await authenticate(token) if token else None
+            if token and caller is None:
+                caller = await authenticate(token)
         except Exception as exc:
             unavailable = is_unavailable(exc)
             log.error("key lookup failed", extra={"fields": {"error_type": type(exc).__name__}})
@@ -76,6 +107,8 @@ class RequireApiKey:
             await error_response(scope, status, code, message)(scope, receive, send)
             return
         if caller is None:
+            if token:
+                self.unknown_keys.take(address)
             response = error_response(
                 scope,
                 401,

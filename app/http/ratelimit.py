@@ -45,6 +45,10 @@ class TokenBuckets:
         self._buckets[key] = (tokens - 1, now)
         return 0.0
 
+    def exhausted(self, key: str) -> bool:
+        """Whether `key` has no whole token left (nothing is spent)."""
+        return self.enabled and self._refilled(key, time.monotonic()) < 1
+
     def charge(self, key: str, cost: float) -> None:
         """Spend `cost` more tokens for work already done (debt down to -burst)."""
         if not self.enabled or cost <= 0 or key not in self._buckets:
