@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -169,6 +170,9 @@ def loadgen_main() -> None:
         result = asyncio.run(loadgen(spec))
     else:
         result = uvloop.run(loadgen(spec))
+    # The event loop may leave stdout non-blocking: a result over the pipe's 64-128 KiB
+    # would then be cut short. Blocking again, it is written whole.
+    os.set_blocking(sys.stdout.fileno(), True)
     print(json.dumps(result), flush=True)
 
 
