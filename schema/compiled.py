@@ -35,16 +35,19 @@ from graphql import (
     DirectiveNode,
     DocumentNode,
     FragmentDefinitionNode,
+    GraphQLError,
     GraphQLField,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfo,
+    GraphQLScalarType,
     GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
     Undefined,
+    VariableDefinitionNode,
     VariableNode,
     is_leaf_type,
 )
@@ -54,7 +57,14 @@ from graphql.execution.collect_fields import (
     collect_fields,
     collect_subfields,
 )
-from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
+from graphql.execution.get_variable_signature import GraphQLVariableSignature
+from graphql.execution.values import (
+    VariableValues,
+    VariableValueSource,
+    get_argument_values,
+    get_variable_signature,
+    get_variable_values,
+)
 from graphql.language import Visitor, visit
 from graphql.pyutils import Path
 from graphql.type.definition import GraphQLResolveInfoHelpers
@@ -216,13 +226,43 @@ class Plan:
         self.fragments = fragments
         self.fields = fields
         self.root_type = schema.query_type
+        self.scalar_variables = _scalar_variables(schema, self.variable_definitions)
         #: What NameOperation would set for logs and metrics.
         self.operation_label = operation_label
 
+    def _variables(self, inputs: dict[str, Any]) -> VariableValues | None:
+        """Coerced as graphql-core does; built-in scalars directly, the rest by graphql-core."""
+        if self.scalar_variables is None:
+            values = get_variable_values(self.schema, self.variable_definitions, inputs)
+            return None if isinstance(values, list) else values
+        sources: dict[str, VariableValueSource] = {}
+        coerced: dict[str, Any] = {}
+        for name, signature, non_null, coerce in self.scalar_variables:
+            value = inputs.get(name, Undefined)
+            if value is Undefined:
+                if non_null:
+                    return None
+                sources[name] = VariableValueSource(signature)
+                continue
+            sources[name] = VariableValueSource(signature, value)
+            if value is None:
+                if non_null:
+                    return None
+                coerced[name] = None
+                continue
+            try:
+                parsed = coerce(value)
+            except Exception:
+                return None
+            if parsed is Undefined:
+                return None
+            coerced[name] = parsed
+        return VariableValues(sources, coerced)
+
     async def run(self, variables: dict[str, Any] | None, context: Any) -> dict[str, Any] | None:
         """The ``data`` object, or None when the general path must answer."""
-        values = get_variable_values(self.schema, self.variable_definitions, variables or {})
-        if isinstance(values, list):  # coercion errors
+        values = self._variables(variables or {})
+        if values is None:
             return None
         data: dict[str, Any] = {}
         try:
@@ -253,6 +293,29 @@ class Plan:
         except Exception:
             return None
         return data
+
+
+#: Variable types coerced directly: graphql-core's own built-in scalars.
+_BUILT_IN = {"ID", "String", "Int", "Float", "Boolean"}
+
+
+def _scalar_variables(
+    schema: GraphQLSchema, definitions: Iterable[VariableDefinitionNode]
+) -> list[tuple[str, GraphQLVariableSignature, bool, Callable[[Any], Any]]] | None:
+    """(name, signature, non-null, coercion) per variable, when every one is a built-in
+    scalar without a default; else None (graphql-core coerces them)."""
+    found = []
+    for definition in definitions:
+        signature = get_variable_signature(schema, definition)
+        if isinstance(signature, GraphQLError) or definition.default_value is not None:
+            return None
+        type_ = signature.type
+        non_null = isinstance(type_, GraphQLNonNull)
+        named = type_.of_type if non_null else type_
+        if not isinstance(named, GraphQLScalarType) or named.name not in _BUILT_IN:
+            return None
+        found.append((signature.name, signature, non_null, named.coerce_input_value))
+    return found
 
 
 def _fragments(

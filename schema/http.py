@@ -47,6 +47,32 @@ _MISSING = object()
 NOT_ACCEPTABLE = "Accept must allow application/graphql-response+json or application/json"
 
 
+_JSON_TYPE = b"application/json"
+#: Accept headers seen, with their negotiated media type: clients send a few values.
+_MEDIA_BY_ACCEPT: dict[str | None, str | None] = {}
+_MEDIA_CACHE_MAX = 256
+
+
+def _negotiated(accept: str | None) -> str | None:
+    if accept in _MEDIA_BY_ACCEPT:
+        return _MEDIA_BY_ACCEPT[accept]
+    media = negotiate(accept)
+    if len(_MEDIA_BY_ACCEPT) < _MEDIA_CACHE_MAX and (accept is None or len(accept) < 200):
+        _MEDIA_BY_ACCEPT[accept] = media
+    return media
+
+
+def _is_json(scope: Scope) -> bool:
+    """Strawberry's test of a POST's Content-Type, without its parser for the plain value."""
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            if value == _JSON_TYPE:
+                return True
+            content_type, _ = parse_content_type(value.decode("latin-1"))
+            return "application/json" in content_type
+    return False
+
+
 class _RequestAdapter(StarletteRequestAdapter):
     """Keeps the request so the parser can reach the parameters decoded in ``__call__``."""
 
@@ -165,8 +191,7 @@ class GraphQLView(GraphQL):
             return self.parse_query_params(request.query_params)
         if request.method != "POST":
             return None
-        content_type, _ = parse_content_type(request.headers.get("content-type") or "")
-        if "application/json" not in content_type:
+        if not _is_json(request.scope):
             return None
         value = self.decode_json(await request.body())
         return value if isinstance(value, dict) else None
@@ -224,7 +249,7 @@ class GraphQLView(GraphQL):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope=scope, receive=receive)
-        media = negotiate(accept_header(scope))
+        media = _negotiated(accept_header(scope))
         if media is None and not self.should_render_graphql_ide(
             self.request_adapter_class(request)
         ):

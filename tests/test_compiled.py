@@ -12,6 +12,7 @@ how many are generated.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from typing import Any
 
@@ -82,12 +83,14 @@ async def test_plans_answer_like_the_general_path(settings, app, gql, tenant):
         transport=httpx.ASGITransport(app=web), base_url="http://t", headers=tenant.headers
     ) as http:
 
-        async def twice(query: str, get: bool, accept: str) -> None:
+        async def twice(
+            query: str, get: bool, accept: str, variables: dict[str, Any] = variables
+        ) -> None:
             headers = {"accept": accept}
             answers = []
             for _ in range(2):
                 if get:
-                    params = {"query": query, "variables": __import__("json").dumps(variables)}
+                    params = {"query": query, "variables": json.dumps(variables)}
                     response = await http.get("/graphql", params=params, headers=headers)
                 else:
                     body = {"query": query, "variables": variables}
@@ -99,6 +102,28 @@ async def test_plans_answer_like_the_general_path(settings, app, gql, tenant):
         for n, shape in enumerate(SHAPES):
             accept = "application/graphql-response+json" if n % 2 else "application/json"
             await twice(shape, get=bool(n % 3 == 0), accept=accept)
+        # Variables that do not coerce, are missing, null, or of the wrong kind.
+        typed = (
+            "query($b: ID!, $n: Int, $s: String) { customers(businessId: $b, limit: $n) { id } }"
+        )
+        for n, sent in enumerate(
+            [
+                {"b": tenant.business_id},
+                {"b": tenant.business_id, "n": None},
+                {"b": tenant.business_id, "n": 2, "s": None},
+                {"b": tenant.business_id, "n": "2"},
+                {"b": tenant.business_id, "n": 2.5},
+                {"b": tenant.business_id, "n": 2**40},
+                {"b": tenant.business_id, "n": True},
+                {"b": 7, "n": 1},
+                {"b": None},
+                {},
+                {"b": ["x"]},
+                {"b": tenant.business_id, "s": 5},
+            ]
+        ):
+            for accept in ("application/json", "application/graphql-response+json"):
+                await twice(typed, get=bool(n % 2), accept=accept, variables=sent)
 
         @hypothesis_settings(
             max_examples=EXAMPLES,
@@ -119,3 +144,21 @@ async def test_plans_answer_like_the_general_path(settings, app, gql, tenant):
     assert mismatches == [], mismatches[:3]
     compiled = [plan for _, (plan, _) in view.plans._items.items() if plan is not None]
     assert len(compiled) >= 20, len(compiled)
+
+
+async def test_a_compiled_answer_is_counted_and_named_like_any_other(client, gql, tenant, caplog):
+    """Metrics and the log line see the same operation name on both paths."""
+    from tests.test_metrics import count
+
+    query = "query Named($b: ID!) { customers(businessId: $b, limit: 1) { id } } # metrics"
+    before = (await client.get("/metrics")).text
+    with caplog.at_level("INFO", logger="finora"):
+        for _ in range(3):  # the general path, then the plan twice
+            response = await gql(tenant, query, {"b": tenant.business_id})
+            assert response.status_code == 200 and "errors" not in response.json()
+    after = (await client.get("/metrics")).text
+    label = "graphql.query.customers"
+    assert count(after, label, "200") == count(before, label, "200") + 3
+    lines = [r for r in caplog.records if getattr(r, "fields", {}).get("operation") == label]
+    assert len(lines) >= 3
+    assert {r.fields["business_id"] for r in lines[-3:]} == {tenant.business_id}

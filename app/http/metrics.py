@@ -8,6 +8,8 @@ counts its own requests; scrape every worker, or run one per container.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -65,6 +67,17 @@ def operation_of(scope: Scope) -> str:
     return scope["path"] if scope["path"] in FIXED_PATHS else "other"
 
 
+#: The labelled children, found once per (operation, status): ``labels()`` takes a
+#: lock and checks its arguments on every call.  Bounded like the label values.
+_children: dict[tuple[str, int], tuple[Any, Any]] = {}
+_MAX_CHILDREN = 10_000
+
+
 def record(operation: str, status: int, seconds: float) -> None:
-    REQUESTS.labels(operation, str(status)).inc()
-    LATENCY.labels(operation).observe(seconds)
+    children = _children.get((operation, status))
+    if children is None:
+        children = (REQUESTS.labels(operation, str(status)), LATENCY.labels(operation))
+        if len(_children) < _MAX_CHILDREN:
+            _children[(operation, status)] = children
+    children[0].inc()
+    children[1].observe(seconds)
