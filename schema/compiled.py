@@ -71,13 +71,10 @@ from graphql.type.definition import GraphQLResolveInfoHelpers
 from strawberry.extensions import SchemaExtension
 from strawberry.utils.await_maybe import await_maybe
 
-from schema.fast import PASSTHROUGH, field_getter
+from schema.fast import PASSTHROUGH, field_getter, plain_attribute
+from schema.rows import Column, Fallback, row_builder
 
 Completer = Callable[[Any], Any]
-
-
-class _Fallback(Exception):
-    """The value needs the general path's error handling."""
 
 
 class _NotCovered(Exception):
@@ -85,7 +82,7 @@ class _NotCovered(Exception):
 
 
 def _no_tracking(values: Any) -> None:
-    raise _Fallback  # a resolver with side work belongs to the general path
+    raise Fallback  # a resolver with side work belongs to the general path
 
 
 #: Resolvers of this schema do not use graphql-core's async helpers; a plan has no
@@ -107,6 +104,7 @@ class _UsesVariableInDirective(Visitor):
 
 
 def _leaf(leaf: Any) -> Completer:
+    """A leaf outside an object (a list of scalars): its output coercion."""
     passthrough = PASSTHROUGH.get(leaf.name)
     coerce = leaf.coerce_output_value
 
@@ -115,7 +113,7 @@ def _leaf(leaf: Any) -> Completer:
             return value
         coerced = coerce(value)
         if coerced is Undefined or coerced is None:
-            raise _Fallback
+            raise Fallback
         return coerced
 
     return complete
@@ -139,7 +137,7 @@ class _Compiler:
 
             def non_null(value: Any) -> Any:
                 if value is None:
-                    raise _Fallback
+                    raise Fallback
                 return inner(value)
 
             return non_null
@@ -156,7 +154,7 @@ class _Compiler:
 
             def items(value: Any) -> list[Any]:
                 if not isinstance(value, list | tuple):
-                    raise _Fallback
+                    raise Fallback
                 return [item(each) for each in value]
 
             return items
@@ -172,12 +170,12 @@ class _Compiler:
         )
         if collected.new_defer_usages:
             raise _NotCovered
-        columns: list[tuple[str, Callable[[Any], Any] | None, Any]] = []
+        columns: list[Column] = []
         for key, field_details in collected.grouped_field_set.items():
             node = field_details[0].node
             name = node.name.value
             if name == "__typename":
-                columns.append((key, None, object_type.name))
+                columns.append(Column(key, typename=object_type.name))
                 continue
             field_def = object_type.fields.get(name)
             if field_def is None or node.arguments or field_def.args:
@@ -185,15 +183,18 @@ class _Compiler:
             getter = field_getter(field_def)
             if getter is None:
                 raise _NotCovered
-            columns.append((key, getter, self.completer(field_def.type, field_details)))
-
-        def build(value: Any) -> dict[str, Any]:
-            row = {}
-            for key, getter, complete in columns:
-                row[key] = complete if getter is None else complete(getter(value))
-            return row
-
-        return build
+            source = {"attribute": plain_attribute(field_def), "function": getter}
+            type_ = field_def.type
+            non_null = isinstance(type_, GraphQLNonNull)
+            leaf = type_.of_type if non_null else type_
+            if is_leaf_type(leaf):
+                passthrough = PASSTHROUGH.get(leaf.name)
+                coerce = leaf.coerce_output_value
+                columns.append(Column(key, **source, coerce=coerce, passthrough=passthrough,
+                                      nullable=not non_null))  # fmt: skip
+            else:
+                columns.append(Column(key, **source, complete=self.completer(type_, field_details)))
+        return row_builder(columns)
 
 
 class _RootField:

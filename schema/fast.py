@@ -48,6 +48,14 @@ class _Fallback(Exception):
     """Something on the fast way needs the normal path's error handling."""
 
 
+def plain_attribute(field_def: Any) -> str | None:
+    """The attribute a field reads, when it has no resolver, extension or permission."""
+    definition = (field_def.extensions or {}).get(DEFINITION)
+    if definition is None or definition.extensions or definition.permission_classes:
+        return None
+    return definition.python_name if definition.base_resolver is None else None
+
+
 def field_getter(field_def: Any) -> Callable[[Any], Any] | None:
     """How to read a field straight from its source, if that is all its resolver does."""
     definition = (field_def.extensions or {}).get(DEFINITION)
