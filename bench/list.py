@@ -51,7 +51,7 @@ import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from tempfile import TemporaryDirectory
+from tempfile import NamedTemporaryFile, TemporaryDirectory
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -134,7 +134,10 @@ async def run_round(
     totals: Totals,
 ) -> str:
     """One round against one server; adds to `totals` and returns a one-line summary."""
+    with NamedTemporaryFile(prefix="finora-loadgen-", suffix=".json", delete=False) as result_file:
+        pass  # the load generator writes its result here
     spec = {
+        "result_path": result_file.name,
         "port": server.port,
         "requests": [r.decode("latin-1") for r in requests],
         "concurrency": args.concurrency,
@@ -170,7 +173,10 @@ async def run_round(
             await proc.wait()
     if line.strip() != b"done" or proc.returncode != 0:
         raise SystemExit(f"load generator failed ({proc.returncode}):\n{err.decode()[-2000:]}")
-    result = json.loads(out)
+    del out
+    result_path = Path(result_file.name)
+    result = json.loads(result_path.read_text())
+    result_path.unlink()
     server_cpu = cpu_seconds_between(before, after)
     db_cpu = cpu_seconds_between(db_before, db_after)
     busy = (busy_after[0] - busy_before[0]) / max(1, busy_after[1] - busy_before[1])
