@@ -81,7 +81,7 @@ async def profile(call: Call, requests: int) -> None:
     for _ in range(requests):
         await call()
     profiler.disable()
-    pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(60)  # by cumulative time
 
 
 def layers_of(app: Any) -> list[tuple[str, Any]]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException, StarletteRequestAdapter
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -71,6 +71,22 @@ def _is_json(scope: Scope) -> bool:
             content_type, _ = parse_content_type(value.decode("latin-1"))
             return "application/json" in content_type
     return False
+
+
+async def _body(request: Request) -> bytes:
+    """The whole body, read from ``receive`` without Starlette's stream generator and
+    kept on the request as ``Request.body()`` keeps it (Strawberry reads it there)."""
+    chunks = []
+    while True:
+        message = await request.receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnect
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    request._body = body
+    return body
 
 
 class _RequestAdapter(StarletteRequestAdapter):
@@ -193,7 +209,7 @@ class GraphQLView(GraphQL):
             return None
         if not _is_json(request.scope):
             return None
-        value = self.decode_json(await request.body())
+        value = self.decode_json(await _body(request))
         return value if isinstance(value, dict) else None
 
     async def _answer(self, request: Request) -> Response:
