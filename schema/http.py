@@ -89,6 +89,30 @@ async def _body(request: Request) -> bytes:
     return body
 
 
+_CONTENT_TYPES = {media: value.encode("latin-1") for media, value in CONTENT_TYPES.items()}
+
+
+class _PlanAnswer:
+    """A compiled plan's answer: the messages Starlette's Response would send (status,
+    Content-Length, Content-Type, body), without building one per request."""
+
+    __slots__ = ("body", "content_type")
+    #: Already in the negotiated media type (``__call__`` changes only JSON answers).
+    media_type = None
+
+    def __init__(self, body: bytes, content_type: bytes) -> None:
+        self.body = body
+        self.content_type = content_type
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [
+            (b"content-length", str(len(self.body)).encode()),
+            (b"content-type", self.content_type),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": self.body})
+
+
 class _RequestAdapter(StarletteRequestAdapter):
     """Keeps the request so the parser can reach the parameters decoded in ``__call__``."""
 
@@ -212,7 +236,7 @@ class GraphQLView(GraphQL):
         value = self.decode_json(await _body(request))
         return value if isinstance(value, dict) else None
 
-    async def _answer(self, request: Request) -> Response:
+    async def _answer(self, request: Request) -> Response | _PlanAnswer:
         params = await self._decoded(request)
         if params is None:
             return await self.run(request)
@@ -230,7 +254,8 @@ class GraphQLView(GraphQL):
                 request.state.operation = plan.operation_label
                 if register is not None:
                     self.persisted.put(register, query, len(query))
-                return Response(orjson.dumps({"data": data}), media_type=JSON)
+                media = getattr(request.state, MEDIA)
+                return _PlanAnswer(orjson.dumps({"data": data}), _CONTENT_TYPES[media])
         setattr(request.state, PARAMS, params)
         response = await self.run(request)
         document = getattr(request.state, VALIDATED_DOCUMENT, None)

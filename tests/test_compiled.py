@@ -64,8 +64,10 @@ class _PointAtData(Visitor):
         return ArgumentNode(name=node.name, value=StringValueNode(value=value))
 
 
-def _answer(response: httpx.Response) -> tuple[int, str, bytes]:
-    return response.status_code, response.headers["content-type"], response.content
+def _answer(response: httpx.Response) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Status, every header in order but the request id, and the body."""
+    headers = [(k, v) for k, v in response.headers.raw if k.lower() != b"x-request-id"]
+    return response.status_code, headers, response.content
 
 
 async def test_plans_answer_like_the_general_path(settings, app, gql, tenant):
