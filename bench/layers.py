@@ -22,7 +22,6 @@ import asyncio
 import os
 import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.list import UNREACHABLE_RATE, prepare  # noqa: E402
+from bench.list import prepare, scratch_environment  # noqa: E402
 from bench.scenarios import FIELDS, ONE_QUERY  # noqa: E402
 
 Call = Callable[[], Awaitable[Any]]
@@ -198,24 +197,12 @@ async def run(args: argparse.Namespace) -> None:
     import asyncpg
 
     from app import crypto
-    from app.crypto.keys import KeySet, generate_env_lines
+    from app.crypto.keys import KeySet
     from app.db.migrate import migrate
-    from app.db.orm import with_database
     from app.settings import parse_database_url
 
-    server_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    name = f"finora_layers_{uuid.uuid4().hex[:8]}"
-    url = with_database(server_url, name)
-    keys = dict(line.split("=", 1) for line in generate_env_lines())
-    env = {
-        **os.environ,
-        **keys,
-        "DATABASE_URL": url,
-        "FINORA_ENV": "production",
-        "FINORA_RATE_LIMIT_PER_SECOND": str(UNREACHABLE_RATE),
-        "FINORA_RATE_LIMIT_BURST": str(UNREACHABLE_RATE),
-    }
-    env.pop("FINORA_GRAPHIQL", None)
+    server_url, name, keys, env = scratch_environment("finora_layers")
+    url = env["DATABASE_URL"]
     admin = await asyncpg.connect(**parse_database_url(server_url))  # type: ignore[arg-type]
     await admin.execute(f'CREATE DATABASE "{name}"')
     try:

@@ -37,7 +37,9 @@ of the server's processes, of its PostgreSQL backends and of the load generator
 (100 % is one core); the whole machine's busy share (100 % is every core); and
 the peak resident memory (VmHWM) of the server's processes, reset per scenario.
 The service runs with a per-key rate limit it cannot reach, since one key sends
-everything.
+everything.  The summary at the end puts the scenarios side by side with the
+server's CPU time per answered request (steadier than requests per second when
+other work shares the machine) and says whether each goal of DESIGN.md is met.
 """
 
 from __future__ import annotations
@@ -319,29 +321,18 @@ def print_summary(results: dict[str, tuple[Totals, Totals]]) -> None:
         )
 
 
-async def run(args: argparse.Namespace) -> None:
-    # Imported here, not at the top, so that the load generator process (this
-    # script too) starts without Tortoise and the rest of the app.
-    import asyncpg
-
-    from app import crypto
-    from app.crypto.keys import KeySet, generate_env_lines
-    from app.db.migrate import migrate
+def scratch_environment(prefix: str) -> tuple[str, str, dict[str, str], dict[str, str]]:
+    """(server URL, scratch database name, fresh keys, environment of the servers)."""
+    from app.crypto.keys import generate_env_lines
     from app.db.orm import with_database
-    from app.settings import parse_database_url
 
-    async def connect(url: str) -> asyncpg.Connection:
-        return await asyncpg.connect(**parse_database_url(url))  # type: ignore[arg-type]
-
-    print("command:", command_line([sys.executable, *sys.argv]))
     server_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    name = f"finora_bench_{uuid.uuid4().hex[:8]}"
-    url = with_database(server_url, name)
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     keys = dict(line.split("=", 1) for line in generate_env_lines())
     env = {
         **os.environ,
         **keys,
-        "DATABASE_URL": url,
+        "DATABASE_URL": with_database(server_url, name),
         "FINORA_ENV": "production",
         # One key sends every request: a per-key rate limit would measure itself.
         # It stays on (its bookkeeping is part of a request's cost) but never refuses.
@@ -349,6 +340,25 @@ async def run(args: argparse.Namespace) -> None:
         "FINORA_RATE_LIMIT_BURST": str(UNREACHABLE_RATE),
     }
     env.pop("FINORA_GRAPHIQL", None)
+    return server_url, name, keys, env
+
+
+async def run(args: argparse.Namespace) -> None:
+    # Imported here, not at the top, so that the load generator process (this
+    # script too) starts without Tortoise and the rest of the app.
+    import asyncpg
+
+    from app import crypto
+    from app.crypto.keys import KeySet
+    from app.db.migrate import migrate
+    from app.settings import parse_database_url
+
+    async def connect(url: str) -> asyncpg.Connection:
+        return await asyncpg.connect(**parse_database_url(url))  # type: ignore[arg-type]
+
+    print("command:", command_line([sys.executable, *sys.argv]))
+    server_url, name, keys, env = scratch_environment("finora_bench")
+    url = env["DATABASE_URL"]
     scratch = TemporaryDirectory(prefix="finora-bench-")
     service, floor = make_servers(args.workers, Path(scratch.name))
     admin = await connect(server_url)
