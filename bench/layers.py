@@ -5,9 +5,10 @@
 In a scratch database (as bench/list.py makes one, dropped at the end) it builds
 the service's ASGI app in this process and sends the same ``customer(id)``
 request (every field, a JSON body by POST, as bench/list.py does) to each
-layer in turn, from the outermost in: the CPU time per request of a layer's whole
-call minus that of the next layer down is what the layer itself costs (CPU time,
-best of 5 rounds: waiting for PostgreSQL and other processes do not count).
+layer in turn, from the outermost in ("stack": that layer and all below it), and to
+each layer alone, with a stub in place of the rest of the app ("alone"). CPU time
+of this process, the least of 10 rounds taken in turns: waiting for PostgreSQL and
+other processes do not count.
 Below the GraphQL view the parts of the compiled path are timed on their own:
 the key lookup (cached), the service call (SQL on the pool), decrypting the four
 PII fields, building the answer and orjson.  What Uvicorn and httptools cost
@@ -51,21 +52,31 @@ def asgi_call(app: Any, scope: dict[str, Any], body: bytes) -> Call:
 
 
 #: Rounds per measurement; the least is kept (other work on the machine only adds).
-ROUNDS = 5
+ROUNDS = 10
+
+
+async def best_us(calls: list[Call], requests: int) -> list[float]:
+    """CPU time of this process per call of each (waiting for PostgreSQL is not counted).
+
+    The calls take turns, round by round, so that a change in what else runs on the
+    machine weighs on all of them alike; each keeps its least round.
+    """
+    for call in calls:
+        for _ in range(min(200, requests)):  # warm: plans compiled, caches filled
+            await call()
+    best = [float("inf")] * len(calls)
+    per_round = max(1, requests // ROUNDS)
+    for _ in range(ROUNDS):
+        for n, call in enumerate(calls):
+            started = time.process_time()
+            for _ in range(per_round):
+                await call()
+            best[n] = min(best[n], (time.process_time() - started) / per_round)
+    return [1e6 * b for b in best]
 
 
 async def mean_us(call: Call, requests: int) -> float:
-    """CPU time of this process per call (waiting for PostgreSQL is not counted)."""
-    for _ in range(min(200, requests)):  # warm: plans compiled, caches filled
-        await call()
-    best = float("inf")
-    per_round = max(1, requests // ROUNDS)
-    for _ in range(ROUNDS):
-        started = time.process_time()
-        for _ in range(per_round):
-            await call()
-        best = min(best, (time.process_time() - started) / per_round)
-    return 1e6 * best
+    return (await best_us([call], requests))[0]
 
 
 async def profile(call: Call, requests: int) -> None:
@@ -83,8 +94,16 @@ async def profile(call: Call, requests: int) -> None:
     pstats.Stats(profiler).sort_stats("cumulative").print_stats(60)  # by cumulative time
 
 
-def layers_of(app: Any) -> list[tuple[str, Any]]:
-    """The app's layers, outermost first, found by walking their ``app`` attributes."""
+async def _stub(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """What a layer calls instead of the rest of the app, to time the layer alone."""
+    await receive()
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"{}"})
+
+
+def layers_of(app: Any) -> list[tuple[str, Any, Any]]:
+    """(name, layer, the object whose ``app`` is the next layer) outermost first, found by
+    walking the ``app`` attributes; the view has no next layer."""
     observe = app
     nostore = observe.app
     bodylimit = nostore.app
@@ -93,12 +112,12 @@ def layers_of(app: Any) -> list[tuple[str, Any]]:
     auth = route.app
     view = auth.app
     return [
-        ("observe (request id, log line, metrics)", observe),
-        ("no-store header", nostore),
-        ("body limit (reads the body)", bodylimit),
-        ("Starlette (middleware stack, routing)", starlette),
-        ("auth (cached key) and rate limit", auth),
-        ("GraphQL view, compiled plan, SQL, decryption, JSON", view),
+        ("observe (request id, log line, metrics)", observe, observe),
+        ("no-store header", nostore, nostore),
+        ("body limit (reads the body)", bodylimit, bodylimit),
+        ("Starlette (middleware stack, routing)", starlette, route),
+        ("auth (cached key) and rate limit", auth, auth),
+        ("GraphQL view, compiled plan, SQL, decryption, JSON", view, None),
     ]
 
 
@@ -148,12 +167,24 @@ async def measure(args: argparse.Namespace, env: dict[str, str]) -> None:
         if args.profile:
             await profile(asgi_call(layers[0][1], scope, body), args.requests)
             return
-        totals = []
-        for name, layer in layers:
+        calls = []
+        for name, layer, _ in layers:
             layer_scope = dict(scope)
             if name.startswith("GraphQL view"):
                 layer_scope["state"] = {"caller": caller}
-            totals.append((name, await mean_us(asgi_call(layer, layer_scope, body), args.requests)))
+            calls.append(asgi_call(layer, layer_scope, body))
+        costs = await best_us(calls, args.requests)
+        totals = [(name, cost) for (name, _, _), cost in zip(layers, costs, strict=True)]
+        # Each layer alone, around a stub: steadier than differences of whole calls.
+        alone = []
+        for name, layer, holder in layers[:-1]:
+            inner, holder.app = holder.app, _stub
+            try:
+                stubbed = asgi_call(layer, dict(scope), body)
+                alone.append((name, (await best_us([stubbed], args.requests // 2))[0]))
+            finally:
+                holder.app = inner
+        alone.append((layers[-1][0], totals[-1][1]))
 
         async def lookup() -> None:
             await authenticate(target.token)
@@ -174,21 +205,21 @@ async def measure(args: argparse.Namespace, env: dict[str, str]) -> None:
         async def serialize() -> None:
             orjson.dumps(answer)
 
+        read_us, decrypt_us, lookup_us, json_us = await best_us(
+            [read, decrypt, lookup, serialize], args.requests
+        )
         parts = [
-            ("  key lookup (cache hit)", await mean_us(lookup, args.requests)),
-            ("  service call: SQL on the pool, a record", await mean_us(read, args.requests)),
-            (
-                "  decrypting 4 PII fields (AES-GCM)",
-                await mean_us(decrypt, args.requests) - await mean_us(read, args.requests),
-            ),
-            ("  orjson of the answer", await mean_us(serialize, args.requests)),
+            ("  key lookup (cache hit)", lookup_us),
+            ("  service call: SQL on the pool, a record", read_us),
+            ("  decrypting 4 PII fields (AES-GCM)", decrypt_us - read_us),
+            ("  orjson of the answer", json_us),
         ]
         del row
     rounds = f"best of {ROUNDS} rounds of {args.requests // ROUNDS}"
     print(f"customer(id), every field, CPU per request in-process (us), {rounds}")
-    print(f"{'layer':<56}{'own':>8}{'total':>8}")
-    for (name, total), below in zip(totals, [*[t for _, t in totals[1:]], 0.0], strict=True):
-        print(f"{name:<56}{total - below:>8.1f}{total:>8.1f}")
+    print(f"{'layer':<56}{'alone':>8}{'stack':>8}")
+    for (name, total), (_, own) in zip(totals, alone, strict=True):
+        print(f"{name:<56}{own:>8.1f}{total:>8.1f}")
     for name, cost in parts:
         print(f"{name:<56}{cost:>8.1f}")
 
