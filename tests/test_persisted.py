@@ -128,3 +128,22 @@ def test_the_store_is_bounded_in_entries_and_characters():
     store.put("huge", "z" * 20_000, 20_000)  # larger than the whole store: not kept
     assert store.get("huge") is None and store.chars <= 10_000
     assert BoundedStore().max_chars == MAX_CHARS
+
+
+async def test_a_browser_get_with_a_known_hash_never_runs_it_without_a_key(client, tenant):
+    """GraphiQL's page is served keyless to a browser GET without `query`: a persisted
+    hash in such a GET must not slip past the key check."""
+    query = _query(uuid.uuid4().hex[:8])
+    variables = json.dumps({"b": tenant.business_id})
+    await client.post(
+        "/graphql",
+        json={"query": query, "variables": {"b": tenant.business_id}, "extensions": _ext(query)},
+        headers=tenant.headers,
+    )
+    params = {"extensions": json.dumps(_ext(query)), "variables": variables}
+    browser = await client.get("/graphql", params=params, headers={"accept": "text/html"})
+    # The page (or, from a host that is not this machine, its refusal): never an answer.
+    assert browser.headers["content-type"].startswith(("text/html", "text/plain"))
+    assert '"data"' not in browser.text and tenant.business_id not in browser.text
+    keyless = await client.get("/graphql", params=params)
+    assert keyless.status_code == 401
