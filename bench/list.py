@@ -37,7 +37,9 @@ of the server's processes, of its PostgreSQL backends and of the load generator
 (100 % is one core); the whole machine's busy share (100 % is every core); and
 the peak resident memory (VmHWM) of the server's processes, reset per scenario.
 The service runs with a per-key rate limit it cannot reach, since one key sends
-everything.
+everything.  The summary at the end puts the scenarios side by side with the
+server's CPU time per answered request (steadier than requests per second when
+other work shares the machine) and says whether each goal of DESIGN.md is met.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from tempfile import TemporaryDirectory
+from tempfile import NamedTemporaryFile, TemporaryDirectory
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -108,6 +110,11 @@ class Totals:
         ordered = sorted(self.latencies_us)
         return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))] / 1000
 
+    @property
+    def cpu_us_per_request(self) -> float:
+        """Server CPU per answered request: steadier than req/s on a shared machine."""
+        return 1e6 * self.server_cpu / len(self.latencies_us) if self.latencies_us else math.nan
+
     def share(self, cpu_seconds: float) -> float:
         """CPU seconds as a percentage of one core over the counted time."""
         return 100 * cpu_seconds / self.seconds if self.seconds else 0.0
@@ -133,7 +140,10 @@ async def run_round(
     totals: Totals,
 ) -> str:
     """One round against one server; adds to `totals` and returns a one-line summary."""
+    with NamedTemporaryFile(prefix="finora-loadgen-", suffix=".json", delete=False) as result_file:
+        pass  # the load generator writes its result here
     spec = {
+        "result_path": result_file.name,
         "port": server.port,
         "requests": [r.decode("latin-1") for r in requests],
         "concurrency": args.concurrency,
@@ -169,7 +179,10 @@ async def run_round(
             await proc.wait()
     if line.strip() != b"done" or proc.returncode != 0:
         raise SystemExit(f"load generator failed ({proc.returncode}):\n{err.decode()[-2000:]}")
-    result = json.loads(out)
+    del out
+    result_path = Path(result_file.name)
+    result = json.loads(result_path.read_text())
+    result_path.unlink()
     server_cpu = cpu_seconds_between(before, after)
     db_cpu = cpu_seconds_between(db_before, db_after)
     busy = (busy_after[0] - busy_before[0]) / max(1, busy_after[1] - busy_before[1])
@@ -283,18 +296,32 @@ def prepare(env: dict[str, str], customers: int) -> Target:
     return Target(business_id=business_id, token=issued["key"])
 
 
+#: The goals of DESIGN.md: req/s ratio per scenario; p99 and memory for all of them.
+GOALS = {"a": 0.8, "b": 0.5, "c": 0.75}
+P99_GOAL, MEMORY_GOAL = 2.0, 1.5
+
+
 def print_summary(results: dict[str, tuple[Totals, Totals]]) -> None:
     print(
-        f"\n{'':<5}{'req/s':>19}{'':>8}{'p99 ms':>19}{'':>8}{'peak RSS MiB':>19}\n"
-        f"{'':<5}" + f"{'service':>9}{'floor':>9}{'ratio':>9}" * 3
+        f"\n{'':<5}{'req/s':>19}{'':>8}{'p99 ms':>19}{'':>8}{'peak RSS MiB':>19}{'':>8}"
+        f"{'server CPU us/req':>22}{'':>5}  goal (req/s, p99, RSS)\n"
+        f"{'':<5}" + f"{'service':>9}{'floor':>9}{'ratio':>9}" * 4
     )
     for key, (service, floor) in results.items():
         r = Ratios.of(service, floor)
+        cpu = service.cpu_us_per_request / floor.cpu_us_per_request
+        goal = GOALS.get(key)
+        verdict = ""
+        if goal is not None:
+            met = r.rps >= goal and r.p99 <= P99_GOAL and r.memory <= MEMORY_GOAL
+            verdict = f"  {goal}x, {P99_GOAL}x, {MEMORY_GOAL}x: {'met' if met else 'NOT met'}"
         print(
             f"({key}) "
             f"{service.rps:>9.0f}{floor.rps:>9.0f}{r.rps:>8.2f}x"
             f"{service.percentile_ms(0.99):>9.2f}{floor.percentile_ms(0.99):>9.2f}{r.p99:>8.2f}x"
             f"{service.peak_rss_kib / 1024:>9.1f}{floor.peak_rss_kib / 1024:>9.1f}{r.memory:>8.2f}x"
+            f"{service.cpu_us_per_request:>9.0f}{floor.cpu_us_per_request:>9.0f}{cpu:>8.2f}x"
+            + verdict
         )
 
 

@@ -4,7 +4,8 @@
 
 It opens `concurrency` keep-alive HTTP/1.1 connections on raw asyncio sockets
 (uvloop when installed), sends the given requests in turn for a warm-up and a
-counted window, and prints one JSON result: successes, errors, latencies, CPU.
+counted window, and writes one JSON result (to the spec's `result_path`): successes,
+errors, latencies, CPU.
 Every loop is bounded by a deadline and a count; it only talks to 127.0.0.1.
 """
 
@@ -16,6 +17,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 #: A request slower than this counts as an error (and its connection is reopened).
@@ -161,7 +163,7 @@ async def loadgen(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def loadgen_main() -> None:
-    """Entry point of the load generator process: spec on stdin, result on stdout."""
+    """Entry point of the load generator process: spec on stdin, result in the spec's file."""
     spec = json.loads(sys.stdin.read())
     try:
         import uvloop  # uvicorn[standard] installs it; a lighter client loop
@@ -169,7 +171,9 @@ def loadgen_main() -> None:
         result = asyncio.run(loadgen(spec))
     else:
         result = uvloop.run(loadgen(spec))
-    print(json.dumps(result), flush=True)
+    # The result goes to the file the driver named: a large one written to the pipe
+    # was at times cut short (at a power of two) once the event loop had run.
+    Path(spec["result_path"]).write_text(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -48,7 +48,15 @@ class _Fallback(Exception):
     """Something on the fast way needs the normal path's error handling."""
 
 
-def _getter(field_def: Any) -> Callable[[Any], Any] | None:
+def plain_attribute(field_def: Any) -> str | None:
+    """The attribute a field reads, when it has no resolver, extension or permission."""
+    definition = (field_def.extensions or {}).get(DEFINITION)
+    if definition is None or definition.extensions or definition.permission_classes:
+        return None
+    return definition.python_name if definition.base_resolver is None else None
+
+
+def field_getter(field_def: Any) -> Callable[[Any], Any] | None:
     """How to read a field straight from its source, if that is all its resolver does."""
     definition = (field_def.extensions or {}).get(DEFINITION)
     if definition is None or definition.extensions or definition.permission_classes:
@@ -143,7 +151,7 @@ class FastListExecutor(StrawberryGraphQLCoreExecutionContext):
             field_type = field_def.type
             non_null = isinstance(field_type, GraphQLNonNull)
             leaf = field_type.of_type if non_null else field_type
-            getter = _getter(field_def)
+            getter = field_getter(field_def)
             if not is_leaf_type(leaf) or getter is None:
                 columns = None
                 break

@@ -6,6 +6,11 @@ document's only operation; other operations in the document do not count.
 Field names are validated against the schema; neither the client's
 operationName nor any argument enters the name, so it carries no PII and has
 few values.
+
+The extension also leaves the validated document in the request's state (it
+runs only once parsing and validation passed), so the view can compile a plan
+for it (``schema.compiled``, which keeps this name as its label) and store a
+persisted query (``schema.persisted``).
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ from graphql import (
     SelectionSetNode,
 )
 from strawberry.extensions import SchemaExtension
+
+#: The request state's entry for the document that passed validation.
+VALIDATED_DOCUMENT = "graphql_validated_document"
 
 
 def running_operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
@@ -65,4 +73,5 @@ class NameOperation(SchemaExtension):
             else:
                 fields = sorted(root_fields(document, operation)) or ["-"]  # type: ignore[arg-type]
                 request.state.operation = f"graphql.{operation.operation.value}." + "+".join(fields)
+            setattr(request.state, VALIDATED_DOCUMENT, document)
         yield

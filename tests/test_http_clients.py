@@ -19,7 +19,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from tests.conftest import ROOT, ServerProcess, Tenant, running_server
+from tests.conftest import ROOT, GraphQL, ServerProcess, Tenant, running_server
+from tests.test_api import create
 from tests.test_cli import production_env
 
 JS = ROOT / "tests" / "js"
@@ -165,3 +166,35 @@ def test_the_lock_pins_exact_versions():
     for name, version in manifest["dependencies"].items():
         assert version[0].isdigit(), (name, version)
         assert lock["packages"][f"node_modules/{name}"]["version"] == version
+
+
+async def test_apollo_persisted_queries(
+    node: str, server: ServerProcess, tenant: Tenant, gql: GraphQL
+):
+    """Apollo Client's persisted-queries link, hashed queries by GET: the hash alone is
+    unknown once, then the query is sent with it and stored; an invalid one never is."""
+    made = await create(gql, tenant, name="Ada Apollo", email="ada.apollo@example.ng")
+    customer_id = made["id"]
+    env = {
+        "FINORA_URL": f"{server.url}/graphql",
+        "FINORA_API_KEY": tenant.key,
+        "FINORA_CUSTOMER_ID": customer_id,
+    }
+    runs = {run["name"]: run for run in run_script(node, "apollo.mjs", env)["report"]}
+    expected = {"id": customer_id, "name": "Ada Apollo", "email": "ada.apollo@example.ng"}
+    for name in ("first", "again"):
+        assert {k: runs[name]["data"]["customer"][k] for k in expected} == expected
+    wire = {
+        name: [(x["method"], x["sentQuery"], x["status"], x["codes"]) for x in run["exchanges"]]
+        for name, run in runs.items()
+    }
+    not_found = ("GET", False, 200, ["PERSISTED_QUERY_NOT_FOUND"])
+    refused = ("POST", True, 400, ["GRAPHQL_VALIDATION_FAILED"])
+    assert wire == {
+        "first": [not_found, ("POST", True, 200, [])],  # unknown hash, then hash and query
+        "again": [("GET", False, 200, [])],  # the hash alone, by GET
+        "invalid": [not_found, refused],
+        "invalid again": [not_found, refused],  # a document that did not validate is not kept
+    }
+    assert all(x["sentHash"] for run in runs.values() for x in run["exchanges"])
+    assert runs["invalid"]["codes"] == ["GRAPHQL_VALIDATION_FAILED"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -122,6 +123,17 @@ def operation_of(scope: Scope) -> str:
     return scope["path"] if scope["path"] in FIXED_PATHS else "other"
 
 
+#: The labelled children, found once per (operation, status): ``labels()`` takes a
+#: lock and checks its arguments on every call.  Bounded like the label values.
+_children: dict[tuple[str, int], tuple[Any, Any]] = {}
+_MAX_CHILDREN = 10_000
+
+
 def record(operation: str, status: int, seconds: float) -> None:
-    REQUESTS.labels(operation, str(status)).inc()
-    LATENCY.labels(operation).observe(seconds)
+    children = _children.get((operation, status))
+    if children is None:
+        children = (REQUESTS.labels(operation, str(status)), LATENCY.labels(operation))
+        if len(_children) < _MAX_CHILDREN:
+            _children[(operation, status)] = children
+    children[0].inc()
+    children[1].observe(seconds)

@@ -1,0 +1,260 @@
+"""What each layer of a ``customer(id)`` request costs, in microseconds.
+
+    .venv/bin/python bench/layers.py [--requests 3000] [--customers 200]
+
+In a scratch database (as bench/list.py makes one, dropped at the end) it builds
+the service's ASGI app in this process and sends the same ``customer(id)``
+request (every field, a JSON body by POST, as bench/list.py does) to each
+layer in turn, from the outermost in ("stack": that layer and all below it), and to
+each layer alone, with a stub in place of the rest of the app ("alone"). CPU time
+of this process, the least of 10 rounds taken in turns: waiting for PostgreSQL and
+other processes do not count.
+Below the GraphQL view the parts of the compiled path are timed on their own:
+the key lookup (cached), the service call (SQL on the pool), decrypting the four
+PII fields, building the answer and orjson.  What Uvicorn and httptools cost
+(socket, HTTP parsing, writing) is not in here: bench/list.py's server CPU per
+request minus this total.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.list import prepare  # noqa: E402
+from bench.scenarios import FIELDS, ONE_QUERY  # noqa: E402
+from bench.servers import production_env, scratch_database  # noqa: E402
+
+Call = Callable[[], Awaitable[Any]]
+
+
+def asgi_call(app: Any, scope: dict[str, Any], body: bytes) -> Call:
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            assert message["status"] == 200, message
+
+    async def call() -> None:
+        fresh = {**scope, "state": dict(scope.get("state", {}))}
+        await app(fresh, receive, send)
+
+    return call
+
+
+#: Rounds per measurement; the least is kept (other work on the machine only adds).
+ROUNDS = 10
+
+
+async def best_us(calls: list[Call], requests: int) -> list[float]:
+    """CPU time of this process per call of each (waiting for PostgreSQL is not counted).
+
+    The calls take turns, round by round, so that a change in what else runs on the
+    machine weighs on all of them alike; each keeps its least round.
+    """
+    for call in calls:
+        for _ in range(min(200, requests)):  # warm: plans compiled, caches filled
+            await call()
+    best = [float("inf")] * len(calls)
+    per_round = max(1, requests // ROUNDS)
+    for _ in range(ROUNDS):
+        for n, call in enumerate(calls):
+            started = time.process_time()
+            for _ in range(per_round):
+                await call()
+            best[n] = min(best[n], (time.process_time() - started) / per_round)
+    return [1e6 * b for b in best]
+
+
+async def mean_us(call: Call, requests: int) -> float:
+    return (await best_us([call], requests))[0]
+
+
+async def profile(call: Call, requests: int) -> None:
+    """cProfile of whole requests: the functions that cost most, by own time."""
+    import cProfile
+    import pstats
+
+    for _ in range(200):
+        await call()
+    profiler = cProfile.Profile(time.process_time)
+    profiler.enable()
+    for _ in range(requests):
+        await call()
+    profiler.disable()
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(45)  # by own time
+
+
+async def _stub(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """What a layer calls instead of the rest of the app, to time the layer alone."""
+    await receive()
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"{}"})
+
+
+def layers_of(app: Any) -> list[tuple[str, Any, Any]]:
+    """(name, layer, the object whose ``app`` is the next layer) outermost first, found by
+    walking the ``app`` attributes; the view has no next layer."""
+    observe = app
+    nostore = observe.app
+    bodylimit = nostore.app
+    starlette = bodylimit.app
+    route = next(r for r in starlette.routes if getattr(r, "path", None) == "/graphql")
+    auth = route.app
+    view = auth.app
+    return [
+        ("observe (request id, log line, metrics)", observe, observe),
+        ("no-store header", nostore, nostore),
+        ("body limit (reads the body)", bodylimit, bodylimit),
+        ("Starlette (middleware stack, routing)", starlette, route),
+        ("auth (cached key) and rate limit", auth, auth),
+        ("GraphQL view, compiled plan, SQL, decryption, JSON", view, None),
+    ]
+
+
+async def measure(args: argparse.Namespace, env: dict[str, str]) -> None:
+    import orjson
+
+    from app.services import customers as service
+    from app.services.access import Caller
+    from app.services.businesses import authenticate
+    from app.settings import Settings
+    from schema.asgi import create_app
+
+    os.environ.update(env)
+    target = prepare(env, args.customers)
+    app = create_app(Settings.from_env())
+    from asgi_lifespan import LifespanManager
+
+    async with LifespanManager(app):
+        caller = await authenticate(target.token)
+        assert isinstance(caller, Caller)
+        rows = await service.list_customers(caller, business_id=target.business_id, limit=1)
+        customer_id = rows[0].id
+        query = ONE_QUERY % " ".join(FIELDS)
+        body = orjson.dumps({"query": query, "variables": {"id": customer_id}})
+        headers = [
+            (b"host", b"bench"),
+            (b"authorization", f"Bearer {target.token}".encode()),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/graphql",
+            "raw_path": b"/graphql",
+            "root_path": "",
+            "query_string": b"",
+            "headers": headers,
+            "server": ("127.0.0.1", 8000),
+            "client": ("127.0.0.1", 50000),
+            "state": {},
+        }
+        layers = layers_of(app)
+        if args.profile == "stack":
+            await profile(asgi_call(layers[0][1], scope, body), args.requests)
+            return
+        if args.profile == "view":
+            view_scope = {**scope, "state": {"caller": caller}}
+            await profile(asgi_call(layers[-1][1], view_scope, body), args.requests)
+            return
+        calls = []
+        for name, layer, _ in layers:
+            layer_scope = dict(scope)
+            if name.startswith("GraphQL view"):
+                layer_scope["state"] = {"caller": caller}
+            calls.append(asgi_call(layer, layer_scope, body))
+        costs = await best_us(calls, args.requests)
+        totals = [(name, cost) for (name, _, _), cost in zip(layers, costs, strict=True)]
+        # Each layer alone, around a stub: steadier than differences of whole calls.
+        alone = []
+        for name, layer, holder in layers[:-1]:
+            inner, holder.app = holder.app, _stub
+            try:
+                stubbed = asgi_call(layer, dict(scope), body)
+                alone.append((name, (await best_us([stubbed], args.requests // 2))[0]))
+            finally:
+                holder.app = inner
+        alone.append((layers[-1][0], totals[-1][1]))
+
+        async def lookup() -> None:
+            await authenticate(target.token)
+
+        async def read() -> Any:
+            return await service.read_customer(caller, customer_id)
+
+        row = await read()
+        plain = ("email", "phone", "address", "tin")
+
+        async def decrypt() -> None:
+            fresh = await read()
+            for column in plain:
+                getattr(fresh, column)
+
+        answer = {"data": {"customer": {f: customer_id for f in FIELDS}}}
+
+        async def serialize() -> None:
+            orjson.dumps(answer)
+
+        from tortoise import Tortoise
+
+        from app.models import records
+
+        pool = Tortoise.get_connection("default")._pool
+        one = f"SELECT {records.SELECT} FROM customer WHERE id = $1 AND business_id = $2"
+
+        async def bare() -> Any:
+            return await pool.fetch(one, customer_id, caller.business_id)
+
+        read_us, decrypt_us, lookup_us, json_us, bare_us = await best_us(
+            [read, decrypt, lookup, serialize, bare], args.requests
+        )
+        parts = [
+            ("  key lookup (cache hit)", lookup_us),
+            ("  service call: SQL on the pool, a record", read_us),
+            ("  decrypting 4 PII fields (AES-GCM)", decrypt_us - read_us),
+            ("  orjson of the answer", json_us),
+            ("  (the same SELECT by asyncpg's pool.fetch, as the floor reads)", bare_us),
+        ]
+        del row
+    rounds = f"best of {ROUNDS} rounds of {args.requests // ROUNDS}"
+    print(f"customer(id), every field, CPU per request in-process (us), {rounds}")
+    print(f"{'layer':<56}{'alone':>8}{'stack':>8}")
+    for (name, total), (_, own) in zip(totals, alone, strict=True):
+        print(f"{name:<56}{own:>8.1f}{total:>8.1f}")
+    for name, cost in parts:
+        print(f"{name:<56}{cost:>8.1f}")
+
+
+async def run(args: argparse.Namespace) -> None:
+    async with scratch_database() as db:
+        await measure(args, await production_env(db))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--customers", type=int, default=200)
+    parser.add_argument(
+        "--profile", choices=("stack", "view"), help="cProfile the whole stack or the view"
+    )
+    args = parser.parse_args()
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,385 @@
+"""Compiled operations: a query seen before runs from a plan made once.
+
+Strawberry and graphql-core do, for every request, work that only depends on
+the document: find the operation, collect the fields (fragments, aliases,
+``@skip``/``@include``), look up each field's resolver and scalar, run the
+extension hooks.  For a document that has already parsed and validated (every
+limit included) on the general path, ``compile_plan`` does that work once and
+keeps, per (document, operation name):
+
+- each root field's graphql-core field (its Strawberry resolver, which still
+  converts arguments and runs permissions) and the nodes its arguments come from;
+- below it, a completer per type: attribute getters (through the object, so
+  descriptors such as lazy decryption or masking still apply), the scalar's
+  output coercion, lists, nullability;
+- the operation's name for logs and metrics.
+
+``Plan.run`` then coerces the variables, calls the root resolvers and builds
+the ``data`` object directly.  It covers only what gives the very same answer:
+queries without abstract types, field arguments below the root, directives
+with variables, ``@defer``/``@stream`` or fragment variables.  When a variable
+does not coerce, a resolver raises, or a value needs an error (a null in a
+non-null field, a scalar that does not serialize), ``run`` returns None and the
+request goes the general way, which reports it exactly as always (queries only,
+so running a resolver twice changes nothing).  ``tests/test_compiled.py``
+compares both ways byte for byte on generated operations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from graphql import (
+    DirectiveNode,
+    DocumentNode,
+    FragmentDefinitionNode,
+    GraphQLError,
+    GraphQLField,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLResolveInfo,
+    GraphQLScalarType,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+    Undefined,
+    VariableDefinitionNode,
+    VariableNode,
+    is_leaf_type,
+)
+from graphql.execution.collect_fields import (
+    FieldDetails,
+    FragmentDetails,
+    collect_fields,
+    collect_subfields,
+)
+from graphql.execution.get_variable_signature import GraphQLVariableSignature
+from graphql.execution.values import (
+    VariableValues,
+    VariableValueSource,
+    get_argument_values,
+    get_variable_signature,
+    get_variable_values,
+)
+from graphql.language import Visitor, visit
+from graphql.pyutils import Path
+from graphql.type.definition import GraphQLResolveInfoHelpers
+from strawberry.extensions import SchemaExtension
+from strawberry.utils.await_maybe import await_maybe
+
+from schema.fast import PASSTHROUGH, field_getter, plain_attribute
+from schema.rows import Column, Fallback, row_builder
+
+Completer = Callable[[Any], Any]
+
+
+class _NotCovered(Exception):
+    """The document has a shape the plan does not cover."""
+
+
+def _no_tracking(values: Any) -> None:
+    raise Fallback  # a resolver with side work belongs to the general path
+
+
+#: Resolvers of this schema do not use graphql-core's async helpers; a plan has no
+#: executor to track work for, so asking for one sends the request the general way.
+_HELPERS = GraphQLResolveInfoHelpers(gather=asyncio.gather, track=_no_tracking)  # type: ignore[arg-type]
+
+
+def _is_awaitable(value: Any) -> bool:
+    return asyncio.iscoroutine(value) or hasattr(value, "__await__")
+
+
+class _UsesVariableInDirective(Visitor):
+    def enter_directive(self, node: DirectiveNode, *_: Any) -> None:
+        for argument in node.arguments or ():
+            if isinstance(argument.value, VariableNode):
+                raise _NotCovered
+        if node.name.value in ("defer", "stream"):
+            raise _NotCovered
+
+
+def _leaf(leaf: Any) -> Completer:
+    """A leaf outside an object (a list of scalars): its output coercion."""
+    passthrough = PASSTHROUGH.get(leaf.name)
+    coerce = leaf.coerce_output_value
+
+    def complete(value: Any) -> Any:
+        if type(value) is passthrough:
+            return value
+        coerced = coerce(value)
+        if coerced is Undefined or coerced is None:
+            raise Fallback
+        return coerced
+
+    return complete
+
+
+class _Compiler:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        fragments: dict[str, FragmentDetails],
+        operation: OperationDefinitionNode,
+    ) -> None:
+        self.schema = schema
+        self.fragments = fragments
+        self.operation = operation
+        self.no_variables = VariableValues(sources={}, coerced={})
+
+    def completer(self, type_: GraphQLOutputType, details: list[FieldDetails]) -> Completer:
+        if isinstance(type_, GraphQLNonNull):
+            inner = self.completer(type_.of_type, details)
+
+            def non_null(value: Any) -> Any:
+                if value is None:
+                    raise Fallback
+                return inner(value)
+
+            return non_null
+        inner = self._nullable(type_, details)
+
+        def nullable(value: Any) -> Any:
+            return None if value is None else inner(value)
+
+        return nullable
+
+    def _nullable(self, type_: GraphQLOutputType, details: list[FieldDetails]) -> Completer:
+        if isinstance(type_, GraphQLList):
+            item = self.completer(type_.of_type, details)
+
+            def items(value: Any) -> list[Any]:
+                if not isinstance(value, list | tuple):
+                    raise Fallback
+                return [item(each) for each in value]
+
+            return items
+        if is_leaf_type(type_):
+            return _leaf(type_)
+        if isinstance(type_, GraphQLObjectType) and type_.is_type_of is None:
+            return self._object(type_, details)
+        raise _NotCovered  # interfaces and unions
+
+    def _object(self, object_type: GraphQLObjectType, details: list[FieldDetails]) -> Completer:
+        collected = collect_subfields(
+            self.schema, self.fragments, self.no_variables, self.operation, object_type, details
+        )
+        if collected.new_defer_usages:
+            raise _NotCovered
+        columns: list[Column] = []
+        for key, field_details in collected.grouped_field_set.items():
+            node = field_details[0].node
+            name = node.name.value
+            if name == "__typename":
+                columns.append(Column(key, typename=object_type.name))
+                continue
+            field_def = object_type.fields.get(name)
+            if field_def is None or node.arguments or field_def.args:
+                raise _NotCovered
+            getter = field_getter(field_def)
+            if getter is None:
+                raise _NotCovered
+            source = {"attribute": plain_attribute(field_def), "function": getter}
+            type_ = field_def.type
+            non_null = isinstance(type_, GraphQLNonNull)
+            leaf = type_.of_type if non_null else type_
+            if is_leaf_type(leaf):
+                passthrough = PASSTHROUGH.get(leaf.name)
+                coerce = leaf.coerce_output_value
+                columns.append(Column(key, **source, coerce=coerce, passthrough=passthrough,
+                                      nullable=not non_null))  # fmt: skip
+            else:
+                columns.append(Column(key, **source, complete=self.completer(type_, field_details)))
+        return row_builder(columns)
+
+
+class _RootField:
+    __slots__ = ("complete", "field_def", "key", "nodes", "path")
+
+    def __init__(
+        self, key: str, field_def: GraphQLField, nodes: list[Any], complete: Completer
+    ) -> None:
+        self.key = key
+        self.field_def = field_def
+        self.nodes = nodes
+        self.complete = complete
+        self.path = Path(None, key, "Query")
+
+
+class Plan:
+    """What a validated query does, found once; ``run`` answers from it."""
+
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        operation: OperationDefinitionNode,
+        fragments: dict[str, FragmentDefinitionNode],
+        fields: list[_RootField],
+        operation_label: str,
+    ) -> None:
+        self.schema = schema
+        self.operation = operation
+        self.variable_definitions = operation.variable_definitions or ()
+        self.fragments = fragments
+        self.fields = fields
+        self.root_type = schema.query_type
+        self.scalar_variables = _scalar_variables(schema, self.variable_definitions)
+        #: What NameOperation would set for logs and metrics.
+        self.operation_label = operation_label
+
+    def _variables(self, inputs: dict[str, Any]) -> VariableValues | None:
+        """Coerced as graphql-core does; built-in scalars directly, the rest by graphql-core."""
+        if self.scalar_variables is None:
+            values = get_variable_values(self.schema, self.variable_definitions, inputs)
+            return None if isinstance(values, list) else values
+        sources: dict[str, VariableValueSource] = {}
+        coerced: dict[str, Any] = {}
+        for name, signature, non_null, coerce in self.scalar_variables:
+            value = inputs.get(name, Undefined)
+            if value is Undefined:
+                if non_null:
+                    return None
+                sources[name] = VariableValueSource(signature)
+                continue
+            sources[name] = VariableValueSource(signature, value)
+            if value is None:
+                if non_null:
+                    return None
+                coerced[name] = None
+                continue
+            try:
+                parsed = coerce(value)
+            except Exception:
+                return None
+            if parsed is Undefined:
+                return None
+            coerced[name] = parsed
+        return VariableValues(sources, coerced)
+
+    async def run(self, variables: dict[str, Any] | None, context: Any) -> dict[str, Any] | None:
+        """The ``data`` object, or None when the general path must answer."""
+        values = self._variables(variables or {})
+        if values is None:
+            return None
+        data: dict[str, Any] = {}
+        try:
+            for field in self.fields:
+                if field.field_def is None:
+                    data[field.key] = field.complete  # __typename
+                    continue
+                field_def = field.field_def
+                args = get_argument_values(field_def, field.nodes[0], values)
+                info = GraphQLResolveInfo(
+                    field.nodes[0].name.value,
+                    field.nodes,
+                    field_def.type,
+                    self.root_type,  # type: ignore[arg-type]
+                    field.path,
+                    self.schema,
+                    self.fragments,
+                    None,
+                    self.operation,
+                    values,
+                    context,
+                    _is_awaitable,
+                    None,
+                    _HELPERS,
+                )
+                result = await await_maybe(field_def.resolve(None, info, **args))  # type: ignore[misc]
+                data[field.key] = field.complete(result)
+        except Exception:
+            return None
+        return data
+
+
+#: Variable types coerced directly: graphql-core's own built-in scalars.
+_BUILT_IN = {"ID", "String", "Int", "Float", "Boolean"}
+
+
+def _scalar_variables(
+    schema: GraphQLSchema, definitions: Iterable[VariableDefinitionNode]
+) -> list[tuple[str, GraphQLVariableSignature, bool, Callable[[Any], Any]]] | None:
+    """(name, signature, non-null, coercion) per variable, when every one is a built-in
+    scalar without a default; else None (graphql-core coerces them)."""
+    found = []
+    for definition in definitions:
+        signature = get_variable_signature(schema, definition)
+        if isinstance(signature, GraphQLError) or definition.default_value is not None:
+            return None
+        type_ = signature.type
+        non_null = isinstance(type_, GraphQLNonNull)
+        named = type_.of_type if non_null else type_
+        if not isinstance(named, GraphQLScalarType) or named.name not in _BUILT_IN:
+            return None
+        found.append((signature.name, signature, non_null, named.coerce_input_value))
+    return found
+
+
+def _fragments(
+    document: DocumentNode,
+) -> tuple[dict[str, FragmentDefinitionNode], dict[str, FragmentDetails]]:
+    definitions: dict[str, FragmentDefinitionNode] = {}
+    details: dict[str, FragmentDetails] = {}
+    for definition in document.definitions:
+        if isinstance(definition, FragmentDefinitionNode):
+            if definition.variable_definitions:
+                raise _NotCovered
+            definitions[definition.name.value] = definition
+            details[definition.name.value] = FragmentDetails(definition, None)
+    return definitions, details
+
+
+def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode:
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if name is None:
+        if len(operations) != 1:
+            raise _NotCovered
+        return operations[0]
+    for operation in operations:
+        if operation.name and operation.name.value == name:
+            return operation
+    raise _NotCovered
+
+
+def compile_plan(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    operation_label: str,
+    extensions: Iterable[type[SchemaExtension]],
+) -> Plan | None:
+    """The plan of a validated document, or None when it is not a shape plans cover."""
+    if any(getattr(ext, "resolve", None) is not SchemaExtension.resolve for ext in extensions):
+        return None  # a resolve hook is middleware: only the general path runs it
+    try:
+        operation = _operation(document, operation_name)
+        if operation.operation != OperationType.QUERY or operation.directives:
+            return None
+        visit(document, _UsesVariableInDirective())
+        definitions, fragments = _fragments(document)
+        compiler = _Compiler(schema, fragments, operation)
+        root = schema.query_type
+        assert root is not None
+        collected = collect_fields(schema, fragments, compiler.no_variables, root, operation)
+        if collected.new_defer_usages or collected.forbidden_directive_instances:
+            return None
+        fields: list[_RootField] = []
+        for key, details in collected.grouped_field_set.items():
+            name = details[0].node.name.value
+            nodes = [d.node for d in details]
+            if name == "__typename":
+                fields.append(_RootField(key, None, nodes, root.name))  # type: ignore[arg-type]
+                continue
+            field_def = root.fields.get(name)
+            if field_def is None or field_def.resolve is None:
+                return None
+            fields.append(
+                _RootField(key, field_def, nodes, compiler.completer(field_def.type, details))
+            )
+    except _NotCovered:
+        return None
+    return Plan(schema, operation, definitions, fields, operation_label)

@@ -1,0 +1,120 @@
+"""Automatic persisted queries (Apollo's APQ protocol), kept per process.
+
+A client sends ``extensions.persistedQuery = {version: 1, sha256Hash}`` without
+the query; a known hash runs the stored document, an unknown one is answered
+``PersistedQueryNotFound`` (code ``PERSISTED_QUERY_NOT_FOUND``, HTTP 200), after
+which the client sends hash and query together.  Then the hash is checked (a
+mismatch is refused, 400) and the document is stored once it has parsed and
+validated, every limit included (the view stores it when ``NameOperation``
+saw it validated, or when a compiled plan for it exists).
+
+The store is bounded by entries and by characters (least recently used out
+first), per process, with no other server: a worker that restarts, or another
+worker, answers "not found" once and learns the query again.  Sharing it across
+workers would need a shared cache (Redis), as Apollo Server's does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Hashable
+from typing import Any, Generic, TypeVar
+
+V = TypeVar("V")
+
+VERSION = 1
+NOT_FOUND_MESSAGE = "PersistedQueryNotFound"
+NOT_FOUND_CODE = "PERSISTED_QUERY_NOT_FOUND"
+#: Defaults: documents are at most 2,000 tokens, so a few MiB holds every shape a
+#: client sends, and a flood of distinct documents only evicts older ones.
+MAX_ENTRIES = 1000
+MAX_CHARS = 4_000_000
+
+
+class PersistedQueryError(Exception):
+    """The persistedQuery extension cannot be honoured: answered with its status and code."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def sha256_hex(query: str) -> str:
+    return hashlib.sha256(query.encode()).hexdigest()
+
+
+class BoundedStore(Generic[V]):
+    """A least-recently-used map, bounded in entries and in the characters of its keys
+    and string values (compiled plans are small beside their documents)."""
+
+    def __init__(self, max_entries: int = MAX_ENTRIES, max_chars: int = MAX_CHARS) -> None:
+        self.max_entries = max_entries
+        self.max_chars = max_chars
+        self.chars = 0
+        self._items: OrderedDict[Hashable, tuple[V, int]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key: Hashable, default: Any = None) -> V | Any:
+        item = self._items.get(key)
+        if item is None:
+            return default
+        self._items.move_to_end(key)
+        return item[0]
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._items
+
+    def put(self, key: Hashable, value: V, chars: int) -> None:
+        if chars > self.max_chars:
+            return
+        old = self._items.pop(key, None)
+        if old is not None:
+            self.chars -= old[1]
+        self._items[key] = (value, chars)
+        self.chars += chars
+        while len(self._items) > self.max_entries or self.chars > self.max_chars:
+            _, (_, evicted) = self._items.popitem(last=False)
+            self.chars -= evicted
+
+
+def requested_hash(params: dict[str, Any]) -> str | None:
+    """The sha256Hash a request names, or None when it uses no persisted query."""
+    extensions = params.get("extensions")
+    persisted = extensions.get("persistedQuery") if isinstance(extensions, dict) else None
+    if persisted is None:
+        return None
+    if not isinstance(persisted, dict) or persisted.get("version") != VERSION:
+        raise PersistedQueryError(400, "BAD_USER_INPUT", "Unsupported persisted query version")
+    digest = persisted.get("sha256Hash")
+    if not isinstance(digest, str) or len(digest) != 64:
+        raise PersistedQueryError(
+            400, "BAD_USER_INPUT", "persistedQuery.sha256Hash must be a SHA-256 hex digest"
+        )
+    return digest.lower()
+
+
+def resolve(params: dict[str, Any], store: BoundedStore[str]) -> str | None:
+    """Fills ``params["query"]`` from the store; returns the hash to store after validation.
+
+    Raises PersistedQueryError for an unknown hash or a query that does not match it.
+    """
+    digest = requested_hash(params)
+    if digest is None:
+        return None
+    query = params.get("query")
+    if query is None:
+        stored = store.get(digest)
+        if stored is None:
+            raise PersistedQueryError(200, NOT_FOUND_CODE, NOT_FOUND_MESSAGE)
+        params["query"] = stored
+        return None
+    if isinstance(query, str) and sha256_hex(query) != digest:
+        raise PersistedQueryError(
+            400, "BAD_USER_INPUT", "The query does not match persistedQuery.sha256Hash"
+        )
+    return digest

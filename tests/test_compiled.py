@@ -1,0 +1,190 @@
+"""Compiled plans answer exactly as the general path: byte for byte, errors included.
+
+Each operation is sent twice to one view: the first request runs through
+Strawberry (and compiles a plan when the document is a covered shape), the
+second is answered from the plan, or, when the plan hands back (an error, a null
+in a non-null field), again the general way.  Operations come from
+hypothesis-graphql over the real schema, with their ids pointed at real data of
+the caller's business, plus hand-written shapes; FINORA_COMPILED_EXAMPLES sets
+how many are generated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from dataclasses import replace
+from typing import Any
+
+import httpx
+from graphql import ArgumentNode, StringValueNode, parse, print_ast, visit
+from graphql.language import Visitor
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis_graphql import from_schema
+
+from app.http.app import create_web_app
+from schema.http import GraphQLView
+from schema.schema import build_schema
+from schema.sdl import sdl
+from tests.test_api import create
+
+EXAMPLES = int(os.environ.get("FINORA_COMPILED_EXAMPLES", "300"))
+QUERY_FIELDS = ["customer", "customers", "customerConnection", "searchCustomers"]
+ALL = """id businessId name email phone address tin companyName accountBalanceKobo
+         accountBalance isActive createdAt updatedAt"""
+SHAPES = [
+    f"query One($id: ID!) {{ customer(id: $id) {{ {ALL} }} }}",
+    f"query($b: ID!) {{ customers(businessId: $b, limit: 100) {{ {ALL} }} }}",
+    """query($b: ID!) { a: customers(businessId: $b, limit: 3) { k: id ...F __typename }
+       b: customer(id: $id0) { name } __typename } fragment F on Customer { name email }""",
+    """query($b: ID!) { customerConnection(businessId: $b, first: 2) {
+       edges { cursor node { id name } } pageInfo { hasNextPage endCursor } totalCount } }""",
+    'query($b: ID!) { searchCustomers(businessId: $b, q: "ada") { count customers { id } } }',
+    "query($b: ID!, $yes: Boolean!) { customers(businessId: $b) { id email @include(if: $yes) } }",
+    'query { customers(businessId: "biz_other") { id } }',
+    "query($b: ID!) { customers(businessId: $b, limit: 0) { id } }",
+    "query($b: ID!) { customers(businessId: $b, limit: $big) { id } }",
+    "query($id: ID!) { customer(id: $id) { id } }",
+]
+
+
+class _PointAtData(Visitor):
+    """Generated ids name nothing: point them at the caller's business and a customer."""
+
+    def __init__(self, business_id: str, customer_id: str) -> None:
+        super().__init__()
+        self.values = {"businessId": business_id, "id": customer_id}
+
+    def enter_argument(self, node: ArgumentNode, *_: Any) -> ArgumentNode | None:
+        value = self.values.get(node.name.value)
+        if value is None or not isinstance(node.value, StringValueNode):
+            return None
+        return ArgumentNode(name=node.name, value=StringValueNode(value=value))
+
+
+def _answer(response: httpx.Response) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Status, every header in order but the request id, and the body."""
+    headers = [(k, v) for k, v in response.headers.raw if k.lower() != b"x-request-id"]
+    return response.status_code, headers, response.content
+
+
+async def test_plans_answer_like_the_general_path(settings, app, gql, tenant):
+    first = await create(
+        gql, tenant, name="Ada Obi", email="ada@example.com", phone="08012345678", tin="1234567890"
+    )
+    for n in range(4):
+        await create(gql, tenant, name=f"Person {n}", email=f"p{n}@example.ng")
+    view = GraphQLView(build_schema(), graphql_ide=None, allow_queries_via_get=True)
+    web = create_web_app(replace(settings, rate_per_second=0), view)  # no 429s mid-test
+    point = _PointAtData(tenant.business_id, first["id"])
+    variables = {"b": tenant.business_id, "id": first["id"], "id0": first["id"], "yes": True}
+    loop = asyncio.get_running_loop()
+    mismatches: list[str] = []
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=web), base_url="http://t", headers=tenant.headers
+    ) as http:
+
+        async def twice(
+            query: str, get: bool, accept: str, variables: dict[str, Any] = variables
+        ) -> None:
+            headers = {"accept": accept}
+            answers = []
+            for _ in range(2):
+                if get:
+                    params = {"query": query, "variables": json.dumps(variables)}
+                    response = await http.get("/graphql", params=params, headers=headers)
+                else:
+                    body = {"query": query, "variables": variables}
+                    response = await http.post("/graphql", json=body, headers=headers)
+                answers.append(_answer(response))
+            if answers[0] != answers[1]:
+                mismatches.append(f"{query[:300]}\n{answers[0]}\n{answers[1]}")
+
+        for n, shape in enumerate(SHAPES):
+            accept = "application/graphql-response+json" if n % 2 else "application/json"
+            await twice(shape, get=bool(n % 3 == 0), accept=accept)
+        # Variables that do not coerce, are missing, null, or of the wrong kind.
+        typed = (
+            "query($b: ID!, $n: Int, $s: String) { customers(businessId: $b, limit: $n) { id } }"
+        )
+        for n, sent in enumerate(
+            [
+                {"b": tenant.business_id},
+                {"b": tenant.business_id, "n": None},
+                {"b": tenant.business_id, "n": 2, "s": None},
+                {"b": tenant.business_id, "n": "2"},
+                {"b": tenant.business_id, "n": 2.5},
+                {"b": tenant.business_id, "n": 2**40},
+                {"b": tenant.business_id, "n": True},
+                {"b": 7, "n": 1},
+                {"b": None},
+                {},
+                {"b": ["x"]},
+                {"b": tenant.business_id, "s": 5},
+            ]
+        ):
+            for accept in ("application/json", "application/graphql-response+json"):
+                await twice(typed, get=bool(n % 2), accept=accept, variables=sent)
+
+        @hypothesis_settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(from_schema(sdl(), fields=QUERY_FIELDS))
+        def check(query: str) -> None:
+            query = print_ast(visit(parse(query), point))
+            done = asyncio.run_coroutine_threadsafe(
+                twice(query, get=len(query) % 2 == 0, accept="application/json"), loop
+            )
+            done.result()
+
+        await asyncio.to_thread(check)
+
+    assert mismatches == [], mismatches[:3]
+    compiled = [plan for _, (plan, _) in view.plans._items.items() if plan is not None]
+    assert len(compiled) >= 20, len(compiled)
+
+
+async def test_a_compiled_answer_is_counted_and_named_like_any_other(client, gql, tenant, caplog):
+    """Metrics and the log line see the same operation name on both paths."""
+    from tests.test_metrics import count
+
+    query = "query Named($b: ID!) { customers(businessId: $b, limit: 1) { id } } # metrics"
+    before = (await client.get("/metrics")).text
+    with caplog.at_level("INFO", logger="finora"):
+        for _ in range(3):  # the general path, then the plan twice
+            response = await gql(tenant, query, {"b": tenant.business_id})
+            assert response.status_code == 200 and "errors" not in response.json()
+    after = (await client.get("/metrics")).text
+    label = "graphql.query.customers"
+    assert count(after, label, "200") == count(before, label, "200") + 3
+    lines = [r for r in caplog.records if getattr(r, "fields", {}).get("operation") == label]
+    assert len(lines) >= 3
+    assert {r.fields["business_id"] for r in lines[-3:]} == {tenant.business_id}
+
+
+async def test_documents_without_a_plan_still_skip_parsing_and_validation(gql, tenant):
+    """Mutations never get a plan; the parser and validation caches serve them instead."""
+    from strawberry.extensions.parser_cache import _get_parse_cache
+    from strawberry.extensions.validation_cache import _get_validate_cache
+
+    from schema.schema import DOCUMENT_CACHE
+
+    parse_cache, validate_cache = (
+        _get_parse_cache(DOCUMENT_CACHE),
+        _get_validate_cache(DOCUMENT_CACHE),
+    )
+    mutation = "mutation($id: ID!) { deleteCustomer(id: $id) { userErrors { code } } } # cache"
+    await gql(tenant, mutation, {"id": "cust_missing"})
+    parsed, validated = parse_cache.cache_info(), validate_cache.cache_info()
+    for _ in range(3):
+        response = await gql(tenant, mutation, {"id": "cust_missing"})
+        assert response.json()["data"]["deleteCustomer"]["userErrors"][0]["code"] == "NOT_FOUND"
+    assert parse_cache.cache_info().hits == parsed.hits + 3
+    assert parse_cache.cache_info().misses == parsed.misses
+    assert validate_cache.cache_info().hits == validated.hits + 3
+    assert validate_cache.cache_info().misses == validated.misses
