@@ -125,3 +125,29 @@ async def test_rotate_under_load_then_drop_the_old_key(fresh_db):
         assert seen == 2500 + len(written)
         check = await http.get(f"/v1/customers/{written[0]}")
         assert check.json()["data"]["address"] == "1 Rotation Road"  # the last of its two updates
+
+
+async def test_a_value_that_does_not_open_is_skipped_not_fatal(gql, tenant, raw_db, caplog):
+    """One damaged row (a value copied from another row) must not stop a job over every
+    row: it is named in the log, left as it is, and every other row is done."""
+    from app.jobs.reindex import reindex
+    from tests.test_api import create
+
+    damaged = await create(gql, tenant, name="Damaged", email="damaged@x.ng")
+    donor = await create(gql, tenant, name="Donor", email="donor.rot@x.ng")
+    await raw_db.execute(
+        "UPDATE customer SET email = (SELECT email FROM customer WHERE id = $1),"
+        " search_tokens = NULL WHERE id = $2",
+        donor["id"],
+        damaged["id"],
+    )
+    try:
+        with caplog.at_level("WARNING", logger="finora.jobs"):
+            await reindex(business_id=tenant.business_id, show_progress=False)
+        assert f"row {damaged['id']} holds a value that does not open" in caplog.text
+        tokens = await raw_db.fetchval(
+            "SELECT search_tokens FROM customer WHERE id = $1", donor["id"]
+        )
+        assert tokens  # the others were indexed
+    finally:
+        await raw_db.execute("DELETE FROM customer WHERE id = $1", damaged["id"])

@@ -6,6 +6,7 @@ its cursor, so a killed job picks up after its last committed batch.
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -16,6 +17,14 @@ from tortoise.transactions import in_transaction
 from tqdm import tqdm
 
 from app.models import Customer, Job
+
+log = logging.getLogger("finora.jobs")
+
+
+def unreadable(row_id: str) -> None:
+    """A value that does not open (damaged, or sealed for another row) must not stop a
+    job over every row: the row is skipped and named (ids are not PII) for a person."""
+    log.warning("row %s holds a value that does not open; left as it is", row_id)
 
 
 async def resume(name: str, *, restart: bool = False) -> Job:

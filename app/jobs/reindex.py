@@ -12,8 +12,9 @@ from __future__ import annotations
 from tortoise.expressions import Q
 
 from app import crypto
+from app.crypto.cipher import DecryptionError
 from app.crypto.keys import check_value
-from app.jobs.batches import resume, walk
+from app.jobs.batches import resume, unreadable, walk
 from app.models import Customer, KeyCheck
 from app.startup.keycheck import INDEX_ID
 
@@ -45,7 +46,11 @@ async def reindex(
     def rewrite(batch: list[tuple]) -> list[tuple]:
         updates = []
         for row_id, owner, name_lower, sealed, is_active in batch:
-            email = _EMAIL.open_for(row_id, sealed)
+            try:
+                email = _EMAIL.open_for(row_id, sealed)
+            except DecryptionError:
+                unreadable(row_id)  # its indexes stay as they are
+                continue
             tokens, short = (
                 keys.search_tokens.for_rows(owner, name_lower, email) if is_active else ([], [])
             )

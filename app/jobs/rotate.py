@@ -13,8 +13,8 @@ says whether another pass is needed, and the command runs passes until none is.
 from __future__ import annotations
 
 from app import crypto
-from app.crypto.cipher import key_id_of
-from app.jobs.batches import resume, walk
+from app.crypto.cipher import DecryptionError, key_id_of
+from app.jobs.batches import resume, unreadable, walk
 from app.models import Customer, WebhookEndpoint
 
 BATCH = 1000
@@ -80,9 +80,14 @@ async def _pass(*, restart: bool, show_progress: bool) -> int:
         updates = []
         for row_id, *sealed in batch:
             old = [None if value is None else bytes(value) for value in sealed]
-            new = [
-                reseal(column, row_id, value) for column, value in zip(COLUMNS, old, strict=True)
-            ]
+            try:
+                new = [
+                    reseal(column, row_id, value)
+                    for column, value in zip(COLUMNS, old, strict=True)
+                ]
+            except DecryptionError:
+                unreadable(row_id)  # left as it is; the stale count says so at the end
+                continue
             if new != old:
                 updates.append((row_id, *new, *old))
         return updates
