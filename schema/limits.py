@@ -4,6 +4,8 @@
   (``customers(limit)``, ``customerConnection(first)`` per list selected under it,
   ``searchCustomers`` 50; a variable counts as the maximum, 100), summed over
   aliases and fragments.  ``customers(limit: 100)`` under ten aliases is 1,000.
+  ``findOrCreateCustomers`` counts its inputs (a variable counts as the maximum,
+  500): one full bulk call per document.
 - Introspection depth: Strawberry's depth limit skips introspection fields.
   Circular introspection (``types { fields { type { fields``) is refused by
   graphql-core's MaxIntrospectionDepthRule, but that one does not count
@@ -32,6 +34,7 @@ from graphql import (
     GraphQLError,
     InlineFragmentNode,
     IntValueNode,
+    ListValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
     ValidationRule,
@@ -49,6 +52,16 @@ LIST_MAX = 100
 SEARCH_SIZE = 50
 #: list fields of the schema and the argument that sizes them (with its default)
 SIZED = {"customers": ("limit", 50), "customerConnection": ("first", 50)}
+BULK_FIELD, BULK_ARGUMENT, BULK_MAX = "findOrCreateCustomers", "inputs", 500
+
+
+def _bulk_size(field: FieldNode) -> int:
+    for arg in field.arguments or ():
+        if arg.name.value == BULK_ARGUMENT:
+            if isinstance(arg.value, ListValueNode):
+                return len(arg.value.values)
+            return BULK_MAX if isinstance(arg.value, VariableNode) else 1  # one object: a list of 1
+    return 0
 
 
 def _size(field: FieldNode, argument: str, default: int) -> int:
@@ -88,6 +101,8 @@ class ListCostRule(_Walker):
             name = field.name.value
             if name == "searchCustomers":
                 cost += SEARCH_SIZE
+            elif name == BULK_FIELD:
+                cost += _bulk_size(field)
             elif name in SIZED:
                 size = _size(field, *SIZED[name])
                 lists = [

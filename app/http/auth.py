@@ -22,6 +22,7 @@ from app.services.health import is_unavailable
 log = logging.getLogger("finora.auth")
 
 CALLER = "caller"
+RATE_LIMITS = "rate_limits"
 
 
 def bearer_token(scope: Scope) -> str | None:
@@ -36,6 +37,16 @@ def bearer_token(scope: Scope) -> str | None:
 
 def caller_of(request: Request) -> Caller:
     return request.state.caller
+
+
+def charge(request: Request, units: int) -> None:
+    """Bill a request that does the work of `units` requests (a bulk call: one per row).
+
+    The request itself paid one unit on admission; the rest goes on the key's bucket.
+    """
+    limits: TokenBuckets | None = getattr(request.state, RATE_LIMITS, None)
+    if limits is not None:
+        limits.spend(caller_of(request).key_prefix, units - 1)
 
 
 def _wants_ide(scope: Scope) -> bool:
@@ -85,7 +96,8 @@ class RequireApiKey:
             response.headers["WWW-Authenticate"] = "Bearer"
             await response(scope, receive, send)
             return
-        scope.setdefault("state", {})[CALLER] = caller
+        state = scope.setdefault("state", {})
+        state[CALLER], state[RATE_LIMITS] = caller, self.limits
         wait = self.limits.take(caller.key_prefix)
         if wait:
             response = error_response(

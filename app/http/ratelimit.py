@@ -1,6 +1,9 @@
 """Per-API-key rate limit: a token bucket per key, in this process.
 
 Each key may make ``rate`` requests a second on average, and ``burst`` at once.
+A request that does the work of many (a bulk call of N rows) is admitted like
+any other and then billed the rest of its cost with :meth:`spend`: the bucket
+goes into debt, and the key's next requests wait until it has paid it off.
 With several workers each keeps its own buckets, so the effective limit is
 workers x rate (documented in the README); a shared store would be needed to
 hold one limit across hosts.
@@ -37,6 +40,15 @@ class TokenBuckets:
             self._buckets.clear()  # bounded memory; a reset only ever lets more through
         self._buckets[key] = (tokens - 1, now)
         return 0.0
+
+    def spend(self, key: str, cost: float) -> None:
+        """Bill `cost` more tokens to a request already admitted; the bucket may go negative."""
+        if not self.enabled or cost <= 0:
+            return
+        now = time.monotonic()
+        tokens, last = self._buckets.get(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        self._buckets[key] = (tokens - cost, now)
 
 
 def retry_after_header(wait: float) -> str:

@@ -164,6 +164,32 @@ class FindOrCreateCustomerPayload:
     user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
 
 
+@strawberry.type(
+    description="One item of a bulk find-or-create, at the same position as its input."
+)
+class BulkFindOrCreateResult:
+    index: int = strawberry.field(description="Position of the input in `inputs`, from 0.")
+    customer: Customer | None = strawberry.field(
+        description="The customer found or created; null when the row has userErrors."
+    )
+    created: bool = strawberry.field(description="True when this row created the customer.")
+    user_errors: list[UserErrorType] = strawberry.field(
+        description=(
+            'This row\'s problems; `field` paths start with the row, e.g. ["inputs", "3", "email"].'
+        )
+    )
+
+
+@strawberry.type
+class BulkFindOrCreatePayload:
+    results: list[BulkFindOrCreateResult] = strawberry.field(
+        description="One result per input, in input order."
+    )
+    created_count: int
+    found_count: int
+    failed_count: int
+
+
 @strawberry.type
 class DeleteCustomerPayload:
     deleted_customer_id: strawberry.ID | None = None

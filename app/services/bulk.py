@@ -1,0 +1,181 @@
+"""Bulk find-or-create: up to 500 inputs in one call, one transaction, few statements.
+
+A shop syncing 20,000 shoppers should not need 20,000 requests.  The rules are
+the single path's: the same checks and default name
+(``customers.find_or_create_data``), the same row (``customers.new_customer``:
+the id is made before encryption, since the AAD binds each value to it; blind
+index; search tokens), sealed by the model's own fields.
+
+Race safety comes from the same place as for a single call, the partial unique
+index on (business_id, email_hash) of active customers, never from a read before
+the write: the new rows go into one multi-row ``INSERT ... ON CONFLICT DO NOTHING
+RETURNING id``; a row that conflicted was created by someone else and is read
+back by its email hash.  Rows are inserted in email-hash order, so two bulk calls
+sharing emails wait for each other instead of deadlocking.  A winner soft-deleted
+between our insert and our read is retried, as in the single path.
+
+Rows are independent: a row with userErrors takes no part in the write and the
+others still run.  Rows with one email resolve to one customer: the first creates
+it (if none exists), later rows find it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from app.models import Customer, records
+from app.models.records import CustomerRecord, CustomerView
+from app.services.access import Caller, require_business
+from app.services.customers import (
+    FIND_OR_CREATE_TRIES,
+    email_hash_of,
+    find_or_create_data,
+    new_customer,
+)
+from app.services.errors import BadUserInput, InvalidInput, UserError
+
+BULK_MAX = 500
+PATH = "inputs"
+
+
+@dataclass
+class RowResult:
+    """The outcome of one input, at its position."""
+
+    index: int
+    customer: CustomerView | None = None
+    created: bool = False
+    errors: list[UserError] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    results: list[RowResult]
+    #: The customers this call inserted, all in one transaction (for its change events).
+    created: list[Customer]
+
+    @property
+    def created_count(self) -> int:
+        return len(self.created)
+
+    @property
+    def failed_count(self) -> int:
+        return sum(1 for r in self.results if r.errors)
+
+    @property
+    def found_count(self) -> int:
+        return len(self.results) - self.created_count - self.failed_count
+
+
+@functools.cache
+def _fields() -> tuple[str, ...]:
+    """The model's fields in column order (known once Tortoise is initialised)."""
+    return tuple(Customer._meta.fields_db_projection)
+
+
+def _db_values(customer: Customer) -> list[Any]:
+    """A new customer's column values, made by the model's own fields (sealing included)."""
+    fields_map = Customer._meta.fields_map
+    return [fields_map[name].to_db_value(getattr(customer, name), customer) for name in _fields()]
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_sql(rows: int) -> str:
+    projection = Customer._meta.fields_db_projection
+    columns = ", ".join(f'"{projection[name]}"' for name in _fields())
+    width = len(_fields())
+    values = ", ".join(
+        "(" + ", ".join(f"${row * width + col + 1}" for col in range(width)) + ")"
+        for row in range(rows)
+    )
+    return f"INSERT INTO customer ({columns}) VALUES {values} ON CONFLICT DO NOTHING RETURNING id"
+
+
+_READ_ACTIVE = (
+    f"SELECT email_hash, {records.SELECT} FROM customer "
+    "WHERE business_id = $1 AND is_active AND email_hash = ANY($2)"
+)
+
+
+def _checked(raw: object, result: RowResult) -> dict[str, str | None] | None:
+    """One input's checked values, or None with its errors recorded on `result`."""
+    path = (PATH, str(result.index))
+    if not isinstance(raw, Mapping):
+        result.errors.append(UserError(path, "INVALID", "Each input must be an object"))
+        return None
+    try:
+        return find_or_create_data(
+            email=raw.get("email"), name=raw.get("name"), phone=raw.get("phone"), path=path
+        )
+    except InvalidInput as invalid:
+        result.errors.extend(invalid.errors)
+        return None
+
+
+async def _write(
+    db: Any, business_id: str, new: dict[str, Customer]
+) -> tuple[list[Customer], dict[str, CustomerView]]:
+    """Insert `new` (email hash -> row) where no active customer has the email; read the rest.
+
+    Returns the customers inserted and the customer of every email hash.
+    """
+    values = {digest: _db_values(customer) for digest, customer in new.items()}
+    pending = sorted(new)  # hash order: concurrent bulk calls lock rows in one order
+    created: list[Customer] = []
+    found: dict[str, CustomerView] = {}
+    for _ in range(FIND_OR_CREATE_TRIES):
+        params = [value for digest in pending for value in values[digest]]
+        inserted = {row[0] for row in await db.fetch(_insert_sql(len(pending)), *params)}
+        lost = []
+        for digest in pending:
+            customer = new[digest]
+            if customer.id in inserted:
+                customer._saved_in_db = True
+                created.append(customer)
+                found[digest] = customer
+            else:
+                lost.append(digest)
+        if lost:
+            for row in await db.fetch(_READ_ACTIVE, business_id, lost):
+                found[row[0]] = CustomerRecord(tuple(row)[1:])
+        pending = [digest for digest in lost if digest not in found]
+        if not pending:
+            return created, found
+    raise RuntimeError("bulk find-or-create did not settle")  # deleted and re-created, repeatedly
+
+
+async def find_or_create_customers(
+    caller: Caller, *, business_id: str, inputs: Sequence[object]
+) -> BulkOutcome:
+    """findOrCreateCustomer for 1 to 500 inputs, in one transaction; results in input order."""
+    require_business(caller, business_id)
+    if not 1 <= len(inputs) <= BULK_MAX:
+        raise BadUserInput(f"Send 1 to {BULK_MAX} inputs in one call")
+    results = [RowResult(index) for index in range(len(inputs))]
+    new: dict[str, Customer] = {}  # email hash -> the customer its first row would create
+    first: dict[str, RowResult] = {}
+    rows_of: dict[str, list[RowResult]] = {}
+    for result, raw in zip(results, inputs, strict=True):
+        data = _checked(raw, result)
+        if data is None:
+            continue
+        digest = email_hash_of(business_id, str(data["email"]))
+        if digest not in new:
+            new[digest] = new_customer(business_id, data)
+            first[digest] = result
+        rows_of.setdefault(digest, []).append(result)
+    created: list[Customer] = []
+    if new:
+        async with in_transaction() as conn, conn.acquire_connection() as db:
+            created, found = await _write(db, business_id, new)
+            # Change events of `created` are written here, in this transaction.
+        for digest, rows in rows_of.items():
+            for result in rows:
+                result.customer = found[digest]
+            first[digest].created = found[digest] is new[digest]
+    return BulkOutcome(results=results, created=created)
