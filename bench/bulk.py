@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.loadgen import HOST, read_response  # noqa: E402
+from bench.procstats import cpu_seconds_between, cpu_ticks  # noqa: E402
 from bench.rawhttp import graphql_request  # noqa: E402
 from bench.servers import BIN, Server, command_line, finora, free_port  # noqa: E402
 
@@ -67,7 +68,12 @@ class Way:
 
     customers: int = 0
     seconds: float = 0.0
+    server_cpu: float = 0.0
+    db_cpu: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
+
+    def per_customer_ms(self, cpu_seconds: float) -> float:
+        return 1000 * cpu_seconds / self.customers if self.customers else 0.0
 
     @property
     def rate(self) -> float:
@@ -102,9 +108,15 @@ def check_bulk(body: dict[str, Any], rows: int) -> int:
 
 
 async def send_all(
-    port: int, requests: list[tuple[bytes, Any]], connections: int, way: Way
+    port: int,
+    requests: list[tuple[bytes, Any]],
+    connections: int,
+    way: Way,
+    pids: Any,
 ) -> None:
-    """Send every request once over `connections` keep-alive connections; check each answer."""
+    """Send every request once over `connections` keep-alive connections; check each answer.
+
+    `pids` gives (server processes, PostgreSQL backends) whose CPU is counted."""
     queue: asyncio.Queue[tuple[bytes, Any]] = asyncio.Queue()
     for item in requests:
         queue.put_nowait(item)
@@ -126,9 +138,14 @@ async def send_all(
         finally:
             writer.close()
 
+    server_pids, db_pids = await pids()
+    server_before, db_before = cpu_ticks(server_pids), cpu_ticks(db_pids)
     began = time.perf_counter()
     await asyncio.gather(*(connection() for _ in range(connections)))
     way.seconds += time.perf_counter() - began
+    server_pids, db_pids = await pids()  # backends opened meanwhile count whole
+    way.server_cpu += cpu_seconds_between(server_before, cpu_ticks(server_pids))
+    way.db_cpu += cpu_seconds_between(db_before, cpu_ticks(db_pids))
 
 
 def uptime() -> str:
@@ -178,6 +195,15 @@ async def run(args: argparse.Namespace) -> None:
         token = json.loads(finora(env, "apikey", "create", "--business", business, "--json"))["key"]
         service.start(env)
         await service.wait_ready()
+
+        async def pids() -> tuple[list[int], list[int]]:
+            rows = await admin.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = $2",
+                name,
+                service.application_name,
+            )
+            return service.tree(), [r["pid"] for r in rows]
+
         print(
             f"PostgreSQL {await admin.fetchval('SHOW server_version')}; {os.cpu_count()} cores; "
             f"{args.workers} worker(s); {args.rounds} round(s), each: {args.single} single "
@@ -194,24 +220,28 @@ async def run(args: argparse.Namespace) -> None:
                 for p in people(7, offset, offset + args.single)
             ]
             offset += args.single
-            await send_all(port, singles, args.connections, single)
+            await send_all(port, singles, args.connections, single, pids)
             batches = []
             for start in range(offset, offset + args.customers, args.batch):
                 rows = people(7, start, min(start + args.batch, offset + args.customers))
                 request = graphql_request(port, token, BULK, {"b": business, "inputs": rows})
                 batches.append((request, functools.partial(check_bulk, rows=len(rows))))
             offset += args.customers
-            await send_all(port, batches, args.bulk_connections, bulk)
+            await send_all(port, batches, args.bulk_connections, bulk, pids)
         print("after: ", uptime())
         stored = await (await connect(url)).fetchval("SELECT count(*) FROM customer")
         if stored != offset or single.customers + bulk.customers != offset:
             raise SystemExit(f"the database holds {stored} customers; {offset} were sent")
         print(f"checked: every answer created its customers; the database holds {stored}")
-        print(f"\n{'':<8}{'customers':>10}{'seconds':>9}{'per s':>9}{'p50 ms':>9}{'p99 ms':>9}")
+        print(
+            f"\n{'':<8}{'customers':>10}{'seconds':>9}{'per s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+            f"{'server CPU':>12}{'db CPU':>9}  (ms per customer)"
+        )
         for label, way in (("single", single), ("bulk", bulk)):
             print(
                 f"{label:<8}{way.customers:>10}{way.seconds:>9.2f}{way.rate:>9.0f}"
                 f"{way.p(0.5):>9.1f}{way.p(0.99):>9.1f}"
+                f"{way.per_customer_ms(way.server_cpu):>12.2f}{way.per_customer_ms(way.db_cpu):>9.2f}"
             )
         print(f"\nbulk / single: {bulk.rate / single.rate:.1f}x customers per second (target 10x)")
     finally:

@@ -24,7 +24,7 @@ ROWS = [
     {"email": "nope"},
     {"email": "bola@shop.ng", "phone": "123"},
     {"email": "ADA@shop.ng", "name": "Not used"},
-    {"email": "chidi@shop.ng"},
+    {"email": "chidi@shop.ng", "name": None},  # an explicit null: the default name
 ]
 
 
@@ -41,6 +41,7 @@ async def test_graphql_rows_in_order_with_their_own_errors(gql, tenant):
     ada = results[0]["customer"]
     assert (ada["name"], ada["email"], ada["phone"]) == ("Ada Obi", "ada@shop.ng", "+2348012345678")
     assert results[3]["customer"] == ada  # the same email later in the call: found
+    assert results[4]["customer"]["name"] == "chidi"
     assert results[1]["customer"] is None and results[2]["customer"] is None
     assert [(e["field"], e["code"]) for e in results[1]["userErrors"]] == [
         (["inputs", "1", "email"], "INVALID")

@@ -24,7 +24,9 @@ it (if none exists), later rows find it.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+import gc
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -37,7 +39,6 @@ from app.models.records import CustomerRecord, CustomerView
 from app.services.access import Caller, require_business
 from app.services.customers import (
     FIND_OR_CREATE_TRIES,
-    email_hash_of,
     find_or_create_data,
     new_row,
 )
@@ -156,12 +157,54 @@ def _record(stored: dict[str, Any]) -> CustomerRecord:
     return CustomerRecord(tuple(stored[column] for column in records.COLUMNS))
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a batch's rows are built.
+
+    The loop makes tens of thousands of objects and no reference cycles; left on,
+    the collector runs dozens of times per call, scanning the batch each time
+    (about a seventh of a call's CPU).  Nothing awaits inside, so no other
+    request runs meanwhile.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _prepare(
+    business_id: str, inputs: Sequence[object], results: list[RowResult]
+) -> tuple[dict[str, dict[str, Any]], dict[str, list[RowResult]]]:
+    """Check every input; build the row each email's first input would create.
+
+    Returns (email hash -> stored row, email hash -> its inputs' results, in order).
+    """
+    now = datetime.now(UTC)
+    new: dict[str, dict[str, Any]] = {}
+    rows_of: dict[str, list[RowResult]] = {}
+    with _collector_paused():
+        for result, raw in zip(results, inputs, strict=True):
+            data = _checked(raw, result)
+            if data is None:
+                continue
+            row = new_row(business_id, data)  # a repeated email's row is simply not used
+            digest = row["email_hash"]
+            if digest not in new:
+                new[digest] = _as_stored(row, now)
+            rows_of.setdefault(digest, []).append(result)
+    return new, rows_of
+
+
 async def _write(
     db: Any, business_id: str, new: dict[str, dict[str, Any]]
 ) -> tuple[list[CustomerRecord], dict[str, CustomerView]]:
     """Insert `new` (email hash -> stored row) where no active customer has the email;
     read the others' customers.  Returns the rows inserted and the customer of every hash."""
-    values = {digest: _db_values(stored) for digest, stored in new.items()}
+    with _collector_paused():
+        values = {digest: _db_values(stored) for digest, stored in new.items()}
     pending = sorted(new)  # hash order: concurrent bulk calls lock rows in one order
     created: list[CustomerRecord] = []
     found: dict[str, CustomerView] = {}
@@ -192,17 +235,7 @@ async def find_or_create_customers(
     if not 1 <= len(inputs) <= BULK_MAX:
         raise BadUserInput(f"Send 1 to {BULK_MAX} inputs in one call")
     results = [RowResult(index) for index in range(len(inputs))]
-    now = datetime.now(UTC)
-    new: dict[str, dict[str, Any]] = {}  # email hash -> the row its first input would create
-    rows_of: dict[str, list[RowResult]] = {}
-    for result, raw in zip(results, inputs, strict=True):
-        data = _checked(raw, result)
-        if data is None:
-            continue
-        digest = email_hash_of(business_id, str(data["email"]))
-        if digest not in new:
-            new[digest] = _as_stored(new_row(business_id, data), now)
-        rows_of.setdefault(digest, []).append(result)
+    new, rows_of = _prepare(business_id, inputs, results)
     created: list[CustomerRecord] = []
     if new:
         async with in_transaction() as conn, conn.acquire_connection() as db:
