@@ -1,7 +1,7 @@
 """Benchmark: bulk find-or-create against single calls, on the same server, in one run.
 
     .venv/bin/python bench/bulk.py [--customers 10000] [--batch 500] [--single 2000]
-                                   [--connections 8] [--bulk-connections 1]
+                                   [--connections 8] [--bulk-connections 2]
                                    [--rounds 2] [--workers 1]
 
 In a scratch database (on the server of DATABASE_URL, default the local
@@ -12,7 +12,8 @@ reach).  Each round then creates new customers two ways, one after the other:
   single  `findOrCreateCustomer`, one customer per request, over `--connections`
           keep-alive connections in parallel (8: a sync job with a worker pool)
   bulk    `findOrCreateCustomers`, `--batch` customers per request, over
-          `--bulk-connections` connection(s) (1: calls one after the other)
+          `--bulk-connections` connections (2: one call is encrypted while the
+          database writes the other)
 
 Every customer is new (realistic people from app.jobs.seed: name, email, phone),
 so every row is an insert with its encryption, blind index, search tokens and
@@ -257,7 +258,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500, help="customers per bulk call")
     parser.add_argument("--single", type=int, default=2_000, help="single calls per round")
     parser.add_argument("--connections", type=int, default=8, help="for single calls")
-    parser.add_argument("--bulk-connections", type=int, default=1)
+    parser.add_argument("--bulk-connections", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()

@@ -10,10 +10,11 @@ more than the insert.
 
 Race safety comes from the same place as for a single call, the partial unique
 index on (business_id, email_hash) of active customers, never from a read before
-the write: the new rows go into one multi-row ``INSERT ... ON CONFLICT DO NOTHING
-RETURNING id``; a row that conflicted was created by someone else and is read
-back by its email hash.  Rows are inserted in email-hash order, so two bulk calls
-sharing emails wait for each other instead of deadlocking.  A winner soft-deleted
+the write: the new rows go into one ``INSERT ... SELECT FROM unnest(column
+arrays) ON CONFLICT DO NOTHING RETURNING id``; a row that conflicted was created
+by someone else and is read back by its email hash.  Rows are inserted in
+email-hash order, so two bulk calls sharing emails wait for each other instead
+of deadlocking.  A winner soft-deleted
 between our insert and our read is retried, as in the single path.
 
 Rows are independent: a row with userErrors takes no part in the write and the
@@ -83,23 +84,31 @@ class _Layout:
 
     fields: tuple[str, ...]  # in column order
     sealed: frozenset[str]  # encrypted fields
+    arrays: frozenset[str]  # array columns: sent as text literals (see _insert_sql)
     stamped: frozenset[str]  # set to the time of the write
     defaults: dict[str, Any]  # everything else a new row does not say
+    sql_types: dict[str, str]
 
 
 @functools.cache
 def _layout() -> _Layout:
     fields_map = Customer._meta.fields_map
     fields = tuple(Customer._meta.fields_db_projection)
-    sealed = frozenset(n for n in fields if isinstance(fields_map[n], EncryptedField))
+    sql_types = {n: fields_map[n].get_for_dialect("postgres", "SQL_TYPE") for n in fields}
     stamped = frozenset(
         n
         for n in fields
         if getattr(fields_map[n], "auto_now", False)
         or getattr(fields_map[n], "auto_now_add", False)
     )
-    defaults = {n: fields_map[n].default for n in fields if n not in stamped}
-    return _Layout(fields, sealed, stamped, defaults)
+    return _Layout(
+        fields=fields,
+        sealed=frozenset(n for n in fields if isinstance(fields_map[n], EncryptedField)),
+        arrays=frozenset(n for n in fields if sql_types[n].endswith("[]")),
+        stamped=stamped,
+        defaults={n: fields_map[n].default for n in fields if n not in stamped},
+        sql_types=sql_types,
+    )
 
 
 def _as_stored(row: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -108,27 +117,45 @@ def _as_stored(row: dict[str, Any], now: datetime) -> dict[str, Any]:
     return {**layout.defaults, **dict.fromkeys(layout.stamped, now), **row}
 
 
+def _db_value(layout: _Layout, name: str, row_id: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if name in layout.sealed:
+        return Customer._meta.fields_map[name].seal_for(row_id, value)  # AAD: this row's id
+    if name in layout.arrays:
+        return "{" + ",".join(map(str, value)) + "}"
+    return value
+
+
 def _db_values(stored: dict[str, Any]) -> list[Any]:
     """Column values: encrypted fields sealed by the model's own field, bound to the row id."""
-    layout, fields_map, row_id = _layout(), Customer._meta.fields_map, stored["id"]
-    return [
-        fields_map[name].seal_for(row_id, stored[name])
-        if name in layout.sealed and stored[name] is not None
-        else stored[name]
-        for name in layout.fields
-    ]
+    layout, row_id = _layout(), stored["id"]
+    return [_db_value(layout, name, row_id, stored[name]) for name in layout.fields]
 
 
-@functools.lru_cache(maxsize=64)
-def _insert_sql(rows: int) -> str:
-    projection = Customer._meta.fields_db_projection
-    columns = ", ".join(f'"{projection[name]}"' for name in _layout().fields)
-    width = len(_layout().fields)
-    values = ", ".join(
-        "(" + ", ".join(f"${row * width + col + 1}" for col in range(width)) + ")"
-        for row in range(rows)
+@functools.cache
+def _insert_sql() -> str:
+    """One statement for any number of rows: each parameter is a column's array.
+
+    PostgreSQL has no ragged arrays of arrays, so an array column travels as
+    text literals and is cast back; the types are the model's own.
+    """
+    layout, projection = _layout(), Customer._meta.fields_db_projection
+    columns = ", ".join(f'"{projection[name]}"' for name in layout.fields)
+    arrays, selected = [], []
+    for number, name in enumerate(layout.fields, start=1):
+        sql_type = layout.sql_types[name]
+        if name in layout.arrays:
+            arrays.append(f"${number}::text[]")
+            selected.append(f'"{projection[name]}"::{sql_type}')
+        else:
+            arrays.append(f"${number}::{sql_type}[]")
+            selected.append(f'"{projection[name]}"')
+    return (
+        f"INSERT INTO customer ({columns}) SELECT {', '.join(selected)} "
+        f"FROM unnest({', '.join(arrays)}) AS row ({columns}) "
+        "ON CONFLICT DO NOTHING RETURNING id"
     )
-    return f"INSERT INTO customer ({columns}) VALUES {values} ON CONFLICT DO NOTHING RETURNING id"
 
 
 _READ_ACTIVE = (
@@ -209,8 +236,8 @@ async def _write(
     created: list[CustomerRecord] = []
     found: dict[str, CustomerView] = {}
     for _ in range(FIND_OR_CREATE_TRIES):
-        params = [value for digest in pending for value in values[digest]]
-        inserted = {row[0] for row in await db.fetch(_insert_sql(len(pending)), *params)}
+        columns = [list(column) for column in zip(*(values[d] for d in pending), strict=True)]
+        inserted = {row[0] for row in await db.fetch(_insert_sql(), *columns)}
         lost = []
         for digest in pending:
             if new[digest]["id"] in inserted:
