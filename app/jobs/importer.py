@@ -147,7 +147,7 @@ def _report_line(row: Row, result: bulk.RowResult | None) -> list[str]:
         return [str(row.line), "failed", "", str(row.problem)]
     if result.errors:
         codes = ";".join(
-            f"{e.field[2]}:{e.code}" if len(e.field or ()) > 2 else e.code for e in result.errors
+            f"{name}:{e.code}" if (name := bulk.field_of(e)) else e.code for e in result.errors
         )
         return [str(row.line), "failed", "", codes]
     assert result.customer is not None

@@ -124,13 +124,7 @@ def _row_json(row: bulk.RowResult) -> dict[str, Any]:
         "customer": customer_json(row.customer) if row.customer is not None else None,
         "created": row.created,
         "errors": [
-            # a row's paths are (inputs, index, field): REST names the field alone
-            {
-                "code": e.code,
-                "message": e.message,
-                "field": e.field[2] if len(e.field or ()) > 2 else None,
-            }
-            for e in row.errors
+            {"code": e.code, "message": e.message, "field": bulk.field_of(e)} for e in row.errors
         ],
     }
 

@@ -59,6 +59,11 @@ class RowResult:
     errors: list[UserError] = field(default_factory=list)
 
 
+def field_of(error: UserError) -> str | None:
+    """The input field a row's error is about (paths are (inputs, index, field)), or None."""
+    return error.field[2] if error.field is not None and len(error.field) > 2 else None
+
+
 @dataclass(frozen=True)
 class BulkOutcome:
     results: list[RowResult]
