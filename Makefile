@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint schema clean
+.PHONY: install run test lint schema graphiql-assets clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,12 @@ test: $(STAMP)
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check app schema tests bench
-	$(BIN)/ruff format --check app schema tests bench
+	$(BIN)/ruff check app schema tests bench scripts
+	$(BIN)/ruff format --check app schema tests bench scripts
+
+## Fetch GraphiQL's files from the npm registry (pinned versions), verify their hashes, write the manifest.
+graphiql-assets: $(STAMP)
+	$(BIN)/python scripts/graphiql_assets.py
 
 schema: $(STAMP)
 	@$(BIN)/finora schema

@@ -1,4 +1,4 @@
-"""The composition root: the web app with the GraphQL view mounted.
+"""The composition root: the web app with the GraphQL view (and GraphiQL) mounted.
 
 Uvicorn imports ``schema.asgi:create_app`` (a factory) in every worker.
 """
@@ -9,8 +9,8 @@ from starlette.types import ASGIApp
 
 from app.http.app import create_web_app
 from app.settings import Settings
-from app.startup.demo import read_demo
 from schema.http import GraphQLView
+from schema.ide import ide_routes, with_ide
 from schema.schema import schema
 
 
@@ -18,9 +18,8 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     settings = settings or Settings.from_env()
     view = GraphQLView(
         schema,
-        graphql_ide="graphiql" if settings.graphiql else None,
-        allow_queries_via_get=False,
+        graphql_ide=None,  # schema.ide serves the page
+        allow_queries_via_get=True,
         multipart_uploads_enabled=False,
-        demo=read_demo(settings),
     )
-    return create_web_app(settings, view)
+    return create_web_app(settings, with_ide(view, settings), routes=ide_routes(settings))

@@ -12,8 +12,10 @@ import base64
 import logging
 import os
 import secrets
+import shutil
+import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +51,21 @@ def _server_url() -> str:
 
 async def _admin(url: str) -> asyncpg.Connection:
     return await asyncpg.connect(**parse_database_url(url), timeout=10)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def pg_tmp() -> Iterator[Path]:
+    """A folder for an embedded PostgreSQL's data, outside pytest's temporary root.
+
+    pgserver runs PostgreSQL as a separate system user and opens up the folders
+    above its data for it; pytest makes its own root private again at every
+    session start, so a data folder there breaks whenever two runs overlap.
+    """
+    path = Path(tempfile.mkdtemp(prefix="finora-pg-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -76,8 +76,8 @@ def _stop(process: subprocess.Popen[bytes]) -> int:
     return process.wait(30)
 
 
-def test_sigterm_stops_the_embedded_database_even_after_a_killed_run(tmp_path):
-    data_dir = tmp_path / "data"
+def test_sigterm_stops_the_embedded_database_even_after_a_killed_run(pg_tmp):
+    data_dir = pg_tmp / "data"
     pgdata = data_dir / "pgdata"
 
     # A run killed outright leaves its pid in pgserver's list of holders.

@@ -53,11 +53,11 @@ async def _write(http: httpx.AsyncClient, business_id: str, email: str, ledger: 
         ledger.failure_codes |= {e["extensions"]["code"] for e in payload.get("errors", [])}
 
 
-async def test_database_restarts_lose_no_acknowledged_write(tmp_path):
+async def test_database_restarts_lose_no_acknowledged_write(pg_tmp):
     import pgserver
     from pgserver._commands import pg_ctl
 
-    database = pgserver.get_server(tmp_path / "pg", cleanup_mode="stop")
+    database = pgserver.get_server(pg_tmp / "pg", cleanup_mode="stop")
     env = production_env(DATABASE_URL=database.get_uri(), FINORA_RATE_LIMIT_PER_SECOND="0")
     assert (await arun("migrate", env=env)).returncode == 0
     business = json.loads((await arun("business", "create", "Faults", "--json", env=env)).stdout)

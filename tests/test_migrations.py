@@ -97,3 +97,69 @@ async def test_concurrent_migrations_from_two_processes(fresh_db):
         assert await conn.fetchval("SELECT count(*) FROM aerich") == MIGRATION_COUNT
     finally:
         await conn.close()
+
+
+_UPGRADE_TO = """
+import asyncio, sys
+from aerich import Command
+from app.db.orm import tortoise_config
+
+async def main():
+    command = Command(tortoise_config(sys.argv[1]), app="models", location=sys.argv[2])
+    await command.init()
+    print(await command.upgrade(run_in_transaction=True))
+
+asyncio.run(main())
+"""
+
+
+async def test_migration_2_counts_existing_rows_and_migrate_backfills_short_tokens(
+    tmp_path, fresh_db
+):
+    """A database at migration 1, with customers: `finora migrate` makes them searchable."""
+    from app import crypto
+    from app.crypto.keys import KeySet
+
+    older = tmp_path / "migrations"
+    (older / "models").mkdir(parents=True)
+    for path in sorted((MIGRATIONS_DIR / "models").glob("[01]_*.py")):
+        shutil.copy(path, older / "models")
+    upgraded = subprocess.run(
+        [sys.executable, "-c", _UPGRADE_TO, fresh_db, str(older)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert upgraded.returncode == 0, upgraded.stderr
+    keys = crypto.install(
+        KeySet.parse(os.environ["FINORA_ENCRYPTION_KEYS"], os.environ["FINORA_INDEX_KEY"])
+    )
+    conn = await asyncpg.connect(**parse_database_url(fresh_db))
+    try:
+        await conn.execute("INSERT INTO business VALUES ('biz_old', 'Old', now())")
+        for n, active in enumerate([True, True, False]):
+            row_id, email = f"cust_old{n}", f"zoë{n}@old.ng"
+            await conn.execute(
+                "INSERT INTO customer (id, business_id, name, name_lower, email, email_hash,"
+                " account_balance_kobo, is_active, created_at, updated_at, search_tokens)"
+                " VALUES ($1, 'biz_old', $2, $3, $4, $1, 0, $5, now(), now(), $6)",
+                row_id,
+                f"Old {n}",
+                f"old {n}",
+                keys.cipher.seal("customer", "email", row_id, email),
+                active,
+                keys.search_tokens.for_row("biz_old", f"old {n}", email) if active else [],
+            )
+        env = {**os.environ, "DATABASE_URL": fresh_db}
+        migrated = await asyncio.to_thread(_finora, "migrate", env=env)
+        assert migrated.returncode == 0, migrated.stderr
+        assert "applied 1 migration" in migrated.stdout
+        assert "indexed 3 customer(s)" in migrated.stdout
+        assert await conn.fetchval("SELECT sum(active) FROM customer_count") == 2
+        short = await conn.fetchval("SELECT short_tokens FROM customer WHERE id = 'cust_old0'")
+        _, email_tokens = keys.search_tokens.for_query("biz_old", "ë")
+        assert set(email_tokens.short) <= set(short)
+        assert await conn.fetchval("SELECT short_tokens FROM customer WHERE id = 'cust_old2'") == []
+    finally:
+        await conn.close()

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from app import crypto
 from app.crypto.keys import new_key
-from app.crypto.tokens import BITS, SearchTokens, grams
+from app.crypto.tokens import BITS, QUERY_GRAMS, SearchTokens, grams, short_grams, spread
 from app.jobs.batches import resume
 from app.jobs.reindex import reindex
 from app.jobs.seed import people, seed_demo
@@ -43,15 +43,33 @@ def test_tokens_are_keyed_per_business_and_truncated():
     assert row != other.for_row("biz_1", "ada obi", "ada@example.com")
 
 
-@given(st.text(min_size=3, max_size=30), st.integers(0, 27), st.integers(3, 30))
+@given(st.text(min_size=1, max_size=30), st.integers(0, 29), st.integers(1, 30))
 def test_a_substring_query_has_all_its_tokens_in_the_row(text, start, length):
     tokens = SearchTokens(KEYS)
     needle = text.lower()[start : start + length]
-    if len(needle) < 3:
+    if not needle:
         return
-    row = set(tokens.for_row("biz_1", text.lower(), text.lower()))
-    name_tokens, email_tokens = tokens.for_query("biz_1", needle)
-    assert set(name_tokens) <= row and set(email_tokens) <= row
+    trigrams, short = tokens.for_rows("biz_1", text.lower(), text.lower())
+    for domain in tokens.for_query("biz_1", needle):
+        assert set(domain.trigrams) <= set(trigrams) and set(domain.short) <= set(short)
+        assert domain.short  # every query has at least one exact token
+
+
+def test_a_long_query_is_looked_up_by_a_dozen_grams_spread_over_it():
+    assert sorted(spread("abcdefghijklmnopqrstuvwxyz", 2))[::11] == ["ab", "yz"]  # both ends
+    assert spread("abcd", 2) == {"ab", "bc", "cd"}
+    name, email = SearchTokens(KEYS).for_query("biz_1", "".join(map(chr, range(200, 300))))
+    for domain in (name, email):
+        assert len(domain.short) == QUERY_GRAMS and len(domain.trigrams) == QUERY_GRAMS
+
+
+def test_short_tokens_are_32_bits_and_name_their_gram():
+    tokens = SearchTokens(KEYS)
+    short = tokens.short_for_row("biz_1", "ab", "ab@x.ng")
+    assert all(-(2**31) <= t < 2**31 for t in short)
+    _, email = tokens.for_query("biz_1", "z")
+    assert not set(email.short) & set(short)  # a character the row lacks has no token in it
+    assert short_grams("ab") == {"a", "b", "ab"}
 
 
 KEYS = keyset()
@@ -71,6 +89,9 @@ async def oracle(business_id: str, q: str) -> list[str]:
 
 NAME_ALPHABET = "abcdeAÉéßİıKk%_ .-'0"  # noqa: RUF001 - dotless i on purpose
 LOCAL_ALPHABET = "abcde%_+-0"
+RARE_PEOPLE = [("Zoë Ọlá", "qj"), ("Øystein ẞ", "zoe"), ("ǅemal 中", "xq"), ("Ọba", "jj")]
+#: Characters a search box may send one at a time: rare in the pool, or absent.
+RARE = "ëọøẞǆ中qjxzZ~#é€🙂İ"
 
 
 async def _pool(business_id: str) -> list[tuple[str, str]]:
@@ -90,6 +111,10 @@ async def _pool(business_id: str) -> list[tuple[str, str]]:
         if n % 17 == 0:
             await svc.delete_customer(caller, customer_id=customer.id)
         made.append((name, email))
+    for n, (name, local) in enumerate(RARE_PEOPLE):  # characters found once or twice
+        await svc.create_customer(
+            caller, business_id=business_id, values={"name": name, "email": f"{local}{n}@ex.ng"}
+        )
     for n in range(60):  # many matches for the 50 cap
         await svc.create_customer(
             caller,
@@ -112,8 +137,11 @@ def queries(made: list[tuple[str, str]]) -> st.SearchStrategy[str]:
     )
     shaken = sliced.map(str.upper) | sliced.map(lambda s: f"  {s} ")
     random_text = st.text(alphabet=NAME_ALPHABET + "@.xyz", min_size=1, max_size=6)
+    short = st.text(alphabet=NAME_ALPHABET + RARE + "@.", min_size=1, max_size=2)
     specials = st.sampled_from(["@", ".", "%", "_", "%_", "@g", "ß", "İ", "é", "gmail", "capper"])
-    return (sliced | shaken | random_text | specials).filter(lambda q: 1 <= len(q.strip()) <= 100)
+    return (sliced | shaken | random_text | short | specials).filter(
+        lambda q: 1 <= len(q.strip()) <= 100
+    )
 
 
 QUERY_EXAMPLES = int(os.environ.get("FINORA_SEARCH_EXAMPLES", "500"))
@@ -137,6 +165,23 @@ async def test_search_equals_the_oracle(pool):
 
     loop = asyncio.get_running_loop()
     await asyncio.to_thread(check)
+
+
+@pytest.mark.parametrize(("probe", "first_batch", "max_walk"), [(7, 2, 3000), (20, 64, 30)])
+async def test_search_equals_the_oracle_when_the_walks_and_batches_are_small(
+    pool, monkeypatch, probe, first_batch, max_walk
+):
+    """The walks end inside the business, and the index takes over after them in batches."""
+    business_id, made = pool
+    monkeypatch.setattr(search, "PROBE", probe)
+    monkeypatch.setattr(search, "FIRST_BATCH", first_batch)
+    monkeypatch.setattr(search, "MAX_WALK", max_walk)
+    texts = [t for pair in made for t in pair]
+    fixed = ["a", "e", "@", ".", "g", "ca", "ap", "capper", *RARE, "qj", "zo", "ọl", "a@"]
+    for q in fixed + [t[1:3] for t in texts[:40]] + [t[2:6] for t in texts[:40]]:
+        if q.strip():
+            needle = search.normalise_query(q)
+            assert await search.matching_ids(business_id, needle) == await oracle(business_id, q)
 
 
 customers_strategy = st.lists(
@@ -168,7 +213,9 @@ async def test_search_equals_the_oracle_on_random_data(app):
         assert got == await oracle(tenant.business_id, q), q
 
     @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(customers_strategy, st.text(alphabet=NAME_ALPHABET + "@.", min_size=1, max_size=5))
+    @given(
+        customers_strategy, st.text(alphabet=NAME_ALPHABET + RARE + "@.", min_size=1, max_size=5)
+    )
     def check(people: list[tuple[str, str]], q: str) -> None:
         if not q.strip():
             return

@@ -76,7 +76,7 @@ async def test_rows_are_written_as_the_single_path_writes_them(caller):
     assert stored.email == "ada.obi@bank.ng" and stored.name_lower == "ada obi"
     keys = crypto.current()
     assert stored.email_hash == keys.email_index.digest(caller.business_id, "ada.obi@bank.ng")
-    assert stored.search_tokens == keys.search_tokens.for_row(
+    assert (stored.search_tokens, stored.short_tokens) == keys.search_tokens.for_rows(
         caller.business_id, "ada obi", "ada.obi@bank.ng"
     )
     assert stored.created_at is not None and stored.is_active
@@ -121,6 +121,8 @@ async def test_size_and_business_are_checked_before_anything(caller, app):
     full = await run(caller, [{"email": f"r{n}@x.ng"} for n in range(bulk.BULK_MAX)])
     assert full.created_count == bulk.BULK_MAX
     assert await Customer.filter(business_id=caller.business_id).count() == bulk.BULK_MAX
+    page = await svc.customer_page(caller, business_id=caller.business_id, first=1, after=None)
+    assert await page.total_count() == bulk.BULK_MAX  # the counter follows a multi-row insert
 
 
 async def test_concurrent_bulk_and_single_calls_in_one_process(caller):

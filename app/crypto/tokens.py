@@ -1,58 +1,129 @@
-"""Keyed trigram tokens: substring search over encrypted emails.
+"""Keyed gram tokens: substring search over encrypted emails.
 
-A lowercased value is cut into its 3-grams; each is HMAC'd under a subkey of
-FINORA_INDEX_KEY, with the business id and a domain ("email" or "name") in the
-message, and truncated to ``BITS`` bits.  A row stores the set of its tokens;
-a query's tokens must all be in it.  Truncation makes distinct trigrams share
-tokens, so a token does not name a trigram for certain, and every candidate is
-confirmed by decrypting before it is returned.
+Two kinds, in two columns, both HMAC'd under subkeys of FINORA_INDEX_KEY with
+the business id and a domain ("email" or "name") in the message:
 
-Why 18 bits: real emails use some tens of thousands of distinct trigrams, so in
-262,144 buckets a few percent of them share a token with another trigram (a
-reader cannot tell which), while a one-token query (three characters) on
-100,000 customers of about 45 tokens each gets some 15 false candidates, and a
-query of two or more tokens practically none: cheap to confirm.
+* Trigram tokens (``search_tokens``), truncated to ``BITS`` bits.  Truncation
+  makes distinct trigrams share tokens, so a token does not name a trigram for
+  certain; the price is false candidates, confirmed away by decrypting.
+* 1- and 2-gram tokens (``short_tokens``), 32 bits.  Emails use a few dozen
+  characters and a couple of thousand pairs: in 2^18 buckets they would almost
+  never share one, so truncating them would hide nothing and only let a rare
+  query character collide with a common one (a whole business of false
+  candidates).  At 32 bits a query's short token names its gram, so 1- and
+  2-character candidates are matches, and the bigrams of a longer query make
+  its candidates exact in practice too.
+
+Why 18 bits for trigrams: real emails use some tens of thousands of distinct
+trigrams, so in 262,144 buckets a few percent of them share a token with
+another trigram (a reader cannot tell which).
 """
 
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 
 from app.crypto.keys import KeySet, derive
 
 BITS = 18
 GRAM = 3
+#: The most pairs, and trigrams, a query is looked up by (see SearchTokens.for_query).
+QUERY_GRAMS = 12
 EMAIL = b"email"
 NAME = b"name"
 
 
-def grams(text: str) -> set[str]:
-    """The distinct 3-grams of a lowercased text (none when shorter than 3)."""
-    return {text[i : i + GRAM] for i in range(len(text) - GRAM + 1)}
+def grams(text: str, size: int = GRAM) -> set[str]:
+    """The distinct `size`-grams of a lowercased text (none when shorter)."""
+    return {text[i : i + size] for i in range(len(text) - size + 1)}
+
+
+def spread(text: str, size: int) -> set[str]:
+    """At most QUERY_GRAMS distinct `size`-grams of a text, evenly spread from start to end."""
+    ordered = list(dict.fromkeys(text[i : i + size] for i in range(len(text) - size + 1)))
+    if len(ordered) <= QUERY_GRAMS:
+        return set(ordered)
+    step = (len(ordered) - 1) / (QUERY_GRAMS - 1)
+    return {ordered[round(i * step)] for i in range(QUERY_GRAMS)}
+
+
+def short_grams(text: str) -> set[str]:
+    """Every distinct character and pair of adjacent characters."""
+    return grams(text, 1) | grams(text, 2)
+
+
+@dataclass(frozen=True)
+class QueryTokens:
+    """What a row must hold, in one domain, to be a candidate for a query."""
+
+    trigrams: list[int]
+    short: list[int]
 
 
 class SearchTokens:
     def __init__(self, keys: KeySet) -> None:
         self._key = derive(keys.index, "finora/v1/search-tokens")
+        self._short_key = derive(keys.index, "finora/v1/short-tokens")
 
-    def _tokens(self, business_id: str, domain: bytes, text: str) -> set[int]:
+    @staticmethod
+    def _hash(key: bytes, prefix: bytes, gram: str) -> bytes:
+        return hmac.digest(key, prefix + gram.encode(), "sha256")[:4]
+
+    def _tokens(self, business_id: str, domain: bytes, found: set[str]) -> set[int]:
         prefix = business_id.encode() + b"\x00" + domain + b"\x00"
-        key, shift = self._key, 32 - BITS
+        shift = 32 - BITS
         return {
-            int.from_bytes(hmac.digest(key, prefix + gram.encode(), "sha256")[:4], "big") >> shift
-            for gram in grams(text)
+            int.from_bytes(self._hash(self._key, prefix, gram), "big") >> shift for gram in found
+        }
+
+    def _short(self, business_id: str, domain: bytes, found: set[str]) -> set[int]:
+        prefix = business_id.encode() + b"\x00" + domain + b"\x00"
+        return {
+            int.from_bytes(self._hash(self._short_key, prefix, gram), "big", signed=True)
+            for gram in found
         }
 
     def for_row(self, business_id: str, name_lower: str, email: str) -> list[int]:
-        """Every token a customer row stores: its name's and its email's."""
-        tokens = self._tokens(business_id, NAME, name_lower) | self._tokens(
-            business_id, EMAIL, email.lower()
+        """Every trigram token a customer row stores: its name's and its email's."""
+        tokens = self._tokens(business_id, NAME, grams(name_lower)) | self._tokens(
+            business_id, EMAIL, grams(email.lower())
         )
         return sorted(tokens)
 
-    def for_query(self, business_id: str, needle: str) -> tuple[list[int], list[int]]:
-        """(name tokens, email tokens) a row must all hold to be a candidate."""
+    def short_for_row(self, business_id: str, name_lower: str, email: str) -> list[int]:
+        """Every 1- and 2-gram token a customer row stores: its name's and its email's."""
+        tokens = self._short(business_id, NAME, short_grams(name_lower)) | self._short(
+            business_id, EMAIL, short_grams(email.lower())
+        )
+        return sorted(tokens)
+
+    def for_rows(
+        self, business_id: str, name_lower: str, email: str
+    ) -> tuple[list[int], list[int]]:
+        """(trigram tokens, 1-2-gram tokens) of a customer row: what every write stores."""
         return (
-            sorted(self._tokens(business_id, NAME, needle)),
-            sorted(self._tokens(business_id, EMAIL, needle)),
+            self.for_row(business_id, name_lower, email),
+            self.short_for_row(business_id, name_lower, email),
+        )
+
+    def for_query(self, business_id: str, needle: str) -> tuple[QueryTokens, QueryTokens]:
+        """(name, email) tokens a row must all hold to be a candidate.
+
+        One character: its own token.  Two or more: the tokens of its pairs,
+        and from three on those of its trigrams too; at most QUERY_GRAMS of
+        each, spread over the needle (a long query is selective with a dozen,
+        and each token is another index lookup and another test per row).
+        """
+        pairs = spread(needle, 1 if len(needle) == 1 else 2)
+        triples = spread(needle, GRAM)
+        return (
+            QueryTokens(
+                sorted(self._tokens(business_id, NAME, triples)),
+                sorted(self._short(business_id, NAME, pairs)),
+            ),
+            QueryTokens(
+                sorted(self._tokens(business_id, EMAIL, triples)),
+                sorted(self._short(business_id, EMAIL, pairs)),
+            ),
         )

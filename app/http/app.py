@@ -7,13 +7,13 @@ module does not depend on ``schema/``; ``schema.asgi`` composes the two.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount, Route, Router
+from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import ASGIApp
 from tortoise import Tortoise
 
@@ -23,6 +23,7 @@ from app.http import logs
 from app.http.auth import RequireApiKey
 from app.http.bodylimit import BodyLimit
 from app.http.metrics import metrics
+from app.http.nostore import NoStore
 from app.http.observe import ObserveRequests
 from app.http.ratelimit import TokenBuckets
 from app.http.responses import json_response
@@ -56,7 +57,10 @@ async def openapi(request: Request) -> Response:
     return json_response(OPENAPI)
 
 
-def create_web_app(settings: Settings, api: ASGIApp) -> ASGIApp:
+def create_web_app(
+    settings: Settings, api: ASGIApp, *, routes: Sequence[BaseRoute] = ()
+) -> ASGIApp:
+    """The app around ``api`` (mounted at /graphql); ``routes`` are added as they are."""
     logs.configure(json_lines=settings.is_production)
 
     @asynccontextmanager
@@ -87,7 +91,9 @@ def create_web_app(settings: Settings, api: ASGIApp) -> ASGIApp:
                     ),
                 ],
             ),
+            *routes,
         ],
         lifespan=lifespan,
     )
-    return ObserveRequests(BodyLimit(app, max_bytes=settings.max_body_bytes))  # type: ignore[return-value]
+    limited = BodyLimit(app, max_bytes=settings.max_body_bytes)
+    return ObserveRequests(NoStore(limited))  # type: ignore[return-value]

@@ -49,7 +49,7 @@ def charge(request: Request, units: int) -> None:
         limits.spend(caller_of(request).key_prefix, units - 1)
 
 
-def _wants_ide(scope: Scope) -> bool:
+def wants_ide(scope: Scope) -> bool:
     """A browser opening GraphiQL: a plain GET for HTML, with no operation in it."""
     if scope["method"] != "GET":
         return False
@@ -69,7 +69,7 @@ class RequireApiKey:
         self.limits = limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or (self.open_ide and _wants_ide(scope)):
+        if scope["type"] != "http" or (self.open_ide and wants_ide(scope)):
             await self.app(scope, receive, send)
             return
         token = bearer_token(scope)

@@ -1,7 +1,8 @@
 """Small HTTP helpers shared by the ASGI layers.
 
 Errors raised before an endpoint runs (401, 413, 429) take the shape of the API
-the request is for: the REST envelope under ``/v1/``, a GraphQL error elsewhere.
+the request is for: the REST envelope under ``/v1/``, a GraphQL error elsewhere,
+in the media type the client accepts (``app.http.media``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from datetime import UTC, datetime
 import orjson
 from starlette.responses import Response
 from starlette.types import Scope
+
+from app.http.media import CONTENT_TYPES, JSON, media_of
 
 REST_PREFIX = "/v1/"
 
@@ -24,14 +27,16 @@ def rest_error(status: int, code: str, message: str, field: str | None = None) -
     return json_response({"success": False, "error": error}, status)
 
 
-def graphql_error(status: int, code: str, message: str) -> Response:
-    return json_response({"errors": [{"message": message, "extensions": {"code": code}}]}, status)
+def graphql_error(status: int, code: str, message: str, media: str = JSON) -> Response:
+    """A request error: ``errors`` and no ``data`` (nothing was executed)."""
+    body = orjson.dumps({"errors": [{"message": message, "extensions": {"code": code}}]})
+    return Response(body, status_code=status, headers={"Content-Type": CONTENT_TYPES[media]})
 
 
 def error_response(scope: Scope, status: int, code: str, message: str) -> Response:
     if scope.get("path", "").startswith(REST_PREFIX):
         return rest_error(status, code, message)
-    return graphql_error(status, code, message)
+    return graphql_error(status, code, message, media_of(scope))
 
 
 def format_instant(value: datetime) -> str:

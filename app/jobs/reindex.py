@@ -1,12 +1,15 @@
 """Rebuild the blind indexes (email_hash and search tokens) from the encrypted data.
 
-Two uses: the backfill after a migration adds an index (rows whose tokens are
-NULL), and a full rebuild after FINORA_INDEX_KEY changes.  Batches commit with
-their cursor (app.jobs.batches), so a killed run resumes.  A row that a request changed
-between our read and our write is left alone: its writer computed its indexes.
+Two uses: the backfill after a migration adds an index (rows whose trigram or
+1-2-gram tokens are NULL), and a full rebuild after FINORA_INDEX_KEY changes.
+Batches commit with their cursor (app.jobs.batches), so a killed run resumes.  A
+row that a request changed between our read and our write is left alone: its
+writer computed its indexes.
 """
 
 from __future__ import annotations
+
+from tortoise.expressions import Q
 
 from app import crypto
 from app.crypto.keys import check_value
@@ -17,8 +20,8 @@ from app.startup.keycheck import INDEX_ID
 BATCH = 1000
 _EMAIL = Customer._meta.fields_map["email"]
 _UPDATE = (
-    "UPDATE customer SET search_tokens = $2, email_hash = $3 "
-    "WHERE id = $1 AND email = $4 AND name_lower = $5 AND is_active = $6"
+    "UPDATE customer SET search_tokens = $2, short_tokens = $3, email_hash = $4 "
+    "WHERE id = $1 AND email = $5 AND name_lower = $6 AND is_active = $7"
 )
 
 
@@ -36,16 +39,18 @@ async def reindex(
     if business_id:
         rows = rows.filter(business_id=business_id)
     if only_missing:
-        rows = rows.filter(search_tokens__isnull=True)
+        rows = rows.filter(Q(search_tokens__isnull=True) | Q(short_tokens__isnull=True))
     keys = crypto.current()
 
     def rewrite(batch: list[tuple]) -> list[tuple]:
         updates = []
         for row_id, owner, name_lower, sealed, is_active in batch:
             email = _EMAIL.open_for(row_id, sealed)
-            tokens = keys.search_tokens.for_row(owner, name_lower, email) if is_active else []
+            tokens, short = (
+                keys.search_tokens.for_rows(owner, name_lower, email) if is_active else ([], [])
+            )
             digest = keys.email_index.digest(owner, email)
-            updates.append((row_id, tokens, digest, bytes(sealed), name_lower, is_active))
+            updates.append((row_id, tokens, short, digest, bytes(sealed), name_lower, is_active))
         return updates
 
     written = await walk(

@@ -310,6 +310,7 @@ COLUMNS = (
     "updated_at",
     "deleted_at",
     "search_tokens",
+    "short_tokens",
 )
 
 
@@ -371,7 +372,7 @@ def seal_row(business_id: str, person: dict[str, Any], now: datetime) -> tuple:
         now,
         now,
         None,
-        keys.search_tokens.for_row(business_id, name_lower, person["email"]),
+        *keys.search_tokens.for_rows(business_id, name_lower, person["email"]),
     )
 
 

@@ -2,7 +2,11 @@
 
 Indexes that Tortoise cannot describe (the partial unique index on
 ``(business_id, email_hash) WHERE is_active``, the sort index with
-``COLLATE "C"``) are created by the migrations in ``aerich_migrations/``.
+``COLLATE "C"``, the GIN indexes of search tokens) are created by the migrations
+in ``aerich_migrations/``, and so is ``customer_count``: the number of active
+customers per business, in a few slots, kept by triggers on ``customer`` in the
+same transaction as every insert, soft delete and restore (read by
+app.services.customers.count_active, never written by the application).
 """
 
 from __future__ import annotations
@@ -62,6 +66,9 @@ class Customer(EncryptedModel):
     #: Keyed trigram tokens of name and email (app.crypto.tokens); NULL until
     #: indexed, empty once soft-deleted.
     search_tokens = ArrayField("INT", null=True)
+    #: Keyed 1- and 2-gram tokens of name and email (app.crypto.tokens), 32 bits;
+    #: NULL until indexed, empty once soft-deleted.
+    short_tokens = ArrayField("INT", null=True)
     account_balance_kobo = fields.BigIntField(default=0)
     is_active = fields.BooleanField(default=True)
     created_at = fields.DatetimeField(auto_now_add=True)

@@ -37,7 +37,11 @@ FIND_OR_CREATE_TRIES = 3
 class Page:
     customers: list[CustomerRecord]
     has_next_page: bool
-    total_count: int
+    business_id: str
+
+    async def total_count(self) -> int:
+        """Read only when a caller asks for it: a page alone runs no count."""
+        return await count_active(self.business_id)
 
     @property
     def end_cursor(self) -> str | None:
@@ -157,8 +161,21 @@ async def customer_page(caller: Caller, *, business_id: str, first: int, after: 
             last_id,
             first + 1,
         )
-    total = await active(business_id).count()
-    return Page(customers=rows[:first], has_next_page=len(rows) > first, total_count=total)
+    return Page(customers=rows[:first], has_next_page=len(rows) > first, business_id=business_id)
+
+
+async def count_active(business_id: str) -> int:
+    """Active customers of the business, exact, at any size.
+
+    Not a count of rows (linear in the business): the sum of the business's
+    slots in ``customer_count``, which triggers on ``customer`` keep in the same
+    transaction as every insert, soft delete and restore (see the migrations).
+    """
+    rows = await fetch(
+        "SELECT coalesce(sum(active), 0)::bigint FROM customer_count WHERE business_id = $1",
+        business_id,
+    )
+    return int(rows[0][0])
 
 
 # Writes --------------------------------------------------------------------
@@ -172,6 +189,7 @@ def new_row(business_id: str, data: Mapping[str, str | None]) -> dict[str, Any]:
     name = data["name"]
     email = data["email"]
     assert name is not None and email is not None
+    tokens, short = crypto.current().search_tokens.for_rows(business_id, name.lower(), email)
     return {
         "id": new_id("cust"),
         "business_id": business_id,
@@ -179,7 +197,8 @@ def new_row(business_id: str, data: Mapping[str, str | None]) -> dict[str, Any]:
         "name_lower": name.lower(),
         "email": email,
         "email_hash": email_hash_of(business_id, email),
-        "search_tokens": crypto.current().search_tokens.for_row(business_id, name.lower(), email),
+        "search_tokens": tokens,
+        "short_tokens": short,
         "phone": data.get("phone"),
         "address": data.get("address"),
         "tin": data.get("tin"),
@@ -291,10 +310,10 @@ async def update_customer(
             customer.email_hash = email_hash_of(customer.business_id, customer.email)
             fields.append("email_hash")
         if customer.is_active and ("name" in data or "email" in data):
-            customer.search_tokens = crypto.current().search_tokens.for_row(
+            customer.search_tokens, customer.short_tokens = crypto.current().search_tokens.for_rows(
                 customer.business_id, customer.name_lower, customer.email
             )
-            fields.append("search_tokens")
+            fields += ["search_tokens", "short_tokens"]
         await _save_unless_taken(customer, update_fields=fields, using_db=conn)
     return customer
 
@@ -308,7 +327,8 @@ async def delete_customer(caller: Caller, *, customer_id: str) -> Customer:
         if customer.is_active:
             customer.is_active = False
             customer.deleted_at = datetime.now(UTC)
-            customer.search_tokens = []  # a deleted customer leaves no search trace
-            fields = ["is_active", "deleted_at", "updated_at", "search_tokens"]
+            # A deleted customer leaves no search trace.
+            customer.search_tokens, customer.short_tokens = [], []
+            fields = ["is_active", "deleted_at", "updated_at", "search_tokens", "short_tokens"]
             await customer.save(update_fields=fields, using_db=conn)
     return customer

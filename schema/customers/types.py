@@ -100,8 +100,8 @@ class CustomerConnection:
         return PageInfo(has_next_page=self.page.has_next_page, end_cursor=self.page.end_cursor)
 
     @strawberry.field(description="Active customers of the business in all pages.")
-    def total_count(self) -> int:
-        return self.page.total_count
+    async def total_count(self) -> int:
+        return await self.page.total_count()
 
 
 @strawberry.input
