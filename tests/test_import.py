@@ -169,6 +169,13 @@ async def test_cli_refuses_bad_files_in_one_line(settings, app, tmp_path):
         assert result.returncode == 2 and "Traceback" not in result.stderr
         assert result.stderr.startswith("finora: error:") and words in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
+    good = tmp_path / "good.csv"
+    good.write_text("email\nok@shop.ng\n")
+    for size in ("0", "501"):
+        refused = await arun(
+            "import", "--business", tenant.business_id, str(good), "--batch-size", size
+        )
+        assert refused.returncode == 2 and "batch size must be 1 to 500" in refused.stderr
     unknown = await arun("import", "--business", "biz_nope", str(headerless))
     assert unknown.returncode == 2 and "no business" in unknown.stderr
     assert await active_count(tenant.business_id) == 0
