@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import ipaddress
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -24,6 +25,7 @@ from app.startup.demo import ensure_demo
 
 ASGI_FACTORY = "schema.asgi:create_app"
 SDL_MODULE = "schema.sdl"
+HTTP_PROTOCOL = "app.http.protocol:BoundedHttpToolsProtocol"
 GRACEFUL_SHUTDOWN_S = 20
 
 
@@ -160,6 +162,28 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_exposure(settings: Settings, host: str) -> None:
+    """Development by default must not mean development on the network.
+
+    Development serves GraphiQL without a key and writes text logs: fine on a
+    laptop, not on 0.0.0.0 because someone forgot FINORA_ENV.
+    """
+    if not settings.env_explicit and not is_loopback(host):
+        raise ConfigError(
+            f"FINORA_ENV is not set and {host} is not a loopback address: "
+            "set FINORA_ENV=production (or FINORA_ENV=development to serve development there)"
+        )
+
+
 def _run_server(settings: Settings, host: str, port: int, workers: int) -> int:
     import uvicorn
 
@@ -170,6 +194,8 @@ def _run_server(settings: Settings, host: str, port: int, workers: int) -> int:
         host=host,
         port=port,
         workers=workers,
+        http=HTTP_PROTOCOL,  # httptools with size, time and connection bounds
+        ws="none",
         access_log=False,
         log_config=None,
         proxy_headers=False,
@@ -179,18 +205,19 @@ def _run_server(settings: Settings, host: str, port: int, workers: int) -> int:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    return _run_server(
-        settings, args.host or settings.host, args.port or settings.port, args.workers
-    )
+    host = args.host or settings.host
+    _check_exposure(settings, host)
+    return _run_server(settings, host, args.port or settings.port, args.workers)
 
 
 def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
     """Development: embedded database, migrations, a demo key, then serve."""
     if settings.is_production:
         return _fail("`finora dev` is for development; use `finora migrate` and `finora serve`")
+    host, port = args.host or settings.host, args.port or settings.port
+    _check_exposure(settings, host)
     cmd_migrate(settings, args)
     demo = asyncio.run(_with_orm(settings, lambda: ensure_demo(settings)))
-    host, port = args.host or settings.host, args.port or settings.port
     print(
         f"\nGraphiQL: http://{host}:{port}/graphql\n"
         f"Demo business: {demo['businessId']}\n"

@@ -38,6 +38,30 @@ class Secret:
 
 
 ENVIRONMENTS = ("development", "production")
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """Bounds on a connection before the app sees it (enforced in app.http.protocol)."""
+
+    max_url_bytes: int = 8 * 1024
+    max_header_bytes: int = 16 * 1024
+    #: From the connection (or a kept-alive request's first byte) to the end of its headers.
+    header_timeout_s: float = 10.0
+    #: From the end of the headers to the end of the body: with a 1 MB body limit,
+    #: at least 33 KB/s on average for the largest body.
+    body_timeout_s: float = 30.0
+    #: Open connections per worker process, idle and stalled ones included.
+    max_connections: int = 1000
+
+
+CONNECTION_LIMIT_VARIABLES = {
+    "max_url_bytes": "FINORA_MAX_URL_BYTES",
+    "max_header_bytes": "FINORA_MAX_HEADER_BYTES",
+    "header_timeout_s": "FINORA_HEADER_TIMEOUT_S",
+    "body_timeout_s": "FINORA_BODY_TIMEOUT_S",
+    "max_connections": "FINORA_MAX_CONNECTIONS",
+}
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 
@@ -55,6 +79,18 @@ class Settings:
     #: Per API key, per process: sustained requests per second and burst size.
     rate_per_second: float = 50.0
     rate_burst: int = 100
+    connections: ConnectionLimits = ConnectionLimits()
+    #: Bearer token of GET /metrics; without one, production refuses metrics and
+    #: development serves them to loopback clients only.
+    metrics_token: Secret | None = None
+    #: Whether FINORA_ENV was set, rather than defaulted to development.
+    env_explicit: bool = False
+    #: Rows read plus values decrypted charged as one more rate-limit token.
+    work_per_token: float = 1000.0
+    #: Per business, per process: requests running, waiting, and the longest wait.
+    business_in_flight: int = 4
+    business_queue: int = 100
+    business_wait_s: float = 10.0
 
     @property
     def is_production(self) -> bool:
@@ -63,7 +99,8 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        name = env.get("FINORA_ENV", "development").strip().lower() or "development"
+        explicit = env.get("FINORA_ENV", "").strip().lower()
+        name = explicit or "development"
         if name not in ENVIRONMENTS:
             raise ConfigError(f"FINORA_ENV must be one of {', '.join(ENVIRONMENTS)}, not {name!r}")
         graphiql_default = "0" if name == "production" else "1"
@@ -85,7 +122,26 @@ class Settings:
             data_dir=Path(env.get("FINORA_DATA_DIR", ".finora")).resolve(),
             rate_per_second=_number(env, "FINORA_RATE_LIMIT_PER_SECOND", 50.0),
             rate_burst=int(_number(env, "FINORA_RATE_LIMIT_BURST", 100)),
+            connections=_connection_limits(env),
+            metrics_token=_secret(env.get("FINORA_METRICS_TOKEN")),
+            env_explicit=bool(explicit),
+            work_per_token=_number(env, "FINORA_RATE_LIMIT_WORK_PER_TOKEN", 1000),
+            business_in_flight=int(_number(env, "FINORA_BUSINESS_IN_FLIGHT", 4)),
+            business_queue=int(_number(env, "FINORA_BUSINESS_QUEUE", 100)),
+            business_wait_s=_number(env, "FINORA_BUSINESS_QUEUE_WAIT", 10),
         )
+
+
+def _connection_limits(env: Mapping[str, str]) -> ConnectionLimits:
+    defaults = ConnectionLimits()
+    values: dict[str, float] = {}
+    for field_name, variable in CONNECTION_LIMIT_VARIABLES.items():
+        default = getattr(defaults, field_name)
+        value = _number(env, variable, default)
+        if value == 0:
+            raise ConfigError(f"{variable} must be greater than 0")
+        values[field_name] = type(default)(value)
+    return ConnectionLimits(**values)  # type: ignore[arg-type]
 
 
 def _number(env: Mapping[str, str], name: str, default: float) -> float:

@@ -48,7 +48,6 @@ import json
 import math
 import os
 import sys
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -70,7 +69,13 @@ from bench.procstats import (  # noqa: E402
     reset_peak_rss,
 )
 from bench.scenarios import SCENARIOS, Scenario, Target, verify  # noqa: E402
-from bench.servers import Server, command_line, finora, make_servers  # noqa: E402
+from bench.servers import (  # noqa: E402
+    Server,
+    command_line,
+    finora,
+    make_servers,
+    scratch_database,
+)
 
 #: Extra time the driver grants the load generator beyond its own deadlines.
 LOADGEN_SLACK_S = 30.0
@@ -297,70 +302,56 @@ def print_summary(results: dict[str, tuple[Totals, Totals]]) -> None:
 async def run(args: argparse.Namespace) -> None:
     # Imported here, not at the top, so that the load generator process (this
     # script too) starts without Tortoise and the rest of the app.
-    import asyncpg
-
     from app import crypto
     from app.crypto.keys import KeySet, generate_env_lines
     from app.db.migrate import migrate
-    from app.db.orm import with_database
-    from app.settings import parse_database_url
-
-    async def connect(url: str) -> asyncpg.Connection:
-        return await asyncpg.connect(**parse_database_url(url))  # type: ignore[arg-type]
 
     print("command:", command_line([sys.executable, *sys.argv]))
-    server_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    name = f"finora_bench_{uuid.uuid4().hex[:8]}"
-    url = with_database(server_url, name)
     keys = dict(line.split("=", 1) for line in generate_env_lines())
-    env = {
-        **os.environ,
-        **keys,
-        "DATABASE_URL": url,
-        "FINORA_ENV": "production",
-        # One key sends every request: a per-key rate limit would measure itself.
-        # It stays on (its bookkeeping is part of a request's cost) but never refuses.
-        "FINORA_RATE_LIMIT_PER_SECOND": str(UNREACHABLE_RATE),
-        "FINORA_RATE_LIMIT_BURST": str(UNREACHABLE_RATE),
-    }
-    env.pop("FINORA_GRAPHIQL", None)
     scratch = TemporaryDirectory(prefix="finora-bench-")
     service, floor = make_servers(args.workers, Path(scratch.name))
-    admin = await connect(server_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        crypto.install(KeySet.parse(keys["FINORA_ENCRYPTION_KEYS"], keys["FINORA_INDEX_KEY"]))
-        await migrate(url)
-        target = prepare(env, args.customers)
-        for server in (service, floor):
-            server.start(env)
-        for server in (service, floor):
-            await server.wait_ready()
-        await verify(service, floor, target, args.customers)
-        print(
-            f"PostgreSQL {await admin.fetchval('SHOW server_version')}; {os.cpu_count()} cores; "
-            f"{args.customers} customers; {args.workers} worker(s) per server; "
-            f"{args.concurrency} connections; {args.rounds} round(s) per side of "
-            f"{args.warmup:g} s warm-up + {args.seconds:g} s counted"
-        )
-        print("service: " + command_line(service.argv))
-        print("floor:   " + command_line(floor.argv))
-        print("loadgen: " + command_line(LOADGEN_ARGV) + "  (a new process per round)")
-        print("checked: service and floor return the same data in (a), (b), (c) and (d)")
-        results = {}
-        for key in args.scenarios:
-            results[key] = await run_scenario(
-                SCENARIOS[key], (service, floor), target, args, admin, name
+    async with scratch_database() as db:
+        env = {
+            **os.environ,
+            **keys,
+            "DATABASE_URL": db.url,
+            "FINORA_ENV": "production",
+            # One key sends every request: a per-key rate limit would measure itself.
+            # It stays on (its bookkeeping is part of a request's cost) but never refuses.
+            "FINORA_RATE_LIMIT_PER_SECOND": str(UNREACHABLE_RATE),
+            "FINORA_RATE_LIMIT_BURST": str(UNREACHABLE_RATE),
+        }
+        env.pop("FINORA_GRAPHIQL", None)
+        try:
+            crypto.install(KeySet.parse(keys["FINORA_ENCRYPTION_KEYS"], keys["FINORA_INDEX_KEY"]))
+            await migrate(db.url)
+            target = prepare(env, args.customers)
+            for server in (service, floor):
+                server.start(env)
+            for server in (service, floor):
+                await server.wait_ready()
+            await verify(service, floor, target, args.customers)
+            print(
+                f"PostgreSQL {await db.admin.fetchval('SHOW server_version')}; "
+                f"{os.cpu_count()} cores; "
+                f"{args.customers} customers; {args.workers} worker(s) per server; "
+                f"{args.concurrency} connections; {args.rounds} round(s) per side of "
+                f"{args.warmup:g} s warm-up + {args.seconds:g} s counted"
             )
-        print_summary(results)
-    finally:
-        for server in (service, floor):
-            server.stop()
-        scratch.cleanup()
-        await admin.close()
-        admin = await connect(server_url)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+            print("service: " + command_line(service.argv))
+            print("floor:   " + command_line(floor.argv))
+            print("loadgen: " + command_line(LOADGEN_ARGV) + "  (a new process per round)")
+            print("checked: service and floor return the same data in (a), (b), (c) and (d)")
+            results = {}
+            for key in args.scenarios:
+                results[key] = await run_scenario(
+                    SCENARIOS[key], (service, floor), target, args, db.admin, db.name
+                )
+            print_summary(results)
+        finally:
+            for server in (service, floor):
+                server.stop()
+            scratch.cleanup()
 
 
 def scenario_keys(text: str) -> list[str]:

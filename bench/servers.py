@@ -9,13 +9,15 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    pass
+    import asyncpg
 
 from bench.loadgen import HOST
 from bench.procstats import process_tree
@@ -135,3 +137,37 @@ def make_servers(workers: int, log_dir: Path) -> tuple[Server, Server]:
         log_dir / "floor.log",
     )  # fmt: skip
     return service, floor
+
+
+@dataclass
+class Scratch:
+    """A database made for one benchmark run, and a connection to its server."""
+
+    name: str
+    url: str
+    admin: asyncpg.Connection
+
+
+@asynccontextmanager
+async def scratch_database() -> AsyncIterator[Scratch]:
+    """A new database on the server of DATABASE_URL (default: the local
+    PostgreSQL), dropped again at the end, however the run ends."""
+    import asyncpg
+
+    from app.db.orm import with_database
+    from app.settings import parse_database_url
+
+    async def connect(url: str) -> asyncpg.Connection:
+        return await asyncpg.connect(**parse_database_url(url))  # type: ignore[arg-type]
+
+    server_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    name = f"finora_bench_{uuid.uuid4().hex[:8]}"
+    admin = await connect(server_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield Scratch(name, with_database(server_url, name), admin)
+    finally:
+        await admin.close()
+        admin = await connect(server_url)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()

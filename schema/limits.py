@@ -1,10 +1,15 @@
 """Validation rules that refuse expensive documents before execution.
 
-- List cost: every list a document asks for is counted at its largest size
-  (``customers(limit)``, ``customerConnection(first)`` per list selected under it,
-  ``searchCustomers`` 50; a variable counts as the maximum, 100), summed over
-  aliases and fragments.  ``customers(limit: 100)`` under ten aliases is 1,000.
-  ``findOrCreateCustomers`` counts its inputs (a variable counts as the maximum,
+- Cost: every list a document asks for is counted at its largest size
+  (``customers(limit)``, ``customerConnection(first)`` per list selected under it;
+  a variable counts as the maximum, 100), and the fields whose work does not
+  follow their size are priced at what they may really cost: a search
+  (SEARCH_COST: it may confirm many candidates to return 50) and a
+  ``totalCount`` (TOTAL_COUNT_COST: it counts the whole business).  Summed over
+  aliases and fragments, so aliases multiply: ``customers(limit: 100)`` under ten
+  aliases is 1,000, five searches are 500.  What a request then really did is
+  charged to its key after execution (app.meter, app.http.admission).
+- ``findOrCreateCustomers`` counts its inputs (a variable counts as the maximum,
   500): one full bulk call per document.
 - Introspection depth: Strawberry's depth limit skips introspection fields.
   Circular introspection (``types { fields { type { fields``) is refused by
@@ -49,7 +54,10 @@ MAX_INTROSPECTION_DEPTH = 15
 MAX_SELECTIONS = 64
 
 LIST_MAX = 100
-SEARCH_SIZE = 50
+#: A search returns at most 50, but may decrypt many candidates to find them.
+SEARCH_COST = 100
+#: Counting the customers of a business reads all of them.
+TOTAL_COUNT_COST = 100
 #: list fields of the schema and the argument that sizes them (with its default)
 SIZED = {"customers": ("limit", 50), "customerConnection": ("first", 50)}
 BULK_FIELD, BULK_ARGUMENT, BULK_MAX = "findOrCreateCustomers", "inputs", 500
@@ -100,21 +108,19 @@ class ListCostRule(_Walker):
         for field in self.fields(node.selection_set):
             name = field.name.value
             if name == "searchCustomers":
-                cost += SEARCH_SIZE
+                cost += SEARCH_COST
             elif name == BULK_FIELD:
                 cost += _bulk_size(field)
             elif name in SIZED:
                 size = _size(field, *SIZED[name])
-                lists = [
-                    f
-                    for f in self.fields(field.selection_set)
-                    if f.name.value in ("edges", "nodes")
-                ]
-                cost += size * max(1, len(lists))
+                inner = [f.name.value for f in self.fields(field.selection_set)]
+                lists = sum(1 for f in inner if f in ("edges", "nodes"))
+                cost += size * max(1, lists) + TOTAL_COUNT_COST * inner.count("totalCount")
         if cost > MAX_LIST_COST:
             self.report_error(
                 GraphQLError(
-                    f"The document asks for up to {cost} list items; the limit is {MAX_LIST_COST}.",
+                    f"The document may cost up to {cost} (list items, searches, counts); "
+                    f"the limit is {MAX_LIST_COST}.",
                     node,
                 )
             )

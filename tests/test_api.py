@@ -406,6 +406,35 @@ async def test_list_cost_limit(gql, tenant, query):
     assert codes(response.json()) == ["GRAPHQL_VALIDATION_FAILED"]
 
 
+def aliased(count: int, field: str) -> str:
+    return "query($b: ID!) { " + " ".join(f"a{n}: {field}" for n in range(count)) + " }"
+
+
+SEARCH_FIELD = 'searchCustomers(businessId: $b, q: "q") { count }'
+TOTAL_FIELD = "customerConnection(businessId: $b, first: 100) { nodes { id } totalCount }"
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        (aliased(5, SEARCH_FIELD), 200),  # a search costs 100: five fit in 500
+        (aliased(6, SEARCH_FIELD), 400),
+        (aliased(2, TOTAL_FIELD), 200),  # 100 nodes + a count of 100: two fit
+        (aliased(3, TOTAL_FIELD), 400),
+        (aliased(5, "customerConnection(businessId: $b, first: 100) { nodes { id } }"), 200),
+    ],
+    ids=["5-searches", "6-searches", "2-totals", "3-totals", "5-pages-no-total"],
+)
+async def test_cost_prices_searches_and_counts(gql, tenant, query, status):
+    response = await gql(tenant, query, {"b": tenant.business_id})
+    assert response.status_code == status, response.json()
+    if status == 400:
+        assert codes(response.json()) == ["GRAPHQL_VALIDATION_FAILED"]
+        assert "may cost up to" in response.json()["errors"][0]["message"]
+    else:
+        assert "errors" not in response.json()
+
+
 async def test_circular_introspection_is_refused_but_graphiql_fits(gql, tenant):
     from graphql import get_introspection_query
 

@@ -110,6 +110,8 @@ def test_keys_generate_prints_usable_lines():
         ({"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/postgres"}, ["does not answer"]),
         ({"DATABASE_URL": "mysql://x"}, ["postgres://"]),
         ({"FINORA_ENV": "staging"}, ["FINORA_ENV"]),
+        ({"FINORA_MAX_URL_BYTES": "8k"}, ["FINORA_MAX_URL_BYTES", "number"]),
+        ({"FINORA_MAX_CONNECTIONS": "0"}, ["FINORA_MAX_CONNECTIONS", "greater than 0"]),
     ],
     ids=[
         "missing",
@@ -121,11 +123,35 @@ def test_keys_generate_prints_usable_lines():
         "db-down",
         "bad-url",
         "bad-env",
+        "bad-limit",
+        "zero-limit",
     ],
 )
 async def test_serve_refuses_a_bad_configuration_in_one_line(settings, app, overrides, words):
     result = await arun("serve", "--port", "1", env=production_env(**overrides))
     assert_one_clear_line(result, *words)
+
+
+@pytest.mark.parametrize("command", ["serve", "dev"])
+async def test_development_by_default_stays_on_loopback(settings, app, command):
+    """Without FINORA_ENV, a public address would serve GraphiQL without a key."""
+    result = await arun(
+        command, "--host", "0.0.0.0", "--port", "1", env=production_env(FINORA_ENV="")
+    )
+    assert_one_clear_line(result, "FINORA_ENV is not set", "0.0.0.0", "FINORA_ENV=production")
+
+
+def test_an_explicit_environment_may_listen_anywhere():
+    from app.cli import _check_exposure
+    from app.settings import ConfigError, Settings
+
+    for host in ("127.0.0.1", "::1", "localhost", "127.0.0.2"):
+        _check_exposure(Settings.from_env({}), host)
+    for environment in ("development", "production"):
+        _check_exposure(Settings.from_env({"FINORA_ENV": environment}), "0.0.0.0")
+    for host in ("0.0.0.0", "::", "10.0.0.5", "example.com"):
+        with pytest.raises(ConfigError):
+            _check_exposure(Settings.from_env({}), host)
 
 
 async def test_serve_runs_the_service_in_production(settings, app, tenant):
@@ -137,6 +163,7 @@ async def test_serve_runs_the_service_in_production(settings, app, tenant):
         assert (await http.get("/readyz")).status_code == 200
         ide = await http.get("/graphql", headers={"Accept": "text/html"})
         assert ide.status_code in (401, 404)  # GraphiQL is off in production
+        assert (await http.get("/metrics")).status_code == 403  # no FINORA_METRICS_TOKEN
         answer = await http.post(
             "/graphql",
             json={

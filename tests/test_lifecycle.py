@@ -16,7 +16,7 @@ LIMITS = httpx.Limits(max_connections=300, max_keepalive_connections=300)
 
 
 async def test_find_or_create_across_two_worker_processes(settings, app, tenant, raw_db):
-    env = production_env(FINORA_RATE_LIMIT_PER_SECOND="0")
+    env = production_env(FINORA_RATE_LIMIT_PER_SECOND="0", FINORA_BUSINESS_IN_FLIGHT="0")
     variables = {"b": tenant.business_id, "input": {"email": "two.workers@race.ng"}}
     async with (
         running_server(env, "--workers", "2") as server,
@@ -47,7 +47,7 @@ async def test_sigterm_drains_in_flight_requests(settings, app, database_url, te
 
     for n in range(5):
         await create(gql, tenant, name=f"Drain {n}", email=f"drain{n}@x.ng")
-    env = production_env(FINORA_RATE_LIMIT_PER_SECOND="0")
+    env = production_env(FINORA_RATE_LIMIT_PER_SECOND="0", FINORA_BUSINESS_IN_FLIGHT="0")
     body = {"query": LIST, "variables": {"b": tenant.business_id, "n": 100}}
     blocker = await _admin(database_url)
     async with (

@@ -1,8 +1,14 @@
-"""The server's log of a whole session holds no PII, even for failing requests."""
+"""The server's log of a whole session holds no PII, even for failing requests,
+and a request cannot forge a line of it."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
+
 import httpx
+import pytest
 
 from tests.conftest import running_server
 from tests.test_api import CREATE, FIND_OR_CREATE, SEARCH, UPDATE
@@ -56,3 +62,50 @@ async def test_server_log_has_no_pii(settings, app, tenant, raw_db):
     assert '"path":"/graphql"' in log and "resolver failed" in log  # the log is really there
     for value in (*PII.values(), "+2348035550142", PII["email"].lower()):
         assert value.lower() not in log.lower()
+
+
+FORGED = [
+    "/graphql%0AINFO    finora: request forged=1",  # a line feed
+    "/v1/x%0D%0Aforged",  # CR LF
+    "/x%1B%5B2K%0Dforged",  # an escape sequence that would erase the line on a terminal
+    "/x%E2%80%A8forged",  # U+2028, a line separator to some readers (Python's splitlines)
+    "/x%C2%85forged",  # U+0085, NEL, another
+    "/x%20status=200%20forged",  # a fake field
+]
+
+
+@pytest.mark.parametrize("env", ["development", "production"])
+async def test_a_path_cannot_forge_a_log_line(settings, app, env):
+    environ = production_env() if env == "production" else dict(os.environ)
+    async with running_server(environ) as server, httpx.AsyncClient(base_url=server.url) as http:
+        for path in FORGED:
+            await http.get(path)
+    lines = [line for line in server.log.splitlines() if "forged" in line]
+    assert len(lines) == len(FORGED), lines  # one line per request, each whole
+    for line in lines:
+        assert not any(ord(c) < 32 or c in "\u2028\u2029\x7f\x85" for c in line), line
+        if env == "production":
+            entry = json.loads(line)
+        else:
+            head, fields = line.split(": request ", 1)
+            assert head == "INFO    finora"
+            entry = text_fields(fields)
+        assert "forged" in entry["path"] and entry["status"] in (404, "404")
+        assert "forged" not in entry
+
+
+TEXT_FIELD = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|[^\s"]+)(?: |$)')
+
+
+def text_fields(text: str) -> dict[str, str]:
+    """Parses `key=value key="quoted"` fields, refusing anything else."""
+    fields: dict[str, str] = {}
+    position = 0
+    while position < len(text):
+        match = TEXT_FIELD.match(text, position)
+        assert match, text[position:]
+        key, value = match.groups()
+        assert key not in fields, key
+        fields[key] = json.loads(value) if value.startswith('"') else value
+        position = match.end()
+    return fields

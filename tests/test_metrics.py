@@ -1,10 +1,13 @@
-"""/metrics: Prometheus counters and histograms per operation, pool gauges, no PII."""
+"""/metrics: Prometheus counters and histograms per operation, pool gauges, no PII, a credential."""
 
 from __future__ import annotations
 
+import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.conftest import running_server
 from tests.test_api import CREATE, LIST
+from tests.test_cli import production_env
 
 
 def samples(text: str) -> dict[tuple[str, tuple], float]:
@@ -45,3 +48,64 @@ async def test_metrics_count_operations_without_pii(client, gql, tenant):
     assert "finora_request_duration_seconds_bucket" in after
     assert samples(after)[("finora_db_pool_connections", ())] >= 1
     assert secret not in after and tenant.business_id not in after
+
+
+def operations(text: str) -> set[str]:
+    return {
+        dict(labels)["operation"]
+        for (name, labels), _ in samples(text).items()
+        if name == "finora_requests_total"
+    }
+
+
+async def test_the_label_is_the_operation_that_ran(client, gql, tenant):
+    document = """
+      query Few($b: ID!) { customers(businessId: $b, limit: 1) { id } }
+      query Page($b: ID!) { customerConnection(businessId: $b, first: 1) { totalCount } }
+      mutation Wipe { deleteCustomer(id: "cust_nope") { deletedCustomerId } }
+    """
+    before = (await client.get("/metrics")).text
+    body = {"query": document, "operationName": "Page", "variables": {"b": tenant.business_id}}
+    assert (await client.post("/graphql", json=body, headers=tenant.headers)).status_code == 200
+    spread = (
+        "query($b: ID!) { ...Root } fragment Root on Query { customers(businessId: $b) { id } }"
+    )
+    await gql.data(tenant, spread, {"b": tenant.business_id})
+    after = (await client.get("/metrics")).text
+    assert count(after, "graphql.query.customerConnection", "200") == (
+        count(before, "graphql.query.customerConnection", "200") + 1
+    )
+    assert count(after, "graphql.query.customers", "200") == (
+        count(before, "graphql.query.customers", "200") + 1
+    )
+    # Nothing named after operations that did not run, or after all of them at once.
+    assert not {op for op in operations(after) if "+" in op}
+    assert "graphql.query.deleteCustomer" not in operations(after)
+    wipe = "graphql.mutation.deleteCustomer"
+    assert [count(after, wipe, status) for status in ("200", "400")] == [
+        count(before, wipe, status) for status in ("200", "400")
+    ]
+
+
+async def test_development_serves_metrics_to_loopback_only(app):
+    transport = httpx.ASGITransport(app=app, client=("10.0.0.7", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as remote:
+        refused = await remote.get("/metrics")
+    assert refused.status_code == 403
+    assert refused.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert "finora_requests_total" not in refused.text
+
+
+async def test_metrics_need_the_token_when_one_is_set(settings, app):
+    token = "metrics-token-for-the-test"
+    async with (
+        running_server(production_env(FINORA_METRICS_TOKEN=token)) as server,
+        httpx.AsyncClient(base_url=server.url) as http,
+    ):
+        missing = await http.get("/metrics")
+        wrong = await http.get("/metrics", headers={"Authorization": "Bearer nope"})
+        right = await http.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert missing.status_code == wrong.status_code == 401
+    assert missing.headers["WWW-Authenticate"] == "Bearer"
+    assert right.status_code == 200 and "finora_requests_total" in right.text
+    assert "finora_open_connections" in right.text

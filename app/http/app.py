@@ -7,6 +7,7 @@ module does not depend on ``schema/``; ``schema.asgi`` composes the two.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -20,9 +21,11 @@ from tortoise import Tortoise
 from app import crypto
 from app.db.orm import close_orm, open_orm
 from app.http import logs
+from app.http.admission import Admit, BusinessSlots
 from app.http.auth import RequireApiKey
 from app.http.bodylimit import BodyLimit
-from app.http.metrics import metrics
+from app.http.looplag import LoopLagProbe
+from app.http.metrics import metrics_endpoint
 from app.http.nostore import NoStore
 from app.http.observe import ObserveRequests
 from app.http.ratelimit import TokenBuckets
@@ -68,32 +71,53 @@ def create_web_app(
         keys = load_keys(settings)
         await open_orm(database_url(settings))
         crypto.install(keys)
+        probe = LoopLagProbe()
         try:
             await verify_and_record(keys)
+            # Full collections walk every tracked object and hold the loop meanwhile:
+            # what start-up made (modules, the schema) lives forever, so it is
+            # left out of them (about 100 ms less per collection under load).
+            gc.collect()
+            gc.freeze()
+            probe.start()
             yield
         finally:
+            await probe.stop()
             await close_orm()
 
     limits = TokenBuckets(settings.rate_per_second, settings.rate_burst)  # one budget for both APIs
-    guarded = RequireApiKey(api, open_ide=settings.graphiql, limits=limits)
+    slots = BusinessSlots(
+        settings.business_in_flight, settings.business_queue, settings.business_wait_s
+    )
+
+    def guard(inner: ASGIApp, *, open_ide: bool) -> ASGIApp:
+        """Key first (a keyless upload is never buffered), then the business's turn
+        (admission), then the body."""
+        bounded = BodyLimit(inner, max_bytes=settings.max_body_bytes)
+        admitted = Admit(
+            bounded, slots=slots, limits=limits, work_per_token=settings.work_per_token
+        )
+        return RequireApiKey(admitted, open_ide=open_ide, limits=limits)
+
     app = Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
-            Route("/metrics", metrics, methods=["GET"]),
-            Route("/graphql", guarded, methods=["GET", "POST"]),
+            Route(
+                "/metrics",
+                metrics_endpoint(settings.metrics_token, production=settings.is_production),
+                methods=["GET"],
+            ),
+            Route("/graphql", guard(api, open_ide=settings.graphiql), methods=["GET", "POST"]),
             Mount(
                 "/v1",
                 routes=[
                     Route("/openapi.json", openapi, methods=["GET"]),
-                    Mount(
-                        "", app=RequireApiKey(Router(rest_routes), open_ide=False, limits=limits)
-                    ),
+                    Mount("", app=guard(Router(rest_routes), open_ide=False)),
                 ],
             ),
             *routes,
         ],
         lifespan=lifespan,
     )
-    limited = BodyLimit(app, max_bytes=settings.max_body_bytes)
-    return ObserveRequests(NoStore(limited))  # type: ignore[return-value]
+    return ObserveRequests(NoStore(app))  # type: ignore[return-value]

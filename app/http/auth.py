@@ -22,7 +22,6 @@ from app.services.health import is_unavailable
 log = logging.getLogger("finora.auth")
 
 CALLER = "caller"
-RATE_LIMITS = "rate_limits"
 
 
 def bearer_token(scope: Scope) -> str | None:
@@ -37,16 +36,6 @@ def bearer_token(scope: Scope) -> str | None:
 
 def caller_of(request: Request) -> Caller:
     return request.state.caller
-
-
-def charge(request: Request, units: int) -> None:
-    """Bill a request that does the work of `units` requests (a bulk call: one per row).
-
-    The request itself paid one unit on admission; the rest goes on the key's bucket.
-    """
-    limits: TokenBuckets | None = getattr(request.state, RATE_LIMITS, None)
-    if limits is not None:
-        limits.spend(caller_of(request).key_prefix, units - 1)
 
 
 def wants_ide(scope: Scope) -> bool:
@@ -96,8 +85,7 @@ class RequireApiKey:
             response.headers["WWW-Authenticate"] = "Bearer"
             await response(scope, receive, send)
             return
-        state = scope.setdefault("state", {})
-        state[CALLER], state[RATE_LIMITS] = caller, self.limits
+        scope.setdefault("state", {})[CALLER] = caller
         wait = self.limits.take(caller.key_prefix)
         if wait:
             response = error_response(

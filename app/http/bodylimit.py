@@ -3,6 +3,8 @@
 The body is read here, up to the limit, and handed on whole: a declared
 Content-Length over the limit is refused at once, and a streamed (chunked) body
 is refused as soon as it passes the limit, before any endpoint has started.
+It sits behind the API key check (app.http.app), so a body is only ever
+buffered for a caller with a valid key and rate budget.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Per-API-key rate limit: a token bucket per key, in this process.
 
 Each key may make ``rate`` requests a second on average, and ``burst`` at once.
-A request that does the work of many (a bulk call of N rows) is admitted like
-any other and then billed the rest of its cost with :meth:`spend`: the bucket
-goes into debt, and the key's next requests wait until it has paid it off.
+A request pays one token at the door; after it is answered it also pays for the
+work it caused (``charge``: rows read and values decrypted, app.meter), which may
+leave the bucket in debt, down to ``-burst``: a key whose requests walk a whole
+business waits up to 2 x burst / rate seconds before its next one.
 With several workers each keeps its own buckets, so the effective limit is
 workers x rate (documented in the README); a shared store would be needed to
 hold one limit across hosts.
@@ -26,13 +27,16 @@ class TokenBuckets:
     def enabled(self) -> bool:
         return self.rate > 0
 
+    def _refilled(self, key: str, now: float) -> float:
+        tokens, last = self._buckets.get(key, (float(self.burst), now))
+        return min(float(self.burst), tokens + (now - last) * self.rate)
+
     def take(self, key: str) -> float:
         """Spend one token; 0 when allowed, else seconds until the next token."""
         if not self.enabled:
             return 0.0
         now = time.monotonic()
-        tokens, last = self._buckets.get(key, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        tokens = self._refilled(key, now)
         if tokens < 1:
             self._buckets[key] = (tokens, now)
             return (1 - tokens) / self.rate
@@ -41,14 +45,12 @@ class TokenBuckets:
         self._buckets[key] = (tokens - 1, now)
         return 0.0
 
-    def spend(self, key: str, cost: float) -> None:
-        """Bill `cost` more tokens to a request already admitted; the bucket may go negative."""
-        if not self.enabled or cost <= 0:
+    def charge(self, key: str, cost: float) -> None:
+        """Spend `cost` more tokens for work already done (debt down to -burst)."""
+        if not self.enabled or cost <= 0 or key not in self._buckets:
             return
         now = time.monotonic()
-        tokens, last = self._buckets.get(key, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
-        self._buckets[key] = (tokens - cost, now)
+        self._buckets[key] = (max(-float(self.burst), self._refilled(key, now) - cost), now)
 
 
 def retry_after_header(wait: float) -> str:

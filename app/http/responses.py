@@ -1,8 +1,9 @@
 """Small HTTP helpers shared by the ASGI layers.
 
-Errors raised before an endpoint runs (401, 413, 429) take the shape of the API
-the request is for: the REST envelope under ``/v1/``, a GraphQL error elsewhere,
-in the media type the client accepts (``app.http.media``).
+Errors raised before an endpoint runs (401, 413, 429, and the connection bounds
+of app.http.protocol) take the shape of the API the request is for: the REST
+envelope under ``/v1/``, a GraphQL error elsewhere, in the media type the client
+accepts (``app.http.media``) where the request got that far.
 """
 
 from __future__ import annotations
@@ -23,14 +24,28 @@ def json_response(data: object, status: int = 200) -> Response:
 
 
 def rest_error(status: int, code: str, message: str, field: str | None = None) -> Response:
-    error = {"code": code, "message": message, "field": field}
-    return json_response({"success": False, "error": error}, status)
+    return json_response(rest_error_payload(code, message, field), status)
+
+
+def rest_error_payload(code: str, message: str, field: str | None = None) -> dict[str, object]:
+    return {"success": False, "error": {"code": code, "message": message, "field": field}}
+
+
+def graphql_error_payload(code: str, message: str) -> dict[str, object]:
+    return {"errors": [{"message": message, "extensions": {"code": code}}]}
 
 
 def graphql_error(status: int, code: str, message: str, media: str = JSON) -> Response:
     """A request error: ``errors`` and no ``data`` (nothing was executed)."""
-    body = orjson.dumps({"errors": [{"message": message, "extensions": {"code": code}}]})
+    body = orjson.dumps(graphql_error_payload(code, message))
     return Response(body, status_code=status, headers={"Content-Type": CONTENT_TYPES[media]})
+
+
+def error_payload(path: str, code: str, message: str) -> dict[str, object]:
+    """The error body of the API that `path` belongs to."""
+    if path.startswith(REST_PREFIX):
+        return rest_error_payload(code, message)
+    return graphql_error_payload(code, message)
 
 
 def error_response(scope: Scope, status: int, code: str, message: str) -> Response:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from app import crypto
+from app import crypto, meter
 from app.models import Customer
 
 ENCRYPTED = ("email", "phone", "address", "tin")
@@ -70,6 +70,7 @@ class _Opened:
         value = getattr(record, self.slot)
         if isinstance(value, bytes):
             value = crypto.current().cipher.open(self.table, self.column, record.id, value)
+            meter.decrypted(1)
             setattr(record, self.slot, value)
         return value
 

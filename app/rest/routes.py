@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.http.auth import caller_of, charge
+from app.http.auth import caller_of
 from app.http.responses import json_response
 from app.rest.errors import BadRequest, handle_errors
 from app.rest.serialize import customer_json
@@ -135,7 +135,6 @@ async def find_or_create_customers(request: Request) -> Response:
     rows = (await json_body(request)).get("customers")
     if not isinstance(rows, list) or not 1 <= len(rows) <= bulk.BULK_MAX:
         raise BadRequest(f"customers must be a list of 1 to {bulk.BULK_MAX} objects", "customers")
-    charge(request, len(rows))
     inputs = [known_fields(row) if isinstance(row, dict) else row for row in rows]
     outcome = await bulk.find_or_create_customers(caller, business_id=owner, inputs=inputs)
     return ok(

@@ -34,6 +34,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
+from app import meter
 from app.models import Customer, records
 from app.models.encrypted import EncryptedField
 from app.models.records import CustomerRecord, CustomerView
@@ -266,6 +267,7 @@ async def find_or_create_customers(
     require_business(caller, business_id)
     if not 1 <= len(inputs) <= BULK_MAX:
         raise BadUserInput(f"Send 1 to {BULK_MAX} inputs in one call")
+    meter.bulk_rows(len(inputs))
     results = [RowResult(index) for index in range(len(inputs))]
     new, rows_of = _prepare(business_id, inputs, results)
     created: list[CustomerRecord] = []

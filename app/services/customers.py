@@ -17,7 +17,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from app import crypto
+from app import crypto, meter
 from app.ids import new_id, well_formed
 from app.models import Customer, records
 from app.models.records import CustomerRecord, CustomerView
@@ -102,10 +102,13 @@ async def fetch(sql: str, *params: Any) -> list[Any]:
     """Plain SQL on Tortoise's connection, for the read path.
 
     ``is_active`` is written literally in these statements, so the partial
-    indexes match even with a cached generic plan.
+    indexes match even with a cached generic plan.  A request's reads take one
+    pooled connection at a time, and the rows count towards its cost (app.meter).
     """
-    async with Customer._meta.db.acquire_connection() as conn:
-        return await conn.fetch(sql, *params)
+    async with meter.one_query(), Customer._meta.db.acquire_connection() as conn:
+        rows = await conn.fetch(sql, *params)
+    meter.rows_read(len(rows))
+    return rows
 
 
 async def _records(where: str, *params: Any) -> list[CustomerRecord]:

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app import crypto
+from app import crypto, meter, pacing
 from app.crypto.tokens import QueryTokens
 from app.models import Customer
 from app.models.records import CustomerRecord
@@ -82,13 +82,30 @@ def _token_condition(domains: tuple[QueryTokens, ...], params: list[Any]) -> str
     return "(" + " OR ".join(f"({arm})" for arm in [*arms, _UNINDEXED]) + ")"
 
 
-def _confirmed(needle: str, rows: list[Any]) -> list[str]:
-    """Ids of the rows whose name or decrypted email holds the needle, in order."""
-    return [
-        row_id
-        for row_id, name_lower, sealed in rows
-        if needle in name_lower or needle in _EMAIL.open_for(row_id, sealed)
-    ]
+async def _confirmed(needle: str, rows: list[Any], want: int) -> list[str]:
+    """Ids of the rows whose name or decrypted email holds the needle, in order; at
+    most `want`.
+
+    Decrypting candidates is the heaviest loop of the service: it runs in slices
+    (app.pacing) and reports what it decrypted (app.meter).
+    """
+    found: list[str] = []
+    opened = 0
+    try:
+        async with pacing.heavy() as turn:
+            for row_id, name_lower, sealed in rows:
+                if turn.due():
+                    await turn.pause()
+                if needle not in name_lower:
+                    opened += 1
+                    if needle not in _EMAIL.open_for(row_id, sealed):
+                        continue
+                found.append(row_id)
+                if len(found) == want:
+                    break
+    finally:
+        meter.decrypted(opened)
+    return found
 
 
 async def _walk(
@@ -161,18 +178,18 @@ async def matching_ids(business_id: str, needle: str, limit: int = MAX_RESULTS) 
     """Ids of the first `limit` active customers matching, in list order."""
     domains = crypto.current().search_tokens.for_query(business_id, needle)
     rows = await _walk(business_id, domains, None, PROBE)
-    found = _confirmed(needle, rows)
+    found = await _confirmed(needle, rows, limit)
     cursor = (rows[-1][1], rows[-1][0]) if rows else None
     if 0 < len(found) < limit and _worth_walking(
         len(found), limit, await count_active(business_id)
     ):
         rows = await _walk(business_id, domains, cursor, MAX_WALK)
-        found += _confirmed(needle, rows)
+        found += await _confirmed(needle, rows, limit - len(found))
         cursor = (rows[-1][1], rows[-1][0]) if rows else cursor
     batch = FIRST_BATCH
     while len(found) < limit:
         rows = await _candidates(business_id, domains, cursor, batch)
-        found += _confirmed(needle, rows)
+        found += await _confirmed(needle, rows, limit - len(found))
         if len(rows) < batch:
             break
         cursor = (rows[-1][1], rows[-1][0])
@@ -184,5 +201,6 @@ async def search_customers(caller: Caller, *, business_id: str, q: str) -> list[
     """Up to 50 active customers whose name or email contains q, by name then id."""
     require_business(caller, business_id)
     needle = normalise_query(q)
-    ids = await matching_ids(business_id, needle)
+    async with pacing.one_at_a_time(business_id):
+        ids = await matching_ids(business_id, needle)
     return await read_customers(business_id, ids) if ids else []

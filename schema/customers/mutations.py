@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import strawberry
 
-from app.http.auth import charge
 from app.services import bulk
 from app.services import customers as service
 from app.services.errors import InvalidInput
@@ -77,7 +76,6 @@ class CustomerMutations:
     async def find_or_create_customers(
         self, info: Info, business_id: strawberry.ID, inputs: list[FindOrCreateCustomerInput]
     ) -> BulkFindOrCreatePayload:
-        charge(info.context.request, min(len(inputs), bulk.BULK_MAX))
         outcome = await bulk.find_or_create_customers(
             info.context.caller,
             business_id=str(business_id),

@@ -1,0 +1,139 @@
+"""Per-business admission: a few requests of one business in flight per process.
+
+One process is one event loop and one pool of database connections, shared by
+every business.  A business that keeps many expensive requests in flight would
+hold both, and every other business would wait behind it.  So each business
+may have at most ``in_flight`` requests running in this process; more wait in
+a bounded queue (first come, first served) for at most ``wait_s`` seconds; a
+request that finds the queue full, or waits too long, gets HTTP 429
+RATE_LIMITED with ``Retry-After: 1``.
+
+Once admitted, the request runs under a work meter (app.meter) and, when it is
+answered, its key is charged for the work done (app.http.ratelimit), so cost
+follows the real work.
+
+All of this is per process, like the rate limit: with N workers a business may
+have N x in_flight requests running.  Holding one cap across workers and hosts
+would need a shared store (a Redis semaphore, or the load balancer's
+per-tenant concurrency limit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app import meter
+from app.http.auth import CALLER
+from app.http.ratelimit import TokenBuckets
+from app.http.responses import error_response
+
+
+class BusinessSlots:
+    """The requests each business has running, and those waiting for a slot."""
+
+    def __init__(self, in_flight: int, queue: int, wait_s: float) -> None:
+        self.in_flight = in_flight
+        self.queue = queue
+        self.wait_s = wait_s
+        self._running: dict[str, int] = {}
+        self._waiting: dict[str, deque[asyncio.Future[None]]] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return self.in_flight > 0
+
+    def running(self, business_id: str) -> int:
+        return self._running.get(business_id, 0)
+
+    def waiting(self, business_id: str) -> int:
+        return len(self._waiting.get(business_id, ()))
+
+    async def enter(self, business_id: str) -> bool:
+        """Take a slot, waiting in line if need be; False when refused."""
+        if not self.enabled:
+            return True
+        running = self._running.get(business_id, 0)
+        if running < self.in_flight:
+            self._running[business_id] = running + 1
+            return True
+        line = self._waiting.setdefault(business_id, deque())
+        if len(line) >= self.queue:
+            return False
+        ticket = asyncio.get_running_loop().create_future()
+        line.append(ticket)
+        try:
+            async with asyncio.timeout(self.wait_s):
+                await ticket
+        except BaseException as exc:
+            if ticket.done() and not ticket.cancelled():
+                self.leave(business_id)  # handed a slot just as we gave up: pass it on
+            else:
+                ticket.cancel()
+                self._forget(business_id, ticket)
+            if isinstance(exc, TimeoutError):
+                return False
+            raise
+        return True
+
+    def leave(self, business_id: str) -> None:
+        """Give the slot to the first in line, or free it."""
+        if not self.enabled:
+            return
+        line = self._waiting.get(business_id)
+        while line:
+            ticket = line.popleft()
+            if not ticket.done():
+                ticket.set_result(None)  # the slot passes on; the count stays
+                if not line:
+                    del self._waiting[business_id]
+                return
+        self._waiting.pop(business_id, None)
+        running = self._running.get(business_id, 0) - 1
+        if running > 0:
+            self._running[business_id] = running
+        else:
+            self._running.pop(business_id, None)
+
+    def _forget(self, business_id: str, ticket: asyncio.Future[None]) -> None:
+        line = self._waiting.get(business_id)
+        if line is not None:
+            with contextlib.suppress(ValueError):
+                line.remove(ticket)
+            if not line:
+                del self._waiting[business_id]
+
+
+class Admit:
+    """ASGI middleware behind RequireApiKey: a slot for the caller's business, a
+    work meter while the request runs, the work charged to its key afterwards."""
+
+    def __init__(
+        self, app: ASGIApp, *, slots: BusinessSlots, limits: TokenBuckets, work_per_token: float
+    ) -> None:
+        self.app = app
+        self.slots = slots
+        self.limits = limits
+        self.work_per_token = work_per_token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        caller = scope.get("state", {}).get(CALLER)
+        if scope["type"] != "http" or caller is None:
+            await self.app(scope, receive, send)
+            return
+        if not await self.slots.enter(caller.business_id):
+            response = error_response(
+                scope, 429, "RATE_LIMITED", "Too many requests in progress for this business"
+            )
+            response.headers["Retry-After"] = "1"
+            await response(scope, receive, send)
+            return
+        try:
+            with meter.metered() as work:
+                await self.app(scope, receive, send)
+        finally:
+            self.slots.leave(caller.business_id)
+            self.limits.charge(caller.key_prefix, work.tokens(self.work_per_token))

@@ -1,0 +1,120 @@
+"""What one request cost: rows read and values decrypted, counted as they happen.
+
+The admission middleware opens a meter per request (a context variable, so the
+tasks GraphQL starts for aliased fields share it); the read path reports to it;
+after the answer the request's key is charged in its rate-limit bucket for the
+work done, not only for the request.  So a caller whose requests walk a whole
+business runs out of budget long before one reading a page at a time.
+
+The meter also keeps a request to one pooled connection at a time: aliased root
+fields would otherwise take as many connections as they are, and one business
+could hold the whole pool while another waits for it.
+
+And it counts, per process, the requests being served and those doing heavy
+work (app.pacing), so heavy work knows when light requests are waiting for the
+loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
+
+#: Rows read plus values decrypted that cost one rate-limit token beyond the request's own.
+WORK_PER_TOKEN = 1000
+
+
+class Work:
+    __slots__ = ("bulk_rows", "decrypted", "heavy", "one_query", "rows")
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.decrypted = 0
+        self.bulk_rows = 0
+        self.heavy = 0
+        self.one_query = asyncio.Lock()
+
+    def tokens(self, work_per_token: float = WORK_PER_TOKEN) -> float:
+        """Tokens owed beyond the one the request paid at the door.
+
+        A bulk find-or-create of N rows owes N - 1: it is N requests' worth of work.
+        """
+        owed = float(max(0, self.bulk_rows - 1))
+        if work_per_token <= 0:
+            return owed
+        return owed + (self.rows + self.decrypted) / work_per_token
+
+
+_current: ContextVar[Work | None] = ContextVar("finora_work", default=None)
+
+
+class _Census:
+    """Requests being served in this process, and how many of them do heavy work."""
+
+    serving = 0
+    heavy = 0
+
+
+@contextmanager
+def metered() -> Iterator[Work]:
+    work = Work()
+    token = _current.set(work)
+    _Census.serving += 1
+    try:
+        yield work
+    finally:
+        _Census.serving -= 1
+        _current.reset(token)
+
+
+@contextmanager
+def heavy_work() -> Iterator[None]:
+    """Marks the current request as doing heavy work while inside (nesting allowed)."""
+    work = _current.get()
+    if work is None:
+        yield
+        return
+    work.heavy += 1
+    _Census.heavy += work.heavy == 1
+    try:
+        yield
+    finally:
+        work.heavy -= 1
+        _Census.heavy -= work.heavy == 0
+
+
+def light_requests() -> int:
+    """Requests in flight in this process that are not doing heavy work."""
+    return _Census.serving - _Census.heavy
+
+
+def rows_read(count: int) -> None:
+    work = _current.get()
+    if work is not None:
+        work.rows += count
+
+
+def bulk_rows(count: int) -> None:
+    """Rows handed to a bulk find-or-create: each is charged like one request."""
+    work = _current.get()
+    if work is not None:
+        work.bulk_rows += count
+
+
+def decrypted(count: int) -> None:
+    work = _current.get()
+    if work is not None:
+        work.decrypted += count
+
+
+@asynccontextmanager
+async def one_query() -> AsyncIterator[None]:
+    """Held around a read query: this request's queries take turns (outside a request: free)."""
+    work = _current.get()
+    if work is None:
+        yield
+        return
+    async with work.one_query:
+        yield
