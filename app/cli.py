@@ -13,8 +13,11 @@ import asyncio
 import importlib
 import ipaddress
 import json
+import os
+import subprocess
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -210,8 +213,60 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     return _run_server(settings, host, args.port or settings.port, args.workers)
 
 
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    """Deliver webhooks until SIGTERM or Ctrl-C (any number may run, on any host)."""
+    import signal
+
+    from app.http import logs
+    from app.webhooks import worker
+
+    logs.configure(json_lines=settings.is_production)
+    config = worker.Config.from_settings(settings, concurrency=args.concurrency)
+
+    async def work(url: str) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await worker.run(url, config, stop)
+
+    asyncio.run(_with_keys(settings, work))
+    return 0
+
+
+def cmd_events_prune(settings: Settings, args: argparse.Namespace) -> int:
+    from app.db.orm import raw_connect
+    from app.services import events
+
+    async def work(url: str) -> int:
+        conn = await raw_connect(url)
+        try:
+            return await events.prune(conn, keep_days=settings.events_keep_days)
+        finally:
+            await conn.close()
+
+    removed = asyncio.run(_with_orm(settings, lambda: work(bootstrap.database_url(settings))))
+    print(f"removed {removed} event(s) older than {settings.events_keep_days} days")
+    return 0
+
+
+def _start_dev_worker() -> subprocess.Popen[bytes]:
+    """`finora worker` beside the dev server; it also stops if this process dies."""
+    env = {**os.environ, "FINORA_WORKER_PARENT": str(os.getpid())}
+    return subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env=env)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(GRACEFUL_SHUTDOWN_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
-    """Development: embedded database, migrations, a demo key, then serve."""
+    """Development: embedded database, migrations, a demo key, a webhook worker, then serve."""
     if settings.is_production:
         return _fail("`finora dev` is for development; use `finora migrate` and `finora serve`")
     host, port = args.host or settings.host, args.port or settings.port
@@ -221,10 +276,18 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
     print(
         f"\nGraphiQL: http://{host}:{port}/graphql\n"
         f"Demo business: {demo['businessId']}\n"
-        f'Headers to paste:\n  {{"Authorization": "Bearer {demo["key"]}"}}\n',
+        f'Headers to paste:\n  {{"Authorization": "Bearer {demo["key"]}"}}\n'
+        "Webhooks: a worker runs beside the server. Start a receiver\n"
+        "  (.venv/bin/python -m tests.receiver 9000 /tmp/hooks.jsonl), register\n"
+        "  http://127.0.0.1:9000/hooks with createWebhookEndpoint, change a customer,\n"
+        "  and the delivery lands in /tmp/hooks.jsonl within a second (README: webhooks).\n",
         flush=True,
     )
-    return _run_server(settings, host, port, 1)
+    worker = _start_dev_worker()
+    try:
+        return _run_server(settings, host, port, 1)
+    finally:
+        _stop(worker)
 
 
 def cmd_business_create(settings: Settings, args: argparse.Namespace) -> int:
@@ -245,17 +308,19 @@ def cmd_apikey_create(settings: Settings, args: argparse.Namespace) -> int:
     from app.services import businesses
 
     try:
-        issued = asyncio.run(_with_orm(settings, lambda: businesses.create_api_key(args.business)))
+        issued = asyncio.run(
+            _with_orm(settings, lambda: businesses.create_api_key(args.business, args.scope))
+        )
     except LookupError:
         return _fail(f"no business with id {args.business}")
     if args.json:
-        print(
-            json.dumps(
-                {"key": issued.key, "businessId": issued.business_id, "prefix": issued.prefix}
-            )
-        )
+        shown = {"key": issued.key, "businessId": issued.business_id, "prefix": issued.prefix}
+        print(json.dumps(shown | {"scope": issued.scope.value}))
     else:
-        print(f"API key for {issued.business_id} (shown once, store it now):\n{issued.key}")
+        print(
+            f"API key ({issued.scope.value}) for {issued.business_id} "
+            f"(shown once, store it now):\n{issued.key}"
+        )
     return 0
 
 
@@ -283,6 +348,34 @@ def cmd_keys_rotate(settings: Settings, args: argparse.Namespace) -> int:
     if left:
         return _fail(f"{left} customer(s) still hold values under an old key; run it again")
     print("no value is left under an old key: old keys can be removed")
+    return 0
+
+
+def _day(text: str) -> datetime:
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise argparse.ArgumentTypeError("a date is YYYY-MM-DD") from None
+
+
+def cmd_erasures(settings: Settings, args: argparse.Namespace) -> int:
+    """Erasures in a date range, for a data-protection officer: ids and dates only."""
+    from app.services.customers import erased_between
+
+    end = args.until + timedelta(days=1)  # --to is inclusive
+    if end <= args.since:
+        return _fail("--to is before --from")
+    rows = asyncio.run(_with_orm(settings, lambda: erased_between(args.since, end)))
+    for customer_id, business_id, erased_at in rows:
+        when = erased_at.astimezone(UTC).isoformat(timespec="seconds")
+        if args.json:
+            print(
+                json.dumps({"customerId": customer_id, "businessId": business_id, "erasedAt": when})
+            )
+        else:
+            print(f"{when}  {business_id}  {customer_id}")
+    if not args.json:
+        print(f"{len(rows)} erasure(s)", file=sys.stderr)
     return 0
 
 
@@ -333,6 +426,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     key_create = apikey.add_parser("create", help="create an API key (printed once)")
     key_create.add_argument("--business", required=True)
+    key_create.add_argument(
+        "--scope",
+        choices=["write", "read", "read_masked"],
+        default="write",
+        help="write (default): everything; read: queries only; read_masked: queries, PII masked",
+    )
     key_create.add_argument("--json", action="store_true")
     key_create.set_defaults(run=cmd_apikey_create)
     revoke = apikey.add_parser("revoke", help="revoke an API key by its prefix")
@@ -352,6 +451,17 @@ def _parser() -> argparse.ArgumentParser:
     reindex.add_argument("--restart", action="store_true", help="ignore a killed run's progress")
     reindex.set_defaults(run=cmd_reindex)
 
+    worker = sub.add_parser("worker", help="deliver webhooks (run any number of them)")
+    worker.add_argument("--concurrency", type=int, default=4, help="endpoints served at once")
+    worker.set_defaults(run=cmd_worker)
+
+    events = sub.add_parser("events", help="change events").add_subparsers(
+        dest="action", required=True
+    )
+    events.add_parser(
+        "prune", help="remove events older than FINORA_EVENTS_KEEP_DAYS (the worker does it hourly)"
+    ).set_defaults(run=cmd_events_prune)
+
     seed = sub.add_parser("seed-demo", help="create realistic demo customers")
     seed.add_argument("--business", required=True)
     seed.add_argument("--count", type=int, required=True)
@@ -369,6 +479,13 @@ def _parser() -> argparse.ArgumentParser:
         "--restart", action="store_true", help="import a file again from the start"
     )
     importer.set_defaults(run=cmd_import)
+    erasures = sub.add_parser(
+        "erasures", help="customers erased in a date range (ids and dates only)"
+    )
+    erasures.add_argument("--from", dest="since", type=_day, required=True, metavar="YYYY-MM-DD")
+    erasures.add_argument("--to", dest="until", type=_day, required=True, metavar="YYYY-MM-DD")
+    erasures.add_argument("--json", action="store_true", help="one JSON object per line")
+    erasures.set_defaults(run=cmd_erasures)
 
     schema = sub.add_parser("schema", help="print the GraphQL SDL, or check it (--check)")
     schema.add_argument(

@@ -62,6 +62,10 @@ CONNECTION_LIMIT_VARIABLES = {
     "body_timeout_s": "FINORA_BODY_TIMEOUT_S",
     "max_connections": "FINORA_MAX_CONNECTIONS",
 }
+#: Delays between webhook attempts, each counted from the previous attempt (the contract's).
+WEBHOOK_RETRY_SECONDS = (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
+#: Change events are kept at least this long (the contract's floor).
+EVENTS_KEEP_DAYS_MIN = 30
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 
@@ -91,6 +95,10 @@ class Settings:
     business_in_flight: int = 4
     business_queue: int = 100
     business_wait_s: float = 10.0
+    webhook_retry_seconds: tuple[float, ...] = WEBHOOK_RETRY_SECONDS
+    #: http and private addresses allowed for webhook URLs (tests, private networks).
+    webhook_allow_private: bool = False
+    events_keep_days: int = EVENTS_KEEP_DAYS_MIN
 
     @property
     def is_production(self) -> bool:
@@ -129,6 +137,9 @@ class Settings:
             business_in_flight=int(_number(env, "FINORA_BUSINESS_IN_FLIGHT", 4)),
             business_queue=int(_number(env, "FINORA_BUSINESS_QUEUE", 100)),
             business_wait_s=_number(env, "FINORA_BUSINESS_QUEUE_WAIT", 10),
+            webhook_retry_seconds=_retry_schedule(env.get("FINORA_WEBHOOK_RETRY_SECONDS", "")),
+            webhook_allow_private=_flag(env.get("FINORA_WEBHOOK_ALLOW_PRIVATE", "")),
+            events_keep_days=_keep_days(env),
         )
 
 
@@ -142,6 +153,30 @@ def _connection_limits(env: Mapping[str, str]) -> ConnectionLimits:
             raise ConfigError(f"{variable} must be greater than 0")
         values[field_name] = type(default)(value)
     return ConnectionLimits(**values)  # type: ignore[arg-type]
+
+
+def _flag(text: str) -> bool:
+    return text.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _retry_schedule(text: str) -> tuple[float, ...]:
+    """FINORA_WEBHOOK_RETRY_SECONDS: "1,1,2" means 4 attempts, 1 s, 1 s and 2 s apart."""
+    if not text.strip():
+        return WEBHOOK_RETRY_SECONDS
+    try:
+        delays = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise ConfigError("FINORA_WEBHOOK_RETRY_SECONDS must be a comma list of seconds") from None
+    if any(not 0 <= delay <= 7 * 86400 for delay in delays):
+        raise ConfigError("FINORA_WEBHOOK_RETRY_SECONDS: each delay is 0 to 604800 seconds")
+    return delays
+
+
+def _keep_days(env: Mapping[str, str]) -> int:
+    days = int(_number(env, "FINORA_EVENTS_KEEP_DAYS", EVENTS_KEEP_DAYS_MIN))
+    if days < EVENTS_KEEP_DAYS_MIN:
+        raise ConfigError(f"FINORA_EVENTS_KEEP_DAYS must be at least {EVENTS_KEEP_DAYS_MIN}")
+    return days
 
 
 def _number(env: Mapping[str, str], name: str, default: float) -> float:

@@ -49,7 +49,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.list import BIN, UNREACHABLE_RATE, Server, finora, free_port  # noqa: E402
+from bench.servers import BIN, UNREACHABLE_RATE, Server, finora, free_port  # noqa: E402
 
 HOST = "127.0.0.1"
 FIELDS = "id name email"

@@ -74,13 +74,12 @@ from bench.servers import (  # noqa: E402
     command_line,
     finora,
     make_servers,
+    production_env,
     scratch_database,
 )
 
 #: Extra time the driver grants the load generator beyond its own deadlines.
 LOADGEN_SLACK_S = 30.0
-#: A per-key rate limit no run can reach (requests per second, and burst).
-UNREACHABLE_RATE = 1_000_000_000
 
 # Rounds and the report ------------------------------------------------------------
 
@@ -300,31 +299,12 @@ def print_summary(results: dict[str, tuple[Totals, Totals]]) -> None:
 
 
 async def run(args: argparse.Namespace) -> None:
-    # Imported here, not at the top, so that the load generator process (this
-    # script too) starts without Tortoise and the rest of the app.
-    from app import crypto
-    from app.crypto.keys import KeySet, generate_env_lines
-    from app.db.migrate import migrate
-
     print("command:", command_line([sys.executable, *sys.argv]))
-    keys = dict(line.split("=", 1) for line in generate_env_lines())
     scratch = TemporaryDirectory(prefix="finora-bench-")
     service, floor = make_servers(args.workers, Path(scratch.name))
     async with scratch_database() as db:
-        env = {
-            **os.environ,
-            **keys,
-            "DATABASE_URL": db.url,
-            "FINORA_ENV": "production",
-            # One key sends every request: a per-key rate limit would measure itself.
-            # It stays on (its bookkeeping is part of a request's cost) but never refuses.
-            "FINORA_RATE_LIMIT_PER_SECOND": str(UNREACHABLE_RATE),
-            "FINORA_RATE_LIMIT_BURST": str(UNREACHABLE_RATE),
-        }
-        env.pop("FINORA_GRAPHIQL", None)
+        env = await production_env(db)
         try:
-            crypto.install(KeySet.parse(keys["FINORA_ENCRYPTION_KEYS"], keys["FINORA_INDEX_KEY"]))
-            await migrate(db.url)
             target = prepare(env, args.customers)
             for server in (service, floor):
                 server.start(env)

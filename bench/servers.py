@@ -171,3 +171,28 @@ async def scratch_database() -> AsyncIterator[Scratch]:
         admin = await connect(server_url)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+#: A per-key rate limit no run can reach (requests per second, and burst).
+UNREACHABLE_RATE = 1_000_000_000
+
+
+async def production_env(db: Scratch, *, rate_limited: bool = False) -> dict[str, str]:
+    """A production start's environment on the scratch database, migrated, with fresh
+    keys (installed in this process too, for checks that decrypt).
+
+    Unless `rate_limited`, the per-key limit stays on (its bookkeeping is part of a
+    request's cost) but never refuses: one key sends every request of a benchmark.
+    """
+    from app import crypto
+    from app.crypto.keys import KeySet, generate_env_lines
+    from app.db.migrate import migrate
+
+    keys = dict(line.split("=", 1) for line in generate_env_lines())
+    env = {**os.environ, **keys, "DATABASE_URL": db.url, "FINORA_ENV": "production"}
+    env.pop("FINORA_GRAPHIQL", None)
+    if not rate_limited:
+        env["FINORA_RATE_LIMIT_PER_SECOND"] = env["FINORA_RATE_LIMIT_BURST"] = str(UNREACHABLE_RATE)
+    crypto.install(KeySet.parse(keys["FINORA_ENCRYPTION_KEYS"], keys["FINORA_INDEX_KEY"]))
+    await migrate(db.url)
+    return env

@@ -39,6 +39,10 @@ class UserErrorCode(Enum):
     TOO_LONG = "TOO_LONG"
     TAKEN = "TAKEN"
     NOT_FOUND = "NOT_FOUND"
+    ERASED = strawberry.enum_value(
+        "ERASED",
+        description="The customer was erased; its personal data can no longer be changed.",
+    )
 
 
 @strawberry.type(name="UserError")

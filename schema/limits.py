@@ -59,7 +59,11 @@ SEARCH_COST = 100
 #: Counting the customers of a business reads all of them.
 TOTAL_COUNT_COST = 100
 #: list fields of the schema and the argument that sizes them (with its default)
-SIZED = {"customers": ("limit", 50), "customerConnection": ("first", 50)}
+SIZED = {
+    "customers": ("limit", 50),
+    "customerConnection": ("first", 50),
+    "customerEvents": ("first", 50),
+}
 BULK_FIELD, BULK_ARGUMENT, BULK_MAX = "findOrCreateCustomers", "inputs", 500
 
 

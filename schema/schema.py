@@ -13,6 +13,7 @@ from strawberry.types import ExecutionContext
 from schema.customers.mutations import CustomerMutations
 from schema.customers.queries import CustomerQueries
 from schema.errors import TagValidationErrors, log_errors
+from schema.events.queries import EventQueries
 from schema.fast import FastListExecutor
 from schema.limits import (
     ExpansionLimit,
@@ -22,6 +23,8 @@ from schema.limits import (
 )
 from schema.observability import NameOperation
 from schema.scalars import SCALARS
+from schema.webhooks.mutations import WebhookMutations
+from schema.webhooks.queries import WebhookQueries
 
 MAX_DEPTH = 8
 MAX_TOKENS = 2000
@@ -31,12 +34,12 @@ DOCUMENT_CACHE = 256
 
 
 @strawberry.type
-class Query(CustomerQueries):
+class Query(CustomerQueries, EventQueries, WebhookQueries):
     pass
 
 
 @strawberry.type
-class Mutation(CustomerMutations):
+class Mutation(CustomerMutations, WebhookMutations):
     pass
 
 

@@ -96,7 +96,7 @@ def test_a_clone_stands_on_its_own(tmp_path):
             if OUTSIDE.search(line) and path.name != "test_contract.py"
         ]
     assert offenders == []
-    assert sorted(p.name for p in (clone / "contract").glob("*.graphql"))[0] == "schema.graphql"
+    assert "schema.graphql" in {p.name for p in (clone / "contract").glob("*.graphql")}
     # The clone's own code against the clone's own contract copy, with no editable install.
     check = subprocess.run(
         [sys.executable, "-c", RUN_CLI, "schema", "--check"],

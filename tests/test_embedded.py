@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -76,6 +77,53 @@ def _stop(process: subprocess.Popen[bytes]) -> int:
     return process.wait(30)
 
 
+def _webhook_round_trip(process: subprocess.Popen[bytes], log: Path) -> int:
+    """The dev worker delivers: register a receiver with the printed demo key, change a
+    customer, see the delivery arrive.  Returns the worker's pid."""
+    from tests.receiver import Receiver
+
+    text = log.read_text()
+    key = re.search(r"Bearer (\S+?)\"", text).group(1)  # type: ignore[union-attr]
+    business = re.search(r"Demo business: (\S+)", text).group(1)  # type: ignore[union-attr]
+    port = process.args[-1]  # type: ignore[index]
+    api = httpx.Client(
+        base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}
+    )
+    receiver = Receiver().start()
+    try:
+        created = api.post(
+            "/graphql",
+            json={
+                "query": "mutation($b: ID!, $u: String!) { createWebhookEndpoint(businessId: $b,"
+                " url: $u) { secret } }",
+                "variables": {"b": business, "u": receiver.url},
+            },
+        ).json()
+        receiver.control(secret=created["data"]["createWebhookEndpoint"]["secret"])
+        api.post(
+            "/graphql",
+            json={
+                "query": "mutation($b: ID!) { createCustomer(businessId: $b,"
+                ' input: {name: "Dev", email: "dev-hook@x.ng"}) { customer { id } } }',
+                "variables": {"b": business},
+            },
+        )
+        deadline = time.monotonic() + 20
+        while not receiver.got():
+            assert time.monotonic() < deadline, "no delivery from the dev worker"
+            time.sleep(0.1)
+        assert receiver.got()[0].verified
+        assert receiver.got()[0].body["type"] == "customer.created"
+    finally:
+        receiver.stop()
+        api.close()
+    workers = [
+        child.pid for child in psutil.Process(process.pid).children() if "worker" in child.cmdline()
+    ]
+    assert len(workers) == 1
+    return workers[0]
+
+
 def test_sigterm_stops_the_embedded_database_even_after_a_killed_run(pg_tmp):
     data_dir = pg_tmp / "data"
     pgdata = data_dir / "pgdata"
@@ -90,7 +138,9 @@ def test_sigterm_stops_the_embedded_database_even_after_a_killed_run(pg_tmp):
 
     # The next run cleans up after it, starts quietly, and stops everything on SIGTERM.
     process, log = _start_dev(data_dir)
+    worker = _webhook_round_trip(process, log)
     assert _stop(process) == 128 + signal.SIGTERM
+    assert _gone(worker)  # the worker stopped with the server
     output = log.read_text()
     assert "Warning" not in output and "Traceback" not in output, output
     assert "Finished server process" in output

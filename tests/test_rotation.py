@@ -7,7 +7,9 @@ import json
 
 import httpx
 
-from app.crypto.keys import new_key
+from app.crypto.cipher import Cipher
+from app.crypto.keys import KeySet, new_key
+from app.webhooks import signing
 from tests.conftest import _admin, running_server
 from tests.test_api import CREATE, UPDATE
 from tests.test_cli import arun, production_env
@@ -27,6 +29,18 @@ async def test_rotate_under_load_then_drop_the_old_key(fresh_db):
     )
     seeded = await arun("seed-demo", "--business", business["id"], "--count", "2500", env=old)
     assert seeded.returncode == 0, seeded.stderr
+    secret = signing.new_secret()  # a webhook secret sealed under the old key, as stored
+    old_keys = Cipher(KeySet.parse(old["FINORA_ENCRYPTION_KEYS"], old["FINORA_INDEX_KEY"]))
+    conn = await _admin(fresh_db)
+    try:
+        await conn.execute(
+            "INSERT INTO webhook_endpoint (id, business_id, url, secret, event_types, enabled,"
+            " created_at) VALUES ('whep_rot', $1, 'https://x.ng/', $2, '{CREATED}', true, now())",
+            business["id"],
+            old_keys.seal("webhook_endpoint", "secret", "whep_rot", secret),
+        )
+    finally:
+        await conn.close()
 
     both = {**old, "FINORA_ENCRYPTION_KEYS": f"knew:{new_key()},{old['FINORA_ENCRYPTION_KEYS']}"}
     headers = {"Authorization": f"Bearer {key['key']}"}
@@ -76,8 +90,13 @@ async def test_rotate_under_load_then_drop_the_old_key(fresh_db):
     conn = await _admin(fresh_db)
     try:
         assert await conn.fetchval(STALE_SQL, "knew") == 0
+        sealed = await conn.fetchval("SELECT secret FROM webhook_endpoint WHERE id = 'whep_rot'")
     finally:
         await conn.close()
+    new_only = Cipher(
+        KeySet.parse(both["FINORA_ENCRYPTION_KEYS"].split(",")[0], old["FINORA_INDEX_KEY"])
+    )
+    assert new_only.open("webhook_endpoint", "secret", "whep_rot", sealed) == secret
 
     # The old key is gone from the configuration: everything still reads.
     only_new = {**both, "FINORA_ENCRYPTION_KEYS": both["FINORA_ENCRYPTION_KEYS"].split(",")[0]}

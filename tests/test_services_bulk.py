@@ -154,3 +154,25 @@ async def test_concurrent_bulk_and_single_calls_in_one_process(caller):
     assert set(created.values()) == {1}
     assert all(len(v) == 1 for v in ids.values())
     assert await Customer.filter(business_id=caller.business_id, is_active=True).count() == 60
+
+
+async def test_each_created_row_writes_one_created_event_in_its_transaction(caller, raw_db):
+    await run(caller, [{"email": "seen@ev.ng"}])
+    outcome = await run(
+        caller,
+        [
+            {"email": "new1@ev.ng"},
+            {"email": "SEEN@ev.ng"},
+            {"email": "bad"},
+            {"email": "new1@ev.ng"},
+        ],
+    )
+    created = {c.id for c in outcome.created}
+    rows = await raw_db.fetch(
+        "SELECT customer_id, type, actor, changed_fields FROM customer_event "
+        "WHERE business_id = $1 ORDER BY seq",
+        caller.business_id,
+    )
+    assert [r["type"] for r in rows] == ["CREATED", "CREATED"]  # one per customer ever created
+    assert rows[1]["customer_id"] in created and len(created) == 1
+    assert {r["actor"] for r in rows} == {caller.key_prefix} and rows[0]["changed_fields"] == []

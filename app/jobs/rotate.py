@@ -15,7 +15,7 @@ from __future__ import annotations
 from app import crypto
 from app.crypto.cipher import key_id_of
 from app.jobs.batches import resume, walk
-from app.models import Customer
+from app.models import Customer, WebhookEndpoint
 
 BATCH = 1000
 COLUMNS = ("email", "phone", "address", "tin")
@@ -36,13 +36,33 @@ def _header_key(column: str) -> str:
 STALE = " OR ".join(f"({column} IS NOT NULL AND {_header_key(column)} <> $1)" for column in COLUMNS)
 
 
+#: Webhook signing secrets are sealed with the same keys (a few rows per business).
+_STALE_SECRETS = f"FROM webhook_endpoint WHERE {_header_key('secret')} <> $1"
+_RESEAL_SECRET = "UPDATE webhook_endpoint SET secret = $2 WHERE id = $1 AND secret = $3"
+
+
 async def stale_rows() -> int:
-    """Customers with at least one value sealed under another key than the active one."""
+    """Rows (customers, webhook endpoints) with a value sealed under an old key."""
     active = crypto.current().keys.active_id
     rows = await Customer._meta.db.execute_query_dict(
-        f"SELECT count(*) AS n FROM customer WHERE {STALE}", [active]
+        f"SELECT (SELECT count(*) FROM customer WHERE {STALE})"
+        f" + (SELECT count(*) {_STALE_SECRETS}) AS n",
+        [active],
     )
     return int(rows[0]["n"])
+
+
+async def _reseal_secrets() -> int:
+    """Webhook secrets under the active key; a secret changed meanwhile is left to it."""
+    keys = crypto.current()
+    db = WebhookEndpoint._meta.db
+    rows = await db.execute_query_dict(f"SELECT id, secret {_STALE_SECRETS}", [keys.keys.active_id])
+    for row in rows:
+        old = bytes(row["secret"])
+        plain = keys.cipher.open("webhook_endpoint", "secret", row["id"], old)
+        new = keys.cipher.seal("webhook_endpoint", "secret", row["id"], plain)
+        await db.execute_query(_RESEAL_SECRET, [row["id"], new, old])
+    return len(rows)
 
 
 async def _pass(*, restart: bool, show_progress: bool) -> int:
@@ -69,7 +89,7 @@ async def _pass(*, restart: bool, show_progress: bool) -> int:
 
     return await walk(
         job,
-        Customer.all(),
+        Customer.filter(erased_at=None),  # an erased row holds no ciphertext
         COLUMNS,
         label="rotate",
         update_sql=_UPDATE,
@@ -84,6 +104,7 @@ async def rotate(*, restart: bool = False, show_progress: bool = True) -> tuple[
     written = 0
     for number in range(MAX_PASSES):
         written += await _pass(restart=restart and number == 0, show_progress=show_progress)
+        written += await _reseal_secrets()
         left = await stale_rows()
         if not left:
             return written, 0

@@ -17,7 +17,16 @@ from tortoise.models import Model
 
 from app.models.encrypted import EncryptedField, EncryptedModel
 
-__all__ = ["ApiKey", "Business", "Customer", "Job", "KeyCheck"]
+__all__ = [
+    "ApiKey",
+    "Business",
+    "Customer",
+    "CustomerEvent",
+    "Job",
+    "KeyCheck",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+]
 
 
 class Business(Model):
@@ -38,6 +47,8 @@ class ApiKey(Model):
     )
     prefix = fields.CharField(max_length=32, unique=True)
     digest = fields.CharField(max_length=64, unique=True)
+    #: write | read | read_masked (app.services.access.Scope).
+    scope = fields.CharField(max_length=16, default="write")
     created_at = fields.DatetimeField(auto_now_add=True)
     revoked_at = fields.DatetimeField(null=True)
 
@@ -56,9 +67,10 @@ class Customer(EncryptedModel):
     #: ``name.lower()`` computed in Python: the sort and search key, so that
     #: order and case folding do not depend on the database's locale.
     name_lower = fields.CharField(max_length=200)
-    email = EncryptedField()
+    #: NULL only once erased (eraseCustomer), like every PII column and index.
+    email = EncryptedField(null=True)
     #: HMAC of the normalised email under the index key (see app.crypto.blind).
-    email_hash = fields.CharField(max_length=64)
+    email_hash = fields.CharField(max_length=64, null=True)
     phone = EncryptedField(null=True)
     address = EncryptedField(null=True)
     tin = EncryptedField(null=True)
@@ -74,6 +86,8 @@ class Customer(EncryptedModel):
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
     deleted_at = fields.DatetimeField(null=True)
+    #: When the customer's personal data was destroyed (eraseCustomer); NULL otherwise.
+    erased_at = fields.DatetimeField(null=True)
 
     business_id: str
 
@@ -105,3 +119,67 @@ class Job(Model):
 
     class Meta:
         table = "job"
+
+
+class CustomerEvent(Model):
+    """One change to a customer (the outbox), written in the transaction of the change.
+
+    No PII: ids, the type, field names, the actor and the time.  ``seq`` gives
+    the order (oldest first); ``id`` is the public id and the ``webhook-id``.
+    """
+
+    seq = fields.BigIntField(primary_key=True)
+    id = fields.CharField(max_length=40, unique=True)
+    business_id = fields.CharField(max_length=40)
+    customer_id = fields.CharField(max_length=40)
+    type = fields.CharField(max_length=16)
+    changed_fields = ArrayField("TEXT")
+    actor = fields.CharField(max_length=40)
+    occurred_at = fields.DatetimeField()
+
+    class Meta:
+        table = "customer_event"
+        indexes = (("business_id", "seq"), ("business_id", "customer_id", "seq"))
+
+
+class WebhookEndpoint(EncryptedModel):
+    """A business's webhook receiver; its signing secret is encrypted like PII."""
+
+    id = fields.CharField(primary_key=True, max_length=40)
+    business: fields.ForeignKeyRelation[Business] = fields.ForeignKeyField(
+        "models.Business", related_name="webhook_endpoints", on_delete=fields.RESTRICT
+    )
+    url = fields.CharField(max_length=2000)
+    secret = EncryptedField()
+    event_types = ArrayField("TEXT")
+    enabled = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    #: When a worker last took the endpoint: the least recent goes first (fairness).
+    served_at = fields.DatetimeField(null=True)
+    deleted_at = fields.DatetimeField(null=True)
+
+    business_id: str
+
+    class Meta:
+        table = "webhook_endpoint"
+
+
+class WebhookDelivery(Model):
+    """One event for one endpoint: pending until a 2xx, or failed after the last try."""
+
+    id = fields.BigIntField(primary_key=True)
+    event: fields.ForeignKeyRelation[CustomerEvent] = fields.ForeignKeyField(
+        "models.CustomerEvent", related_name="deliveries", on_delete=fields.CASCADE
+    )
+    endpoint: fields.ForeignKeyRelation[WebhookEndpoint] = fields.ForeignKeyField(
+        "models.WebhookEndpoint", related_name="deliveries", on_delete=fields.CASCADE
+    )
+    status = fields.CharField(max_length=16, default="pending")
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField()
+    last_status = fields.IntField(null=True)
+    delivered_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "webhook_delivery"
+        unique_together = (("event", "endpoint"),)

@@ -29,6 +29,7 @@ PLAIN = (
     "created_at",
     "updated_at",
     "deleted_at",
+    "erased_at",
 )
 #: The columns a record reads, in the order ``from_row`` expects.
 COLUMNS = PLAIN + ENCRYPTED
@@ -51,23 +52,30 @@ class CustomerView(Protocol):
     is_active: bool
     created_at: datetime
     updated_at: datetime
+    erased_at: datetime | None
 
 
 class _Opened:
-    """A lazily decrypted column of a record: opened on first read, then kept."""
+    """A lazily decrypted column of a record: opened on first read, then kept.
 
-    __slots__ = ("column", "slot", "table")
+    ``missing`` is what a NULL reads as: an erased customer's email is "".
+    """
 
-    def __init__(self, column: str) -> None:
+    __slots__ = ("column", "missing", "slot", "table")
+
+    def __init__(self, column: str, missing: str | None = None) -> None:
         field = Customer._meta.fields_map[column]
         self.column = field.source_field or column
         self.table = Customer._meta.db_table
         self.slot = f"_{column}"
+        self.missing = missing
 
     def __get__(self, record: CustomerRecord | None, owner: type) -> Any:
         if record is None:
             return self
         value = getattr(record, self.slot)
+        if value is None:
+            return self.missing
         if isinstance(value, bytes):
             value = crypto.current().cipher.open(self.table, self.column, record.id, value)
             meter.decrypted(1)
@@ -78,7 +86,7 @@ class _Opened:
 class CustomerRecord:
     __slots__ = (*PLAIN, *(f"_{column}" for column in ENCRYPTED))
 
-    email = _Opened("email")
+    email = _Opened("email", missing="")
     phone = _Opened("phone")
     address = _Opened("address")
     tin = _Opened("tin")
@@ -96,6 +104,7 @@ class CustomerRecord:
             self.created_at,
             self.updated_at,
             self.deleted_at,
+            self.erased_at,
             self._email,
             self._phone,
             self._address,

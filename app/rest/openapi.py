@@ -31,7 +31,7 @@ def _envelope(data: dict[str, Any]) -> dict[str, Any]:
 _ERRORS = {
     "400": "Bad input (the error names the field)",
     "401": "Missing, unknown or revoked API key",
-    "403": "The businessId is not the key's business",
+    "403": "The businessId is not the key's business, or the key may only read",
     "404": "No such customer in the key's business",
     "409": "Another active customer already has this email",
     "413": "The body is over 1 MB",
@@ -213,12 +213,23 @@ def document() -> dict[str, Any]:
                     "operationId": "updateCustomer",
                     "summary": "Update any of name, email, phone, address, companyName, tin",
                     "requestBody": _body(_ref("CustomerPatch")),
-                    "responses": _responses("200", customer_ok, "404", "409", "413", "415"),
+                    "responses": _responses("200", customer_ok, "403", "404", "409", "413", "415"),
                 },
                 "delete": {
                     "operationId": "deleteCustomer",
                     "summary": "Soft delete: the customer becomes inactive",
-                    "responses": _responses("200", customer_ok, "404"),
+                    "responses": _responses("200", customer_ok, "403", "404"),
+                },
+            },
+            "/v1/customers/{id}/erase": {
+                "parameters": [_ID],
+                "post": {
+                    "operationId": "eraseCustomer",
+                    "summary": (
+                        "Irreversible erasure of the customer's personal data (NDPA 2023 s.34); "
+                        "the record, its id and balance stay"
+                    ),
+                    "responses": _responses("200", customer_ok, "403", "404"),
                 },
             },
         },

@@ -7,6 +7,7 @@ here; errors come from the services and are mapped in app.rest.errors.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import orjson
@@ -16,10 +17,11 @@ from starlette.routing import Route
 
 from app.http.auth import caller_of
 from app.http.responses import json_response
-from app.rest.errors import BadRequest, handle_errors
+from app.rest.errors import BadRequest, Handler, handle_errors
 from app.rest.serialize import customer_json
 from app.services import bulk, search
 from app.services import customers as service
+from app.services.access import require_write
 from app.services.errors import InvalidInput, UserError
 
 #: Body field of the API -> service field; anything else in a body is ignored.
@@ -31,6 +33,17 @@ BODY_FIELDS = {
     "companyName": "company_name",
     "tin": "tin",
 }
+
+
+def writes(handler: Handler) -> Handler:
+    """A change: a read-only key is refused (403) before the body is even read."""
+
+    @functools.wraps(handler)
+    async def guarded(request: Request) -> Response:
+        require_write(caller_of(request))
+        return await handler(request)
+
+    return guarded
 
 
 def ok(data: object, status: int = 200) -> Response:
@@ -96,6 +109,7 @@ async def get_customer(request: Request) -> Response:
 
 
 @handle_errors
+@writes
 async def create_customer(request: Request) -> Response:
     caller, owner = caller_of(request), business_id(request)
     body = await json_body(request)
@@ -104,6 +118,7 @@ async def create_customer(request: Request) -> Response:
 
 
 @handle_errors
+@writes
 async def find_or_create_customer(request: Request) -> Response:
     caller, owner = caller_of(request), business_id(request)
     body = known_fields(await json_body(request))
@@ -130,6 +145,7 @@ def _row_json(row: bulk.RowResult) -> dict[str, Any]:
 
 
 @handle_errors
+@writes
 async def find_or_create_customers(request: Request) -> Response:
     caller, owner = caller_of(request), business_id(request)
     rows = (await json_body(request)).get("customers")
@@ -148,6 +164,7 @@ async def find_or_create_customers(request: Request) -> Response:
 
 
 @handle_errors
+@writes
 async def update_customer(request: Request) -> Response:
     body = await json_body(request)
     row = await service.update_customer(
@@ -157,8 +174,16 @@ async def update_customer(request: Request) -> Response:
 
 
 @handle_errors
+@writes
 async def delete_customer(request: Request) -> Response:
     row = await service.delete_customer(caller_of(request), customer_id=request.path_params["id"])
+    return ok(customer_json(row))
+
+
+@handle_errors
+@writes
+async def erase_customer(request: Request) -> Response:
+    row = await service.erase_customer(caller_of(request), customer_id=request.path_params["id"])
     return ok(customer_json(row))
 
 
@@ -181,4 +206,5 @@ routes = [
     Route("/customers/{id}", get_customer, methods=["GET"], name="get_customer"),
     Route("/customers/{id}", update_customer, methods=["PATCH"], name="update_customer"),
     Route("/customers/{id}", delete_customer, methods=["DELETE"], name="delete_customer"),
+    Route("/customers/{id}/erase", erase_customer, methods=["POST"], name="erase_customer"),
 ]

@@ -38,7 +38,8 @@ from app import meter
 from app.models import Customer, records
 from app.models.encrypted import EncryptedField
 from app.models.records import CustomerRecord, CustomerView
-from app.services.access import Caller, require_business
+from app.services import events
+from app.services.access import Caller, require_business, require_write
 from app.services.customers import (
     FIND_OR_CREATE_TRIES,
     find_or_create_data,
@@ -265,6 +266,7 @@ async def find_or_create_customers(
 ) -> BulkOutcome:
     """findOrCreateCustomer for 1 to 500 inputs, in one transaction; results in input order."""
     require_business(caller, business_id)
+    require_write(caller)
     if not 1 <= len(inputs) <= BULK_MAX:
         raise BadUserInput(f"Send 1 to {BULK_MAX} inputs in one call")
     meter.bulk_rows(len(inputs))
@@ -274,7 +276,10 @@ async def find_or_create_customers(
     if new:
         async with in_transaction() as conn, conn.acquire_connection() as db:
             created, found = await _write(db, business_id, new)
-            # Change events of `created` are written here, in this transaction.
+            actor = events.actor_of(caller)
+            await events.record(
+                db, [events.Change(business_id, row.id, events.CREATED, actor) for row in created]
+            )
         created_ids = {row.id for row in created}
         for digest, rows in rows_of.items():
             for result in rows:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from app.ids import new_id, random_base62
 from app.models import ApiKey, Business
-from app.services.access import Caller
+from app.services.access import Caller, Scope
 
 KEY_PREFIX = "fin_live_"
 _VISIBLE = 8
@@ -25,6 +25,7 @@ class IssuedKey:
     key: str
     business_id: str
     prefix: str
+    scope: Scope
 
 
 def _digest(key: str) -> str:
@@ -38,15 +39,21 @@ async def create_business(name: str) -> Business:
     return await Business.create(id=new_id("biz"), name=name)
 
 
-async def create_api_key(business_id: str) -> IssuedKey:
+async def create_api_key(business_id: str, scope: Scope | str = Scope.WRITE) -> IssuedKey:
+    """A new key (ValueError for an unknown scope, LookupError for an unknown business)."""
+    scope = Scope(scope)
     if not await Business.exists(id=business_id):
         raise LookupError("no such business")
     key = KEY_PREFIX + random_base62(24)
     prefix = key[: len(KEY_PREFIX) + _VISIBLE]
     await ApiKey.create(
-        id=new_id("key"), business_id=business_id, prefix=prefix, digest=_digest(key)
+        id=new_id("key"),
+        business_id=business_id,
+        prefix=prefix,
+        digest=_digest(key),
+        scope=scope.value,
     )
-    return IssuedKey(key=key, business_id=business_id, prefix=prefix)
+    return IssuedKey(key=key, business_id=business_id, prefix=prefix, scope=scope)
 
 
 async def revoke_api_key(prefix: str) -> bool:
@@ -82,7 +89,11 @@ async def authenticate(key: str) -> Caller | None:
     row = await ApiKey.filter(digest=digest, revoked_at=None).first()
     caller = None
     if row is not None:
-        caller = Caller(business_id=row.business_id, key_prefix=row.prefix)  # type: ignore[attr-defined]
+        caller = Caller(
+            business_id=row.business_id,  # type: ignore[attr-defined]
+            key_prefix=row.prefix,
+            scope=Scope(row.scope),
+        )
     if len(_known) >= _AUTH_CACHE_MAX:
         _known.clear()
     _known[digest] = (now + AUTH_CACHE_S, caller)

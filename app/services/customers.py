@@ -21,9 +21,10 @@ from app import crypto, meter
 from app.ids import new_id, well_formed
 from app.models import Customer, records
 from app.models.records import CustomerRecord, CustomerView
-from app.services import cursor, validation
-from app.services.access import Caller, require_business
+from app.services import cursor, events, validation
+from app.services.access import Caller, require_business, require_write
 from app.services.errors import BadUserInput, InvalidInput, UserError
+from app.services.masking import MaskedCustomerRecord
 
 LIST_MAX = 100
 #: The order of every list: lowercased name in code-point order (the columns are
@@ -65,6 +66,14 @@ def _taken() -> InvalidInput:
     return InvalidInput(
         [UserError(("input", "email"), "TAKEN", "Another active customer already has this email")]
     )
+
+
+def _event(
+    caller: Caller, customer: Customer, kind: str, fields: list[str] | None = None
+) -> list[events.Change]:
+    changed = [validation.RULES[key][0] for key in fields or ()]
+    actor = events.actor_of(caller)
+    return [events.Change(customer.business_id, customer.id, kind, actor, changed)]
 
 
 async def _save_unless_taken(customer: Customer, **save_options: Any) -> None:
@@ -111,10 +120,17 @@ async def fetch(sql: str, *params: Any) -> list[Any]:
     return rows
 
 
-async def _records(where: str, *params: Any) -> list[CustomerRecord]:
+def record_type(caller: Caller) -> type[CustomerRecord]:
+    """How this caller sees a customer: in clear, or masked (read_masked keys)."""
+    return MaskedCustomerRecord if caller.masked else CustomerRecord
+
+
+async def _records(
+    where: str, *params: Any, kind: type[CustomerRecord] = CustomerRecord
+) -> list[CustomerRecord]:
     """Customers as records."""
     rows = await fetch(f"SELECT {records.SELECT} FROM customer WHERE {where}", *params)
-    return [CustomerRecord(row) for row in rows]
+    return [kind(row) for row in rows]
 
 
 async def get_customer(caller: Caller, customer_id: str) -> Customer | None:
@@ -128,13 +144,18 @@ async def read_customer(caller: Caller, customer_id: str) -> CustomerRecord | No
     """One customer of the caller's business, active or not, to show."""
     if not well_formed(customer_id, "cust"):
         return None
-    rows = await _records("id = $1 AND business_id = $2", customer_id, caller.business_id)
+    rows = await _records(
+        "id = $1 AND business_id = $2", customer_id, caller.business_id, kind=record_type(caller)
+    )
     return rows[0] if rows else None
 
 
-async def read_customers(business_id: str, ids: list[str]) -> list[CustomerRecord]:
+async def read_customers(
+    business_id: str, ids: list[str], *, kind: type[CustomerRecord] = CustomerRecord
+) -> list[CustomerRecord]:
     """These customers of the business, in the order of `ids`."""
-    rows = {r.id: r for r in await _records("business_id = $1 AND id = ANY($2)", business_id, ids)}
+    found = await _records("business_id = $1 AND id = ANY($2)", business_id, ids, kind=kind)
+    rows = {r.id: r for r in found}
     return [rows[i] for i in ids if i in rows]
 
 
@@ -142,7 +163,12 @@ async def list_customers(caller: Caller, *, business_id: str, limit: int) -> lis
     """Active customers by name, at most `limit` (1 to 100)."""
     require_business(caller, business_id)
     _check_limit(limit, "limit")
-    return await _records(f"business_id = $1 AND is_active {IN_ORDER} LIMIT $2", business_id, limit)
+    return await _records(
+        f"business_id = $1 AND is_active {IN_ORDER} LIMIT $2",
+        business_id,
+        limit,
+        kind=record_type(caller),
+    )
 
 
 async def customer_page(caller: Caller, *, business_id: str, first: int, after: str | None) -> Page:
@@ -154,6 +180,7 @@ async def customer_page(caller: Caller, *, business_id: str, first: int, after: 
             f"business_id = $1 AND is_active {IN_ORDER} LIMIT $2",
             business_id,
             first + 1,
+            kind=record_type(caller),
         )
     else:
         name_lower, last_id = cursor.decode(after)
@@ -163,6 +190,7 @@ async def customer_page(caller: Caller, *, business_id: str, first: int, after: 
             name_lower,
             last_id,
             first + 1,
+            kind=record_type(caller),
         )
     return Page(customers=rows[:first], has_next_page=len(rows) > first, business_id=business_id)
 
@@ -217,10 +245,13 @@ async def create_customer(
     caller: Caller, *, business_id: str, values: Mapping[str, str | None]
 ) -> Customer:
     """Create a customer; TAKEN if an active customer of the business has the email."""
+    require_write(caller)
     require_business(caller, business_id)
     data = validation.check({key: values.get(key) for key in validation.RULES})
     customer = new_customer(business_id, data)
-    await _save_unless_taken(customer, force_create=True)
+    async with in_transaction() as conn:
+        await _save_unless_taken(customer, force_create=True, using_db=conn)
+        await events.record(conn, _event(caller, customer, events.CREATED))
     return customer
 
 
@@ -248,6 +279,7 @@ async def find_or_create_customer(
     Under concurrency the unique index decides: the losers of the insert race
     read the winner's row, so exactly one call reports ``created``.
     """
+    require_write(caller)
     require_business(caller, business_id)
     data = find_or_create_data(email=email, name=name, phone=phone)
     email_hash = email_hash_of(business_id, str(data["email"]))
@@ -257,7 +289,9 @@ async def find_or_create_customer(
             return existing, False
         customer = new_customer(business_id, data)
         try:
-            await customer.save(force_create=True)
+            async with in_transaction() as conn:
+                await customer.save(force_create=True, using_db=conn)
+                await events.record(conn, _event(caller, customer, events.CREATED))
         except IntegrityError as exc:
             if not _is_email_conflict(exc):
                 raise
@@ -282,6 +316,7 @@ async def update_customer(
     caller: Caller, *, customer_id: str, changes: Mapping[str, str | None]
 ) -> Customer:
     """Apply the given fields; absent fields stay, null clears an optional field."""
+    require_write(caller)
     errors = [
         UserError(
             ("input", validation.RULES[key][0]), "BLANK", f"{key.capitalize()} cannot be cleared"
@@ -301,8 +336,12 @@ async def update_customer(
         customer = await _locked(caller, customer_id, conn)
         if customer is None:
             raise _not_found()
+        if customer.erased_at is not None:
+            raise InvalidInput([ERASED_ERROR])
         if not data:
             return customer
+        # In the contract's field order; reading an old value opens only that field.
+        changed = [k for k in validation.RULES if k in data and getattr(customer, k) != data[k]]
         for key, value in data.items():
             setattr(customer, key, value)
         fields = [*data, "updated_at"]
@@ -318,11 +357,14 @@ async def update_customer(
             )
             fields += ["search_tokens", "short_tokens"]
         await _save_unless_taken(customer, update_fields=fields, using_db=conn)
+        if changed:
+            await events.record(conn, _event(caller, customer, events.UPDATED, changed))
     return customer
 
 
-async def delete_customer(caller: Caller, *, customer_id: str) -> Customer:
-    """Soft delete; deleting an already deleted customer returns it unchanged."""
+async def delete_customer(caller: Caller, *, customer_id: str) -> CustomerView:
+    """Soft delete; deleting an already deleted (or erased) customer returns it unchanged."""
+    require_write(caller)
     async with in_transaction() as conn:
         customer = await _locked(caller, customer_id, conn)
         if customer is None:
@@ -334,4 +376,64 @@ async def delete_customer(caller: Caller, *, customer_id: str) -> Customer:
             customer.search_tokens, customer.short_tokens = [], []
             fields = ["is_active", "deleted_at", "updated_at", "search_tokens", "short_tokens"]
             await customer.save(update_fields=fields, using_db=conn)
-    return customer
+            await events.record(conn, _event(caller, customer, events.DELETED))
+    return await _shown(customer)
+
+
+# Erasure --------------------------------------------------------------------
+
+ERASED_NAME = "Erased customer"
+ERASED_ERROR = UserError(
+    ("id",), "ERASED", "The customer was erased; its personal data can no longer be changed"
+)
+#: Every column that holds personal data or is derived from it: NULL once erased.
+_ERASE = """
+    UPDATE customer SET
+        name = $2, name_lower = $3, email = NULL, email_hash = NULL, phone = NULL,
+        address = NULL, tin = NULL, company_name = NULL, search_tokens = NULL,
+        short_tokens = NULL,
+        is_active = false, deleted_at = COALESCE(deleted_at, $4), erased_at = $4,
+        updated_at = $4
+    WHERE id = $1 AND erased_at IS NULL
+"""
+
+
+async def _shown(customer: Customer) -> CustomerView:
+    """What a mutation shows: the model, or a record once erased (a model would read
+    its NULL email as None, and Tortoise would save whatever a getter returned)."""
+    if customer.erased_at is None:
+        return customer
+    return (await _records("id = $1", customer.id))[0]
+
+
+async def erase_customer(caller: Caller, *, customer_id: str) -> CustomerView:
+    """Destroy the customer's personal data for good (NDPA 2023 s.34); keep the record.
+
+    The ciphertexts, the blind index and the search tokens are set to NULL, not
+    re-encrypted or kept aside; id, business, balance and createdAt stay for the
+    books.  Erasing twice changes nothing.  The row lock orders it with updates,
+    and key rotation and reindexing compare before they write, so neither can
+    bring a value back.
+    """
+    require_write(caller)
+    async with in_transaction() as conn:
+        customer = await _locked(caller, customer_id, conn)
+        if customer is None:
+            raise _not_found()
+        if customer.erased_at is None:
+            now = datetime.now(UTC)
+            await conn.execute_query(_ERASE, [customer.id, ERASED_NAME, ERASED_NAME.lower(), now])
+            await events.record(conn, _event(caller, customer, events.ERASED))
+            customer.erased_at = now
+    return await _shown(customer)
+
+
+async def erased_between(start: datetime, end: datetime) -> list[tuple[str, str, datetime]]:
+    """(customer id, business id, erased at) of erasures in [start, end): a DPO's record."""
+    rows = await fetch(
+        "SELECT id, business_id, erased_at FROM customer "
+        "WHERE erased_at >= $1 AND erased_at < $2 ORDER BY erased_at, id",
+        start,
+        end,
+    )
+    return [(row["id"], row["business_id"], row["erased_at"]) for row in rows]

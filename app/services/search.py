@@ -44,6 +44,7 @@ from app.services.customers import (
     count_active,
     fetch,
     read_customers,
+    record_type,
 )
 from app.services.errors import BadUserInput
 
@@ -82,9 +83,11 @@ def _token_condition(domains: tuple[QueryTokens, ...], params: list[Any]) -> str
     return "(" + " OR ".join(f"({arm})" for arm in [*arms, _UNINDEXED]) + ")"
 
 
-async def _confirmed(needle: str, rows: list[Any], want: int) -> list[str]:
-    """Ids of the rows whose name or decrypted email holds the needle, in order; at
-    most `want`.
+async def _confirmed(
+    needle: str, rows: list[Any], want: int, *, names_only: bool = False
+) -> list[str]:
+    """Ids of the rows whose name (or, unless `names_only`, decrypted email) holds the
+    needle, in order; at most `want`.
 
     Decrypting candidates is the heaviest loop of the service: it runs in slices
     (app.pacing) and reports what it decrypted (app.meter).
@@ -97,6 +100,8 @@ async def _confirmed(needle: str, rows: list[Any], want: int) -> list[str]:
                 if turn.due():
                     await turn.pause()
                 if needle not in name_lower:
+                    if names_only:
+                        continue
                     opened += 1
                     if needle not in _EMAIL.open_for(row_id, sealed):
                         continue
@@ -174,22 +179,30 @@ def _worth_walking(matches: int, limit: int, active: int) -> bool:
     return walk <= min(MAX_WALK, active * matches / PROBE)
 
 
-async def matching_ids(business_id: str, needle: str, limit: int = MAX_RESULTS) -> list[str]:
-    """Ids of the first `limit` active customers matching, in list order."""
+async def matching_ids(
+    business_id: str, needle: str, limit: int = MAX_RESULTS, *, names_only: bool = False
+) -> list[str]:
+    """Ids of the first `limit` active customers matching, in list order.
+
+    ``names_only`` (a read_masked key) matches names and never opens an email:
+    a masked caller must not learn an email by searching for it.
+    """
     domains = crypto.current().search_tokens.for_query(business_id, needle)
+    if names_only:
+        domains = domains[:1]  # (name, email): the name's tokens alone
     rows = await _walk(business_id, domains, None, PROBE)
-    found = await _confirmed(needle, rows, limit)
+    found = await _confirmed(needle, rows, limit, names_only=names_only)
     cursor = (rows[-1][1], rows[-1][0]) if rows else None
     if 0 < len(found) < limit and _worth_walking(
         len(found), limit, await count_active(business_id)
     ):
         rows = await _walk(business_id, domains, cursor, MAX_WALK)
-        found += await _confirmed(needle, rows, limit - len(found))
+        found += await _confirmed(needle, rows, limit - len(found), names_only=names_only)
         cursor = (rows[-1][1], rows[-1][0]) if rows else cursor
     batch = FIRST_BATCH
     while len(found) < limit:
         rows = await _candidates(business_id, domains, cursor, batch)
-        found += await _confirmed(needle, rows, limit - len(found))
+        found += await _confirmed(needle, rows, limit - len(found), names_only=names_only)
         if len(rows) < batch:
             break
         cursor = (rows[-1][1], rows[-1][0])
@@ -202,5 +215,5 @@ async def search_customers(caller: Caller, *, business_id: str, q: str) -> list[
     require_business(caller, business_id)
     needle = normalise_query(q)
     async with pacing.one_at_a_time(business_id):
-        ids = await matching_ids(business_id, needle)
-    return await read_customers(business_id, ids) if ids else []
+        ids = await matching_ids(business_id, needle, names_only=caller.masked)
+    return await read_customers(business_id, ids, kind=record_type(caller)) if ids else []

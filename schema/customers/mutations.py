@@ -14,6 +14,7 @@ from schema.customers.types import (
     CreateCustomerInput,
     CustomerPayload,
     DeleteCustomerPayload,
+    EraseCustomerPayload,
     FindOrCreateCustomerInput,
     FindOrCreateCustomerPayload,
     UpdateCustomerInput,
@@ -121,4 +122,19 @@ class CustomerMutations:
             return DeleteCustomerPayload(user_errors=_errors(exc))
         return DeleteCustomerPayload(
             deleted_customer_id=strawberry.ID(row.id), customer=as_customer(row)
+        )
+
+    @strawberry.mutation(
+        description=(
+            "Irreversible. NOT_FOUND for a missing id or one of another business. "
+            "Erasing twice is not an error."
+        )
+    )
+    async def erase_customer(self, info: Info, id: strawberry.ID) -> EraseCustomerPayload:
+        try:
+            row = await service.erase_customer(info.context.caller, customer_id=str(id))
+        except InvalidInput as exc:
+            return EraseCustomerPayload(user_errors=_errors(exc))
+        return EraseCustomerPayload(
+            erased_customer_id=strawberry.ID(row.id), customer=as_customer(row)
         )

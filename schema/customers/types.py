@@ -43,6 +43,9 @@ class Customer:
     is_active: bool = strawberry.field(description="False once soft-deleted.")
     created_at: datetime
     updated_at: datetime
+    erased_at: datetime | None = strawberry.field(
+        description="When eraseCustomer erased this customer; null otherwise."
+    )
 
     @strawberry.field(description="Balance in naira: accountBalanceKobo / 100.")
     def account_balance(self) -> float:
@@ -219,5 +222,14 @@ class DeleteCustomerPayload:
     deleted_customer_id: strawberry.ID | None = None
     customer: Customer | None = strawberry.field(
         default=None, description="The customer as it is now, with isActive false."
+    )
+    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class EraseCustomerPayload:
+    erased_customer_id: strawberry.ID | None = None
+    customer: Customer | None = strawberry.field(
+        default=None, description="The customer as it is now: inactive, erased."
     )
     user_errors: list[UserErrorType] = strawberry.field(default_factory=list)

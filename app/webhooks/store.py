@@ -1,0 +1,130 @@
+"""The worker's SQL: due endpoints, their claim, pending deliveries and outcomes.
+
+An endpoint is claimed with a session-level advisory lock taken with
+``pg_try_advisory_lock`` (the SKIP LOCKED of locks: a worker never waits for
+another).  Only the holder sends the endpoint's deliveries, and it reads them
+after taking the lock, so one delivery is never sent by two workers at once.
+The lock lives on the connection, not in a transaction: no transaction stays
+open while requests are in flight, outcomes are committed one by one as they
+come, and a worker that dies (SIGKILL) loses its connection and so its locks at
+once; what it had not recorded is sent again by the next one.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+#: The first key of the two-key advisory lock space: "webhook endpoints".
+LOCK_CLASS = 0x57484B31
+#: The retry delays are stretched or shrunk by up to this much, so that failures
+#: of many deliveries at once do not come back at once.
+JITTER = 0.1
+
+# An endpoint is due when its oldest pending delivery is due: deliveries go out
+# in event order, so a later one never overtakes one waiting for its retry.
+_DUE = """
+SELECT e.id FROM webhook_endpoint e
+WHERE e.deleted_at IS NULL AND e.enabled
+  AND (SELECT d.next_attempt_at FROM webhook_delivery d
+       WHERE d.endpoint_id = e.id AND d.status = 'pending'
+       ORDER BY d.event_id LIMIT 1) <= now()
+ORDER BY e.served_at NULLS FIRST
+LIMIT $1
+"""
+
+_CLAIMED = """
+UPDATE webhook_endpoint SET served_at = now()
+WHERE id = $1 AND deleted_at IS NULL AND enabled
+RETURNING id, url, secret
+"""
+
+_PENDING = """
+SELECT d.id AS delivery_id, d.attempts, d.next_attempt_at,
+       e.id, e.business_id, e.customer_id, e.type, e.changed_fields, e.actor, e.occurred_at
+FROM webhook_delivery d JOIN customer_event e ON e.seq = d.event_id
+WHERE d.endpoint_id = $1 AND d.status = 'pending'
+ORDER BY d.event_id
+LIMIT $2
+"""
+
+_DELIVERED = """
+UPDATE webhook_delivery d
+SET status = 'delivered', attempts = d.attempts + 1, last_status = done.status,
+    delivered_at = now()
+FROM unnest($1::bigint[], $2::int[]) AS done(id, status)
+WHERE d.id = done.id
+"""
+
+_FAILED_ATTEMPT = """
+UPDATE webhook_delivery
+SET attempts = attempts + 1, last_status = $2, next_attempt_at = $3,
+    status = CASE WHEN $4 THEN 'failed' ELSE 'pending' END
+WHERE id = $1
+"""
+
+_DISABLE = "UPDATE webhook_endpoint SET enabled = false WHERE id = $1"
+
+
+async def due_endpoints(conn: asyncpg.Connection, limit: int) -> list[str]:
+    return [row["id"] for row in await conn.fetch(_DUE, limit)]
+
+
+async def try_lock(conn: asyncpg.Connection, endpoint_id: str) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT pg_try_advisory_lock($1, hashtext($2))", LOCK_CLASS, endpoint_id
+        )
+    )
+
+
+async def unlock(conn: asyncpg.Connection, endpoint_id: str) -> None:
+    await conn.execute("SELECT pg_advisory_unlock($1, hashtext($2))", LOCK_CLASS, endpoint_id)
+
+
+async def claimed(conn: asyncpg.Connection, endpoint_id: str) -> asyncpg.Record | None:
+    """The endpoint (id, url, sealed secret) if it is still live; marks it served."""
+    return await conn.fetchrow(_CLAIMED, endpoint_id)
+
+
+async def pending(conn: asyncpg.Connection, endpoint_id: str, limit: int) -> list[asyncpg.Record]:
+    """Its pending deliveries with their events, oldest event first."""
+    return await conn.fetch(_PENDING, endpoint_id, limit)
+
+
+async def delivered(conn: asyncpg.Connection, outcomes: Sequence[tuple[int, int]]) -> None:
+    """Mark deliveries delivered: (delivery id, HTTP status) pairs, in one statement."""
+    if outcomes:
+        ids, statuses = zip(*outcomes, strict=True)
+        await conn.execute(_DELIVERED, list(ids), list(statuses))
+
+
+def next_attempt(attempts: int, schedule: Sequence[float], now: datetime) -> datetime | None:
+    """When to try again after `attempts` attempts, or None when there is no try left."""
+    if attempts > len(schedule):
+        return None
+    delay = schedule[attempts - 1] * random.uniform(1 - JITTER, 1 + JITTER)
+    return now + timedelta(seconds=delay)
+
+
+async def failed_attempt(
+    conn: asyncpg.Connection,
+    delivery_id: int,
+    *,
+    attempts: int,
+    status: int | None,
+    schedule: Sequence[float],
+    final: bool = False,
+) -> bool:
+    """Record a failed attempt (the `attempts`-th); True when the delivery is now failed."""
+    now = datetime.now(UTC)
+    retry_at = None if final else next_attempt(attempts, schedule, now)
+    await conn.execute(_FAILED_ATTEMPT, delivery_id, status, retry_at or now, retry_at is None)
+    return retry_at is None
+
+
+async def disable(conn: asyncpg.Connection, endpoint_id: str) -> None:
+    await conn.execute(_DISABLE, endpoint_id)

@@ -1,0 +1,256 @@
+"""`finora worker`: delivers webhook deliveries, in event order per endpoint.
+
+A few sender tasks share one wake-up signal.  A listener connection sets it on
+every ``NOTIFY`` (sent by PostgreSQL when a transaction that wrote deliveries
+commits), and each sender also polls every `poll_s` as a fallback (retries
+that come due, a lost notification, a reconnecting listener).  A sender takes
+one due endpoint (see app.webhooks.store), sends up to `batch` of its pending
+deliveries in event order, records each outcome as it comes, and lets go.
+A failed attempt stops the endpoint's batch: its later deliveries wait for the
+retry, so nothing overtakes it.  The worker also prunes old events hourly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+
+from app import crypto
+from app.models import WebhookEndpoint
+from app.services import events
+from app.settings import Settings, parse_database_url
+from app.webhooks import payload, store
+from app.webhooks.addresses import Policy, Refused
+from app.webhooks.sender import Session
+
+log = logging.getLogger("finora.webhooks")
+
+#: Endpoints looked at per claim; a few, in case others hold the first ones.
+CANDIDATES = 10
+PRUNE_EVERY_S = 3600.0
+#: How long a stopping worker lets its senders finish the request in flight.
+DRAIN_S = 16.0
+#: Successes are recorded after this many, or this long, whichever comes first.
+MARK_EVERY = 50
+MARK_EVERY_S = 0.05
+_SECRET = WebhookEndpoint._meta.fields_map["secret"]
+#: What a database hiccup looks like to the loop: log, wait, carry on.
+TRANSIENT = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
+
+
+@dataclass(frozen=True)
+class Config:
+    schedule: tuple[float, ...]
+    policy: Policy
+    keep_days: int
+    concurrency: int = 4
+    batch: int = 100
+    #: An endpoint is let go after this long, so one busy endpoint does not hold a sender.
+    batch_s: float = 5.0
+    poll_s: float = 1.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: float) -> Config:
+        return cls(
+            schedule=settings.webhook_retry_seconds,
+            policy=Policy.from_settings(settings),
+            keep_days=settings.events_keep_days,
+            **overrides,  # type: ignore[arg-type]
+        )
+
+
+async def serve_endpoint(
+    conn: asyncpg.Connection, endpoint_id: str, config: Config, stop: asyncio.Event
+) -> None:
+    """Send the endpoint's due deliveries in order (the caller holds its lock).
+
+    It keeps the endpoint while there is work, up to `batch_s`.  Successes are
+    recorded a few at a time (one statement); a worker killed before recording
+    them sends those again, which at-least-once allows.
+    """
+    endpoint = await store.claimed(conn, endpoint_id)
+    if endpoint is None:
+        return  # deleted or disabled meanwhile
+    deliveries = await _due(conn, endpoint_id, config)
+    if not deliveries:
+        return  # another worker got there first
+    secret = _SECRET.open_for(endpoint_id, endpoint["secret"])
+    try:
+        session = await Session.open(endpoint["url"], config.policy)
+    except Refused:
+        await _failed(conn, endpoint_id, deliveries[0], None, config)
+        log.warning("address refused", extra={"fields": {"endpoint": endpoint_id}})
+        return
+    deadline = time.monotonic() + config.batch_s
+    done: list[tuple[int, int]] = []
+    flushed = time.monotonic()
+    async with session:
+        while deliveries:
+            for delivery in deliveries:
+                outcome = await session.send(secret, delivery["id"], payload.body(delivery))
+                if not outcome.delivered:
+                    await store.delivered(conn, done)
+                    await _failed(conn, endpoint_id, delivery, outcome.status, config)
+                    return  # later deliveries wait: they must not overtake this one
+                done.append((delivery["delivery_id"], outcome.status or 0))
+                if stop.is_set():
+                    break  # shutting down: record what went out, take nothing more
+                if len(done) >= MARK_EVERY or time.monotonic() - flushed > MARK_EVERY_S:
+                    await store.delivered(conn, done)
+                    done, flushed = [], time.monotonic()
+            await store.delivered(conn, done)
+            done = []
+            if stop.is_set() or time.monotonic() > deadline:
+                return
+            deliveries = await _due(conn, endpoint_id, config)
+
+
+async def _due(conn: asyncpg.Connection, endpoint_id: str, config: Config) -> list[asyncpg.Record]:
+    """The next pending deliveries, or none when the first of them waits for a retry."""
+    deliveries = await store.pending(conn, endpoint_id, config.batch)
+    if deliveries and deliveries[0]["next_attempt_at"] > datetime.now(UTC):
+        return []
+    return deliveries
+
+
+async def _failed(
+    conn: asyncpg.Connection,
+    endpoint_id: str,
+    delivery: asyncpg.Record,
+    status: int | None,
+    config: Config,
+) -> None:
+    attempts = delivery["attempts"] + 1
+    gone = status == 410
+    await store.failed_attempt(
+        conn,
+        delivery["delivery_id"],
+        attempts=attempts,
+        status=status,
+        schedule=config.schedule,
+        final=gone,
+    )
+    fields = {"endpoint": endpoint_id, "event": delivery["id"], "status": status}
+    if gone:
+        await store.disable(conn, endpoint_id)
+        log.warning("endpoint answered 410: disabled", extra={"fields": fields})
+    else:
+        log.info("delivery failed", extra={"fields": fields | {"attempt": attempts}})
+
+
+async def serve_one(pool: asyncpg.Pool, config: Config, stop: asyncio.Event) -> bool:
+    """Serve one due endpoint no other worker holds; False when there is none."""
+    async with pool.acquire() as conn:
+        for endpoint_id in await store.due_endpoints(conn, CANDIDATES):
+            if not await store.try_lock(conn, endpoint_id):
+                continue
+            try:
+                await serve_endpoint(conn, endpoint_id, config, stop)
+            finally:
+                # If this fails the connection is broken (its locks die with it) or
+                # the pool's reset on release runs pg_advisory_unlock_all().
+                await store.unlock(conn, endpoint_id)
+            return True
+    return False
+
+
+async def _sender(
+    pool: asyncpg.Pool, wake: asyncio.Event, config: Config, stop: asyncio.Event
+) -> None:
+    while not stop.is_set():
+        wake.clear()
+        try:
+            served = await serve_one(pool, config, stop)
+        except TRANSIENT as exc:
+            log.warning("database error", extra={"fields": {"error": type(exc).__name__}})
+            served = False
+        if not served:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), config.poll_s)
+
+
+async def _listener(url: str, wake: asyncio.Event, config: Config) -> None:
+    """Keep a LISTEN connection; after each (re)connection, look for missed work."""
+    while True:
+        conn: asyncpg.Connection | None = None
+        try:
+            conn = await asyncpg.connect(**parse_database_url(url), timeout=5)  # type: ignore[arg-type]
+            await conn.add_listener(events.CHANNEL, lambda *_: wake.set())
+            wake.set()
+            while not conn.is_closed():
+                await asyncio.sleep(config.poll_s)
+                await conn.execute("SELECT 1")  # notices a dead connection
+        except TRANSIENT:
+            await asyncio.sleep(config.poll_s)
+        finally:
+            if conn is not None:
+                conn.terminate()
+
+
+async def _pruner(pool: asyncpg.Pool, config: Config) -> None:
+    while True:
+        try:
+            async with pool.acquire() as conn:
+                removed = await events.prune(conn, keep_days=config.keep_days)
+            if removed:
+                log.info("pruned old events", extra={"fields": {"removed": removed}})
+        except TRANSIENT as exc:
+            log.warning("prune failed", extra={"fields": {"error": type(exc).__name__}})
+        await asyncio.sleep(PRUNE_EVERY_S)
+
+
+async def _parent_gone(parent: int, poll_s: float) -> None:
+    """Returns when the process that started this worker has gone (`finora dev`)."""
+    while os.getppid() == parent:
+        await asyncio.sleep(poll_s)
+
+
+async def run(url: str, config: Config, stop: asyncio.Event) -> None:
+    """Deliver until `stop` is set (or a job fails, or the parent of `finora dev` goes).
+
+    On stop, senders finish the request in flight and record it (up to one
+    request timeout); whatever is cut short after that is sent again later.
+    """
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # it would log URLs
+    crypto.current()  # the keys must be installed: secrets are encrypted
+    pool = await asyncpg.create_pool(
+        **parse_database_url(url),  # type: ignore[arg-type]
+        min_size=1,
+        max_size=config.concurrency + 1,
+        timeout=5,
+        command_timeout=30,
+    )
+    wake = asyncio.Event()
+    senders = [
+        asyncio.ensure_future(_sender(pool, wake, config, stop)) for _ in range(config.concurrency)
+    ]
+    others = [
+        asyncio.ensure_future(_listener(url, wake, config)),
+        asyncio.ensure_future(_pruner(pool, config)),
+        asyncio.ensure_future(stop.wait()),
+    ]
+    parent = int(os.environ.get("FINORA_WORKER_PARENT", "0") or 0)
+    if parent:
+        others.append(asyncio.ensure_future(_parent_gone(parent, config.poll_s)))
+    log.info("worker started", extra={"fields": {"senders": config.concurrency}})
+    try:
+        done, _ = await asyncio.wait([*senders, *others], return_when=asyncio.FIRST_COMPLETED)
+        stop.set()
+        wake.set()
+        await asyncio.wait(senders, timeout=DRAIN_S)
+    finally:
+        for task in [*senders, *others]:
+            task.cancel()
+        await asyncio.gather(*senders, *others, return_exceptions=True)
+        await pool.close()
+    failed = [task.exception() for task in done if not task.cancelled() and task.exception()]
+    if failed:
+        raise failed[0]  # type: ignore[misc]
+    log.info("worker stopped")

@@ -1,0 +1,57 @@
+"""Webhook endpoint mutations: bad input comes back as userErrors."""
+
+from __future__ import annotations
+
+import strawberry
+
+from app.services import webhooks as service
+from app.services.errors import InvalidInput
+from schema.context import Info
+from schema.errors import UserErrorType
+from schema.events.types import CustomerEventType
+from schema.webhooks.types import (
+    DeleteWebhookEndpointPayload,
+    WebhookEndpoint,
+    WebhookEndpointPayload,
+)
+
+
+def _errors(exc: InvalidInput) -> list[UserErrorType]:
+    return [UserErrorType.from_service(error) for error in exc.errors]
+
+
+@strawberry.type
+class WebhookMutations:
+    @strawberry.mutation(
+        description=(
+            "url: at most 2,000 characters, https in production (INVALID otherwise). "
+            "eventTypes: null means all."
+        )
+    )
+    async def create_webhook_endpoint(
+        self,
+        info: Info,
+        business_id: strawberry.ID,
+        url: str,
+        event_types: list[CustomerEventType] | None = None,
+    ) -> WebhookEndpointPayload:
+        kinds = [kind.value for kind in event_types] if event_types is not None else None
+        try:
+            row, secret = await service.create_endpoint(
+                info.context.caller, business_id=str(business_id), url=url, event_types=kinds
+            )
+        except InvalidInput as exc:
+            return WebhookEndpointPayload(user_errors=_errors(exc))
+        return WebhookEndpointPayload(endpoint=WebhookEndpoint.from_row(row), secret=secret)
+
+    @strawberry.mutation(
+        description="NOT_FOUND for an id of another business. Pending deliveries to it are dropped."
+    )
+    async def delete_webhook_endpoint(
+        self, info: Info, id: strawberry.ID
+    ) -> DeleteWebhookEndpointPayload:
+        try:
+            deleted = await service.delete_endpoint(info.context.caller, endpoint_id=str(id))
+        except InvalidInput as exc:
+            return DeleteWebhookEndpointPayload(user_errors=_errors(exc))
+        return DeleteWebhookEndpointPayload(deleted_endpoint_id=strawberry.ID(deleted))
