@@ -164,6 +164,11 @@ async def test_read_only_keys_get_403_from_rest_writes(client, gql, tenant, raw_
     calls = [
         ("POST", f"/v1/customers?businessId={b}", {"name": "N", "email": "n2@x.ng"}),
         ("POST", f"/v1/customers/find-or-create?businessId={b}", {"email": "n3@x.ng"}),
+        (
+            "POST",
+            f"/v1/customers/find-or-create/bulk?businessId={b}",
+            {"customers": [{"email": "n4@x.ng"}]},
+        ),
         ("PATCH", f"/v1/customers/{customer['id']}", {"name": "Changed"}),
         ("DELETE", f"/v1/customers/{customer['id']}", None),
         ("POST", f"/v1/customers/{customer['id']}/erase", None),
