@@ -63,7 +63,7 @@ async def test_business_and_apikey_json_then_revoke(settings, client):
     issued = await arun("apikey", "create", "--business", created["id"], "--json")
     assert issued.returncode == 0, issued.stderr
     key = json.loads(issued.stdout)
-    assert set(key) == {"key", "businessId", "prefix"}
+    assert set(key) == {"key", "businessId", "prefix", "scope"} and key["scope"] == "write"
     assert key["businessId"] == created["id"] and key["key"].startswith(key["prefix"])
 
     headers = {"Authorization": f"Bearer {key['key']}"}

@@ -162,8 +162,9 @@ async def attack(env: dict[str, str], a: Tenant, b: Tenant) -> Result:
 async def test_b_is_served_while_a_attacks_under_the_default_limits(tenants):
     a, b = tenants
     result = await attack(production_env(), a, b)
-    # A paid for its work: its first requests were answered, then its key ran dry.
-    assert result.attack[200] >= 1 and result.attack[429] >= 1, report(result)
+    # A is served too (the bounded search made its searches cheap; a key that spends
+    # more runs dry: tests/test_admission.py), and only ever refused as rate-limited.
+    assert result.attack[200] >= 1 and set(result.attack) <= {200, 429}, report(result)
 
 
 async def test_b_is_served_while_a_attacks_with_no_rate_limit(tenants):
