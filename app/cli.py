@@ -128,6 +128,43 @@ def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    from app.jobs.importer import ImportFileError, import_file
+    from app.models import Business
+
+    source = Path(args.file)
+    report = Path(args.report) if args.report else Path(f"{args.file}.report.csv")
+    if not source.is_file():
+        return _fail(f"no such file: {source}")
+
+    async def work(_: str) -> Any:
+        if not await Business.exists(id=args.business):
+            raise ConfigError(f"no business with id {args.business}")
+        return await import_file(
+            source,
+            business_id=args.business,
+            report=report,
+            batch_size=args.batch_size,
+            restart=args.restart,
+        )
+
+    try:
+        summary = asyncio.run(_with_keys(settings, work))
+    except ImportFileError as exc:
+        return _fail(str(exc))
+    if summary.ignored_columns:
+        print(f"ignored column(s): {', '.join(summary.ignored_columns)}")
+    if summary.already_done:
+        print(f"{source} was already imported ({report}); --restart imports it again")
+        return 0
+    resumed = f" (resumed after {summary.resumed_after})" if summary.resumed_after else ""
+    print(
+        f"imported {summary.total} row(s){resumed}: {summary.created} created, "
+        f"{summary.found} found, {summary.failed} failed; report: {report}"
+    )
+    return 0
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -431,6 +468,17 @@ def _parser() -> argparse.ArgumentParser:
     seed.add_argument("--seed", type=int, default=1, help="the same seed gives the same people")
     seed.set_defaults(run=cmd_seed_demo)
 
+    importer = sub.add_parser(
+        "import", help="find or create customers from a CSV or JSON Lines file (resumable)"
+    )
+    importer.add_argument("--business", required=True)
+    importer.add_argument("file", help="CSV with a header row (email, name, phone) or JSON Lines")
+    importer.add_argument("--report", help="per-row report (default: FILE.report.csv)")
+    importer.add_argument("--batch-size", type=int, default=500, help="rows per batch, 1 to 500")
+    importer.add_argument(
+        "--restart", action="store_true", help="import a file again from the start"
+    )
+    importer.set_defaults(run=cmd_import)
     erasures = sub.add_parser(
         "erasures", help="customers erased in a date range (ids and dates only)"
     )

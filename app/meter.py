@@ -27,19 +27,24 @@ WORK_PER_TOKEN = 1000
 
 
 class Work:
-    __slots__ = ("decrypted", "heavy", "one_query", "rows")
+    __slots__ = ("bulk_rows", "decrypted", "heavy", "one_query", "rows")
 
     def __init__(self) -> None:
         self.rows = 0
         self.decrypted = 0
+        self.bulk_rows = 0
         self.heavy = 0
         self.one_query = asyncio.Lock()
 
     def tokens(self, work_per_token: float = WORK_PER_TOKEN) -> float:
-        """Tokens owed beyond the one the request paid at the door."""
+        """Tokens owed beyond the one the request paid at the door.
+
+        A bulk find-or-create of N rows owes N - 1: it is N requests' worth of work.
+        """
+        owed = float(max(0, self.bulk_rows - 1))
         if work_per_token <= 0:
-            return 0.0
-        return (self.rows + self.decrypted) / work_per_token
+            return owed
+        return owed + (self.rows + self.decrypted) / work_per_token
 
 
 _current: ContextVar[Work | None] = ContextVar("finora_work", default=None)
@@ -89,6 +94,13 @@ def rows_read(count: int) -> None:
     work = _current.get()
     if work is not None:
         work.rows += count
+
+
+def bulk_rows(count: int) -> None:
+    """Rows handed to a bulk find-or-create: each is charged like one request."""
+    work = _current.get()
+    if work is not None:
+        work.bulk_rows += count
 
 
 def decrypted(count: int) -> None:

@@ -9,6 +9,8 @@
   aliases and fragments, so aliases multiply: ``customers(limit: 100)`` under ten
   aliases is 1,000, five searches are 500.  What a request then really did is
   charged to its key after execution (app.meter, app.http.admission).
+- ``findOrCreateCustomers`` counts its inputs (a variable counts as the maximum,
+  500): one full bulk call per document.
 - Introspection depth: Strawberry's depth limit skips introspection fields.
   Circular introspection (``types { fields { type { fields``) is refused by
   graphql-core's MaxIntrospectionDepthRule, but that one does not count
@@ -37,6 +39,7 @@ from graphql import (
     GraphQLError,
     InlineFragmentNode,
     IntValueNode,
+    ListValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
     ValidationRule,
@@ -61,6 +64,16 @@ SIZED = {
     "customerConnection": ("first", 50),
     "customerEvents": ("first", 50),
 }
+BULK_FIELD, BULK_ARGUMENT, BULK_MAX = "findOrCreateCustomers", "inputs", 500
+
+
+def _bulk_size(field: FieldNode) -> int:
+    for arg in field.arguments or ():
+        if arg.name.value == BULK_ARGUMENT:
+            if isinstance(arg.value, ListValueNode):
+                return len(arg.value.values)
+            return BULK_MAX if isinstance(arg.value, VariableNode) else 1  # one object: a list of 1
+    return 0
 
 
 def _size(field: FieldNode, argument: str, default: int) -> int:
@@ -100,6 +113,8 @@ class ListCostRule(_Walker):
             name = field.name.value
             if name == "searchCustomers":
                 cost += SEARCH_COST
+            elif name == BULK_FIELD:
+                cost += _bulk_size(field)
             elif name in SIZED:
                 size = _size(field, *SIZED[name])
                 inner = [f.name.value for f in self.fields(field.selection_set)]

@@ -100,6 +100,11 @@ async def test_cli_creates_a_scoped_key_and_refuses_an_unknown_scope(settings, t
 MUTATIONS = {
     "createCustomer": (CREATE, lambda b, c: {"b": b, "input": {"name": "N", "email": "n@x.ng"}}),
     "findOrCreateCustomer": (FIND_OR_CREATE, lambda b, c: {"b": b, "input": {"email": "f@x.ng"}}),
+    "findOrCreateCustomers": (
+        "mutation($b: ID!, $inputs: [FindOrCreateCustomerInput!]!) {"
+        " findOrCreateCustomers(businessId: $b, inputs: $inputs) { createdCount } }",
+        lambda b, c: {"b": b, "inputs": [{"email": "f@x.ng"}, {"email": "g@x.ng"}]},
+    ),
     "updateCustomer": (UPDATE, lambda b, c: {"id": c, "input": {"name": "Changed"}}),
     "deleteCustomer": (DELETE, lambda b, c: {"id": c}),
     "eraseCustomer": (
@@ -159,6 +164,11 @@ async def test_read_only_keys_get_403_from_rest_writes(client, gql, tenant, raw_
     calls = [
         ("POST", f"/v1/customers?businessId={b}", {"name": "N", "email": "n2@x.ng"}),
         ("POST", f"/v1/customers/find-or-create?businessId={b}", {"email": "n3@x.ng"}),
+        (
+            "POST",
+            f"/v1/customers/find-or-create/bulk?businessId={b}",
+            {"customers": [{"email": "n4@x.ng"}]},
+        ),
         ("PATCH", f"/v1/customers/{customer['id']}", {"name": "Changed"}),
         ("DELETE", f"/v1/customers/{customer['id']}", None),
         ("POST", f"/v1/customers/{customer['id']}/erase", None),

@@ -56,12 +56,16 @@ class EncryptedField(Field[str]):
             return None
         if isinstance(value, Sealed):
             return bytes(value)
-        return crypto.current().cipher.seal(self.table, self.column, str(instance.pk), str(value))
+        return self.seal_for(str(instance.pk), str(value))
 
     def to_python_value(self, value: Any) -> Any:
         if value is None or isinstance(value, str | Sealed):
             return value
         return Sealed(value)
+
+    def seal_for(self, row_id: str, value: str) -> bytes:
+        """Seal a value of the row `row_id` (also for rows written without a model)."""
+        return crypto.current().cipher.seal(self.table, self.column, row_id, value)
 
     def open(self, instance: Model, value: bytes) -> str:
         return self.open_for(str(instance.pk), value)

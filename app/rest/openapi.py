@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.services.bulk import BULK_MAX
 from app.services.validation import ADDRESS_MAX, COMPANY_MAX, EMAIL_MAX, NAME_MAX, TIN_MAX
 
 
@@ -183,6 +184,24 @@ def document() -> dict[str, Any]:
                     },
                 },
             },
+            "/v1/customers/find-or-create/bulk": {
+                "post": {
+                    "operationId": "findOrCreateCustomers",
+                    "summary": (
+                        "findOrCreate for 1 to 500 customers in one call; each row answers "
+                        "on its own, in input order"
+                    ),
+                    "parameters": [_BUSINESS],
+                    "requestBody": _body(_ref("BulkFindOrCreateInput")),
+                    "responses": _responses(
+                        "200",
+                        _json(_envelope(_ref("BulkFindOrCreateResult")), "One result per row"),
+                        "403",
+                        "413",
+                        "415",
+                    ),
+                },
+            },
             "/v1/customers/{id}": {
                 "parameters": [_ID],
                 "get": {
@@ -239,6 +258,42 @@ def document() -> dict[str, Any]:
                         "created": {"type": "boolean"},
                     },
                 },
+                "BulkFindOrCreateInput": {
+                    "type": "object",
+                    "required": ["customers"],
+                    "properties": {
+                        "customers": {
+                            "type": "array",
+                            "minItems": 1,
+                            "maxItems": BULK_MAX,
+                            "items": _ref("FindOrCreateInput"),
+                        }
+                    },
+                },
+                "BulkFindOrCreateResult": {
+                    "type": "object",
+                    "required": ["results", "createdCount", "foundCount", "failedCount"],
+                    "properties": {
+                        "results": {
+                            "type": "array",
+                            "maxItems": BULK_MAX,
+                            "items": _ref("BulkFindOrCreateRow"),
+                        },
+                        "createdCount": {"type": "integer"},
+                        "foundCount": {"type": "integer"},
+                        "failedCount": {"type": "integer"},
+                    },
+                },
+                "BulkFindOrCreateRow": {
+                    "type": "object",
+                    "required": ["index", "customer", "created", "errors"],
+                    "properties": {
+                        "index": {"type": "integer", "minimum": 0},
+                        "customer": {"allOf": [_ref("Customer")], "nullable": True},
+                        "created": {"type": "boolean"},
+                        "errors": {"type": "array", "items": _ref("Error")},
+                    },
+                },
                 "SearchResult": {
                     "type": "object",
                     "required": ["customers", "count"],
@@ -252,15 +307,16 @@ def document() -> dict[str, Any]:
                     "required": ["success", "error"],
                     "properties": {
                         "success": {"type": "boolean", "enum": [False]},
-                        "error": {
-                            "type": "object",
-                            "required": ["code", "message", "field"],
-                            "properties": {
-                                "code": {"type": "string"},
-                                "message": {"type": "string"},
-                                "field": {"type": "string", "nullable": True},
-                            },
-                        },
+                        "error": _ref("Error"),
+                    },
+                },
+                "Error": {
+                    "type": "object",
+                    "required": ["code", "message", "field"],
+                    "properties": {
+                        "code": {"type": "string"},
+                        "message": {"type": "string"},
+                        "field": {"type": "string", "nullable": True},
                     },
                 },
             },

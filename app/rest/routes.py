@@ -19,8 +19,8 @@ from app.http.auth import caller_of
 from app.http.responses import json_response
 from app.rest.errors import BadRequest, Handler, handle_errors
 from app.rest.serialize import customer_json
+from app.services import bulk, search
 from app.services import customers as service
-from app.services import search
 from app.services.access import require_write
 from app.services.errors import InvalidInput, UserError
 
@@ -133,6 +133,36 @@ async def find_or_create_customer(request: Request) -> Response:
     return ok(data, status=201 if created else 200)
 
 
+def _row_json(row: bulk.RowResult) -> dict[str, Any]:
+    return {
+        "index": row.index,
+        "customer": customer_json(row.customer) if row.customer is not None else None,
+        "created": row.created,
+        "errors": [
+            {"code": e.code, "message": e.message, "field": bulk.field_of(e)} for e in row.errors
+        ],
+    }
+
+
+@handle_errors
+@writes
+async def find_or_create_customers(request: Request) -> Response:
+    caller, owner = caller_of(request), business_id(request)
+    rows = (await json_body(request)).get("customers")
+    if not isinstance(rows, list) or not 1 <= len(rows) <= bulk.BULK_MAX:
+        raise BadRequest(f"customers must be a list of 1 to {bulk.BULK_MAX} objects", "customers")
+    inputs = [known_fields(row) if isinstance(row, dict) else row for row in rows]
+    outcome = await bulk.find_or_create_customers(caller, business_id=owner, inputs=inputs)
+    return ok(
+        {
+            "results": [_row_json(row) for row in outcome.results],
+            "createdCount": outcome.created_count,
+            "foundCount": outcome.found_count,
+            "failedCount": outcome.failed_count,
+        }
+    )
+
+
 @handle_errors
 @writes
 async def update_customer(request: Request) -> Response:
@@ -166,6 +196,12 @@ routes = [
         find_or_create_customer,
         methods=["POST"],
         name="find_or_create_customer",
+    ),
+    Route(
+        "/customers/find-or-create/bulk",
+        find_or_create_customers,
+        methods=["POST"],
+        name="find_or_create_customers",
     ),
     Route("/customers/{id}", get_customer, methods=["GET"], name="get_customer"),
     Route("/customers/{id}", update_customer, methods=["PATCH"], name="update_customer"),

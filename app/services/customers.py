@@ -31,7 +31,7 @@ LIST_MAX = 100
 #: COLLATE "C"), then id.
 IN_ORDER = "ORDER BY name_lower, id"
 EMAIL_INDEX = "customer_active_email_uidx"
-_FIND_OR_CREATE_TRIES = 3
+FIND_OR_CREATE_TRIES = 3
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def cursor_of(customer: CustomerView) -> str:
     return cursor.encode(customer.name_lower, customer.id)
 
 
-def _email_hash(business_id: str, email: str) -> str:
+def email_hash_of(business_id: str, email: str) -> str:
     return crypto.current().email_index.digest(business_id, email)
 
 
@@ -212,25 +212,33 @@ async def count_active(business_id: str) -> int:
 # Writes --------------------------------------------------------------------
 
 
-def _new_customer(business_id: str, data: Mapping[str, str | None]) -> Customer:
+def new_row(business_id: str, data: Mapping[str, str | None]) -> dict[str, Any]:
+    """The values of a new customer, indexes included: shared by the single and bulk paths.
+
+    The id is made here, before anything is sealed: the AAD binds each value to it.
+    """
     name = data["name"]
     email = data["email"]
     assert name is not None and email is not None
     tokens, short = crypto.current().search_tokens.for_rows(business_id, name.lower(), email)
-    return Customer(
-        id=new_id("cust"),
-        business_id=business_id,
-        name=name,
-        name_lower=name.lower(),
-        email=email,
-        email_hash=_email_hash(business_id, email),
-        search_tokens=tokens,
-        short_tokens=short,
-        phone=data.get("phone"),
-        address=data.get("address"),
-        tin=data.get("tin"),
-        company_name=data.get("company_name"),
-    )
+    return {
+        "id": new_id("cust"),
+        "business_id": business_id,
+        "name": name,
+        "name_lower": name.lower(),
+        "email": email,
+        "email_hash": email_hash_of(business_id, email),
+        "search_tokens": tokens,
+        "short_tokens": short,
+        "phone": data.get("phone"),
+        "address": data.get("address"),
+        "tin": data.get("tin"),
+        "company_name": data.get("company_name"),
+    }
+
+
+def new_customer(business_id: str, data: Mapping[str, str | None]) -> Customer:
+    return Customer(**new_row(business_id, data))
 
 
 async def create_customer(
@@ -240,11 +248,27 @@ async def create_customer(
     require_write(caller)
     require_business(caller, business_id)
     data = validation.check({key: values.get(key) for key in validation.RULES})
-    customer = _new_customer(business_id, data)
+    customer = new_customer(business_id, data)
     async with in_transaction() as conn:
         await _save_unless_taken(customer, force_create=True, using_db=conn)
         await events.record(conn, _event(caller, customer, events.CREATED))
     return customer
+
+
+def find_or_create_data(
+    *, email: object, name: object, phone: object, path: tuple[str, ...] = ("input",)
+) -> dict[str, str | None]:
+    """The checked values of a find-or-create input, with the default name filled in.
+
+    Shared by the single and the bulk path, so both apply exactly the same rules.
+    """
+    values: dict[str, object] = {"email": email, "phone": phone}
+    if name is not None and (not isinstance(name, str) or name.strip()):
+        values["name"] = name  # blank means "use the default"; a non-string is INVALID
+    data = validation.check(values, path)  # type: ignore[arg-type]
+    if "name" not in data:
+        data["name"] = str(data["email"]).rsplit("@", 1)[0][: validation.NAME_MAX]
+    return data
 
 
 async def find_or_create_customer(
@@ -257,18 +281,13 @@ async def find_or_create_customer(
     """
     require_write(caller)
     require_business(caller, business_id)
-    values: dict[str, str | None] = {"email": email, "phone": phone}
-    if name is not None and (not isinstance(name, str) or name.strip()):
-        values["name"] = name  # blank means "use the default"; a non-string is INVALID
-    data = validation.check(values)
-    if "name" not in data:
-        data["name"] = str(data["email"]).rsplit("@", 1)[0][: validation.NAME_MAX]
-    email_hash = _email_hash(business_id, str(data["email"]))
-    for _ in range(_FIND_OR_CREATE_TRIES):
+    data = find_or_create_data(email=email, name=name, phone=phone)
+    email_hash = email_hash_of(business_id, str(data["email"]))
+    for _ in range(FIND_OR_CREATE_TRIES):
         existing = await active(business_id).filter(email_hash=email_hash).first()
         if existing is not None:
             return existing, False
-        customer = _new_customer(business_id, data)
+        customer = new_customer(business_id, data)
         try:
             async with in_transaction() as conn:
                 await customer.save(force_create=True, using_db=conn)
@@ -330,7 +349,7 @@ async def update_customer(
             customer.name_lower = customer.name.lower()
             fields.append("name_lower")
         if "email" in data:
-            customer.email_hash = _email_hash(customer.business_id, customer.email)
+            customer.email_hash = email_hash_of(customer.business_id, customer.email)
             fields.append("email_hash")
         if customer.is_active and ("name" in data or "email" in data):
             customer.search_tokens, customer.short_tokens = crypto.current().search_tokens.for_rows(

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import strawberry
 
+from app.services import bulk
 from app.services import customers as service
 from app.services.errors import InvalidInput
 from schema.context import Info
 from schema.customers.types import (
+    BulkFindOrCreatePayload,
+    BulkFindOrCreateResult,
     CreateCustomerInput,
     CustomerPayload,
     DeleteCustomerPayload,
@@ -62,6 +65,37 @@ class CustomerMutations:
         except InvalidInput as exc:
             return FindOrCreateCustomerPayload(user_errors=_errors(exc))
         return FindOrCreateCustomerPayload(customer=as_customer(row), created=created)
+
+    @strawberry.mutation(
+        description=(
+            "findOrCreateCustomer for 1 to 500 inputs in one call (else BAD_USER_INPUT). Rows are "
+            "independent: a bad row gets userErrors and the others still run. Two rows with one "
+            "email resolve to one customer: the first creates it (if none exists), later rows "
+            "find it. Same race safety as findOrCreateCustomer, across calls and workers."
+        )
+    )
+    async def find_or_create_customers(
+        self, info: Info, business_id: strawberry.ID, inputs: list[FindOrCreateCustomerInput]
+    ) -> BulkFindOrCreatePayload:
+        outcome = await bulk.find_or_create_customers(
+            info.context.caller,
+            business_id=str(business_id),
+            inputs=[given_fields(row) for row in inputs],
+        )
+        return BulkFindOrCreatePayload(
+            results=[
+                BulkFindOrCreateResult(
+                    index=row.index,
+                    customer=as_customer(row.customer) if row.customer is not None else None,
+                    created=row.created,
+                    user_errors=[UserErrorType.from_service(e) for e in row.errors],
+                )
+                for row in outcome.results
+            ],
+            created_count=outcome.created_count,
+            found_count=outcome.found_count,
+            failed_count=outcome.failed_count,
+        )
 
     @strawberry.mutation(description="Works on soft-deleted customers too; they stay inactive.")
     async def update_customer(
