@@ -86,3 +86,21 @@ async def test_pii_columns_are_bytea_ciphertext(gql, tenant, raw_db):
         )
     )
     assert {types[c] for c in ("email", "phone", "address", "tin")} == {"bytea"}
+
+
+async def test_an_erased_customer_leaves_nothing_of_its_pii_or_ciphertext(gql, tenant, raw_db):
+    """Erasure, seen as a database reader sees it (tests/test_erasure.py has the rest)."""
+    person = PEOPLE[1] | {"email": "erased.at.rest@kanoweb.com"}
+    data = await gql.data(tenant, CREATE, {"b": tenant.business_id, "input": person})
+    customer_id = data["createCustomer"]["customer"]["id"]
+    sealed = await raw_db.fetchrow(
+        "SELECT email, phone, address, tin, email_hash FROM customer WHERE id = $1", customer_id
+    )
+    erase = "mutation($id: ID!) { eraseCustomer(id: $id) { erasedCustomerId } }"
+    await gql.data(tenant, erase, {"id": customer_id})
+    dump = await dump_all_tables(raw_db)
+    for secret in forms(person):
+        assert secret.lower() not in dump.lower()
+    for value in sealed.values():
+        trace = value.hex() if isinstance(value, bytes) else value
+        assert trace not in dump
