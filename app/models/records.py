@@ -10,7 +10,7 @@ select ``email`` never decrypts it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -55,20 +55,28 @@ class CustomerView(Protocol):
     erased_at: datetime | None
 
 
-class _Opened:
+class Opened:
     """A lazily decrypted column of a record: opened on first read, then kept.
 
     ``missing`` is what a NULL reads as: an erased customer's email is "".
+    ``shown`` turns a non-empty value into what is served (a mask), on every read,
+    in the same descriptor call: masking must not cost a second one.
     """
 
-    __slots__ = ("column", "missing", "slot", "table")
+    __slots__ = ("column", "missing", "shown", "slot", "table")
 
-    def __init__(self, column: str, missing: str | None = None) -> None:
+    def __init__(
+        self,
+        column: str,
+        missing: str | None = None,
+        shown: Callable[[str], str] | None = None,
+    ) -> None:
         field = Customer._meta.fields_map[column]
         self.column = field.source_field or column
         self.table = Customer._meta.db_table
         self.slot = f"_{column}"
         self.missing = missing
+        self.shown = shown
 
     def __get__(self, record: CustomerRecord | None, owner: type) -> Any:
         if record is None:
@@ -80,16 +88,20 @@ class _Opened:
             value = crypto.current().cipher.open(self.table, self.column, record.id, value)
             meter.decrypted(1)
             setattr(record, self.slot, value)
+        if self.shown is not None and value:
+            return self.shown(value)
         return value
 
 
 class CustomerRecord:
+    #: The SELECT list this kind of record is built from (see ``from_row``'s order).
+    select = SELECT
     __slots__ = (*PLAIN, *(f"_{column}" for column in ENCRYPTED))
 
-    email = _Opened("email", missing="")
-    phone = _Opened("phone")
-    address = _Opened("address")
-    tin = _Opened("tin")
+    email = Opened("email", missing="")
+    phone = Opened("phone")
+    address = Opened("address")
+    tin = Opened("tin")
 
     def __init__(self, row: Sequence[Any]) -> None:
         # One unpacking statement: the order of COLUMNS (PLAIN, then ENCRYPTED).

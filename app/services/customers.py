@@ -19,7 +19,7 @@ from tortoise.transactions import in_transaction
 
 from app import crypto, meter
 from app.ids import new_id, well_formed
-from app.models import Customer, records
+from app.models import Customer
 from app.models.records import CustomerRecord, CustomerView
 from app.services import cursor, events, validation
 from app.services.access import Caller, require_business, require_write
@@ -129,7 +129,7 @@ async def _records(
     where: str, *params: Any, kind: type[CustomerRecord] = CustomerRecord
 ) -> list[CustomerRecord]:
     """Customers as records."""
-    rows = await fetch(f"SELECT {records.SELECT} FROM customer WHERE {where}", *params)
+    rows = await fetch(f"SELECT {kind.select} FROM customer WHERE {where}", *params)
     return [kind(row) for row in rows]
 
 

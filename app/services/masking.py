@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.models.records import CustomerRecord
+from app.models.records import SELECT, CustomerRecord, Opened
 
 STAR = "*"
 #: A phone shows its first 4 and last 3 characters (+234*******678) ...
@@ -44,22 +44,6 @@ def mask_tin(tin: str) -> str:
     return STAR * (len(tin) - shown) + tin[len(tin) - shown :]
 
 
-class _MaskedColumn:
-    """A PII attribute of a masked record: opened on first read, then masked."""
-
-    __slots__ = ("mask", "opened")
-
-    def __init__(self, opened: Any, mask: Any) -> None:
-        self.opened = opened  # the clear record's descriptor for the same column
-        self.mask = mask
-
-    def __get__(self, record: MaskedCustomerRecord | None, owner: type) -> Any:
-        if record is None:
-            return self
-        value = self.opened.__get__(record, owner)
-        return self.mask(value) if value else value  # None, or "" once erased
-
-
 class _Hidden:
     """Never opened, never shown."""
 
@@ -70,9 +54,12 @@ class _Hidden:
 class MaskedCustomerRecord(CustomerRecord):
     __slots__ = ()
 
-    email = _MaskedColumn(CustomerRecord.email, mask_email)
-    phone = _MaskedColumn(CustomerRecord.phone, mask_phone)
-    tin = _MaskedColumn(CustomerRecord.tin, mask_tin)
+    #: The address is never read from the database, let alone opened.
+    select = SELECT.replace('"address"', 'NULL AS "address"')
+
+    email = Opened("email", missing="", shown=mask_email)
+    phone = Opened("phone", shown=mask_phone)
+    tin = Opened("tin", shown=mask_tin)
     address = _Hidden()
 
     def __repr__(self) -> str:
