@@ -120,3 +120,18 @@ def test_generated_lines_parse():
     lines = dict(line.split("=", 1) for line in generate_env_lines())
     keys = KeySet.parse(lines["FINORA_ENCRYPTION_KEYS"], lines["FINORA_INDEX_KEY"])
     assert keys.active_id.startswith("k")
+
+
+def test_prefixed_hmac_is_hmac_sha256_of_prefix_and_message():
+    """The search tokens' fast HMAC gives hmac.digest's bytes, for every key length."""
+    import hmac
+    import os
+
+    from app.crypto.tokens import PrefixedHmac
+
+    for key_length in (0, 1, 32, 63, 64, 65, 200):
+        key = os.urandom(key_length)
+        for prefix in (b"", b"biz_1\x00email\x00"):
+            mac = PrefixedHmac(key, prefix)
+            for message in (b"", b"a", "zoë".encode(), os.urandom(100)):
+                assert mac.digest(message) == hmac.digest(key, prefix + message, "sha256")

@@ -21,7 +21,7 @@ another trigram (a reader cannot tell which).
 
 from __future__ import annotations
 
-import hmac
+import hashlib
 from dataclasses import dataclass
 
 from app.crypto.keys import KeySet, derive
@@ -61,28 +61,49 @@ class QueryTokens:
     short: list[int]
 
 
+class PrefixedHmac:
+    """HMAC-SHA256 (RFC 2104) of ``prefix + message`` for many messages under one key.
+
+    A row or a query needs about a hundred tokens under one key and one prefix;
+    ``hmac.digest`` pads and hashes the key again for each of them.  Here the two
+    key blocks and the prefix are hashed once and their states copied per
+    message: the same bytes as ``hmac.digest(key, prefix + message, "sha256")``
+    (tests/test_crypto.py), at about a third of the cost.
+    """
+
+    BLOCK = 64
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes, prefix: bytes = b"") -> None:
+        if len(key) > self.BLOCK:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(self.BLOCK, b"\x00")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self._inner.update(prefix)
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def digest(self, message: bytes) -> bytes:
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
+
+
 class SearchTokens:
     def __init__(self, keys: KeySet) -> None:
         self._key = derive(keys.index, "finora/v1/search-tokens")
         self._short_key = derive(keys.index, "finora/v1/short-tokens")
 
-    @staticmethod
-    def _hash(key: bytes, prefix: bytes, gram: str) -> bytes:
-        return hmac.digest(key, prefix + gram.encode(), "sha256")[:4]
-
     def _tokens(self, business_id: str, domain: bytes, found: set[str]) -> set[int]:
-        prefix = business_id.encode() + b"\x00" + domain + b"\x00"
+        mac = PrefixedHmac(self._key, business_id.encode() + b"\x00" + domain + b"\x00")
         shift = 32 - BITS
-        return {
-            int.from_bytes(self._hash(self._key, prefix, gram), "big") >> shift for gram in found
-        }
+        return {int.from_bytes(mac.digest(gram.encode())[:4], "big") >> shift for gram in found}
 
     def _short(self, business_id: str, domain: bytes, found: set[str]) -> set[int]:
-        prefix = business_id.encode() + b"\x00" + domain + b"\x00"
-        return {
-            int.from_bytes(self._hash(self._short_key, prefix, gram), "big", signed=True)
-            for gram in found
-        }
+        mac = PrefixedHmac(self._short_key, business_id.encode() + b"\x00" + domain + b"\x00")
+        return {int.from_bytes(mac.digest(gram.encode())[:4], "big", signed=True) for gram in found}
 
     def for_row(self, business_id: str, name_lower: str, email: str) -> list[int]:
         """Every trigram token a customer row stores: its name's and its email's."""
