@@ -38,7 +38,6 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -49,7 +48,15 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.servers import BIN, UNREACHABLE_RATE, Server, finora, free_port  # noqa: E402
+from bench.servers import (  # noqa: E402
+    BIN,
+    UNREACHABLE_RATE,
+    Server,
+    finora,
+    free_port,
+    production_env,
+    scratch_database,
+)
 
 HOST = "127.0.0.1"
 FIELDS = "id name email"
@@ -284,30 +291,27 @@ def main() -> None:
     parser.add_argument("--business")
     parser.add_argument("--key")
     args = parser.parse_args()
+    if not args.database_url:
+        asyncio.run(fresh(args))
+        return
+    if not (args.business and args.key):
+        parser.error("--database-url needs --business and --key")
     env = {
         **os.environ,
+        "DATABASE_URL": args.database_url,
         "FINORA_ENV": "production",
         "FINORA_RATE_LIMIT_PER_SECOND": str(UNREACHABLE_RATE),
         "FINORA_RATE_LIMIT_BURST": str(UNREACHABLE_RATE),
     }
     env.pop("FINORA_GRAPHIQL", None)
-    if args.database_url:
-        if not (args.business and args.key):
-            parser.error("--database-url needs --business and --key")
-        env["DATABASE_URL"] = args.database_url
-        asyncio.run(run(args, env, args.business, args.key))
-        return
-    from app.crypto.keys import generate_env_lines
-    from app.db.orm import with_database
+    asyncio.run(run(args, env, args.business, args.key))
 
-    server_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    name = f"finora_bench_{uuid.uuid4().hex[:8]}"
-    env.update(dict(line.split("=", 1) for line in generate_env_lines()))
-    env["DATABASE_URL"] = with_database(server_url, name)
-    os.environ.update({k: env[k] for k in ("FINORA_ENCRYPTION_KEYS", "FINORA_INDEX_KEY")})
-    asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
-    try:
-        finora(env, "migrate")
+
+async def fresh(args: argparse.Namespace) -> None:
+    """A scratch database, seeded through the real CLI, then the run; dropped after."""
+    async with scratch_database() as db:
+        env = await production_env(db)
+        os.environ.update({k: env[k] for k in ("FINORA_ENCRYPTION_KEYS", "FINORA_INDEX_KEY")})
         business_id = json.loads(finora(env, "business", "create", "Bounded", "--json"))["id"]
         key = json.loads(finora(env, "apikey", "create", "--business", business_id, "--json"))
         started = time.perf_counter()
@@ -317,21 +321,7 @@ def main() -> None:
             cwd=ROOT, env=env, check=True, timeout=3600,
         )  # fmt: skip
         print(f"seeded {args.customers} in {time.perf_counter() - started:.0f} s")
-        asyncio.run(run(args, env, business_id, key["key"]))
-    finally:
-        asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def _admin(server_url: str, sql: str) -> None:
-    import asyncpg
-
-    from app.settings import parse_database_url
-
-    conn = await asyncpg.connect(**parse_database_url(server_url))  # type: ignore[arg-type]
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+        await run(args, env, business_id, key["key"])
 
 
 if __name__ == "__main__":

@@ -42,10 +42,17 @@ if str(ROOT) not in sys.path:
 
 from bench.loadgen import HOST, read_response  # noqa: E402
 from bench.rawhttp import graphql_request  # noqa: E402
-from bench.servers import Server, command_line, finora, free_port, scratch_database  # noqa: E402
+from bench.servers import (  # noqa: E402
+    Server,
+    command_line,
+    finora,
+    free_port,
+    production_env,
+    scratch_database,
+)
 
 VICTIM_QUERY = "query($b: ID!) { customers(businessId: $b, limit: 20) { id name email } }"
-#: Characters no seeded customer has in name or email: each search walks the business.
+#: Characters no seeded customer has in name or email (the tokens rule every row out).
 ABSENT = "qx!#~^&*()=+:;?"
 #: The costliest searches of the bounded search (bench/bounded.py at 100,000 seeded
 #: customers): grams that many hold, matches that sort late, prefixes as typed.
@@ -257,21 +264,13 @@ async def prepare(env: dict[str, str], customers: int) -> dict[str, tuple[str, s
 
 
 async def run(args: argparse.Namespace) -> None:
-    from app import crypto
-    from app.crypto.keys import KeySet, generate_env_lines
-    from app.db.migrate import migrate
-
     print("command:", command_line([sys.executable, *sys.argv]))
     print("load:", Path("/proc/loadavg").read_text().strip())
-    keys = dict(line.split("=", 1) for line in generate_env_lines())
     port = free_port()
     async with scratch_database() as db:
-        env = {**os.environ, **keys, "DATABASE_URL": db.url, "FINORA_ENV": "production"}
-        env.pop("FINORA_GRAPHIQL", None)
+        env = await production_env(db, rate_limited=True)  # the default limits
         if args.rate_limit == "off":
             env["FINORA_RATE_LIMIT_PER_SECOND"] = "0"
-        crypto.install(KeySet.parse(keys["FINORA_ENCRYPTION_KEYS"], keys["FINORA_INDEX_KEY"]))
-        await migrate(db.url)
         tenants = await prepare(env, args.customers)
         with TemporaryDirectory(prefix="finora-bench-") as scratch:
             server = Server(
