@@ -115,7 +115,6 @@ class Settings:
         if name not in ENVIRONMENTS:
             raise ConfigError(f"FINORA_ENV must be one of {', '.join(ENVIRONMENTS)}, not {name!r}")
         graphiql_default = "0" if name == "production" else "1"
-        graphiql = env.get("FINORA_GRAPHIQL", graphiql_default).strip().lower()
         port_text = env.get("PORT", "8000").strip()
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
             raise ConfigError("PORT must be a number between 1 and 65535")
@@ -127,7 +126,7 @@ class Settings:
             database_url=Secret(url) if url else None,
             encryption_keys=_secret(env.get("FINORA_ENCRYPTION_KEYS")),
             index_key=_secret(env.get("FINORA_INDEX_KEY")),
-            graphiql=graphiql in ("1", "true", "yes", "on"),
+            graphiql=_flag(env.get("FINORA_GRAPHIQL", graphiql_default)),
             host=env.get("HOST", "127.0.0.1").strip() or "127.0.0.1",
             port=int(port_text),
             data_dir=Path(env.get("FINORA_DATA_DIR", ".finora")).resolve(),
