@@ -7,8 +7,10 @@ extension hooks.  For a document that has already parsed and validated (every
 limit included) on the general path, ``compile_plan`` does that work once and
 keeps, per (document, operation name):
 
-- each root field's graphql-core field (its Strawberry resolver, which still
-  converts arguments and runs permissions) and the nodes its arguments come from;
+- each root field's graphql-core field and the nodes its arguments come from,
+  and the resolver itself when Strawberry's wrapper would only rename the
+  arguments (``schema.direct``); otherwise that wrapper, which converts
+  arguments and runs permissions;
 - below it, a completer per type: attribute getters (through the object, so
   descriptors such as lazy decryption or masking still apply), the scalar's
   output coercion, lists, nullability;
@@ -69,8 +71,10 @@ from graphql.language import Visitor, visit
 from graphql.pyutils import Path
 from graphql.type.definition import GraphQLResolveInfoHelpers
 from strawberry.extensions import SchemaExtension
+from strawberry.schema import Schema
 from strawberry.utils.await_maybe import await_maybe
 
+from schema.direct import DirectCall, direct_call
 from schema.fast import PASSTHROUGH, field_getter, plain_attribute
 from schema.rows import Column, Fallback, row_builder
 
@@ -198,15 +202,21 @@ class _Compiler:
 
 
 class _RootField:
-    __slots__ = ("complete", "field_def", "key", "nodes", "path")
+    __slots__ = ("complete", "direct", "field_def", "key", "nodes", "path")
 
     def __init__(
-        self, key: str, field_def: GraphQLField, nodes: list[Any], complete: Completer
+        self,
+        key: str,
+        field_def: GraphQLField,
+        nodes: list[Any],
+        complete: Completer,
+        direct: DirectCall | None = None,
     ) -> None:
         self.key = key
         self.field_def = field_def
         self.nodes = nodes
         self.complete = complete
+        self.direct = direct
         self.path = Path(None, key, "Query")
 
 
@@ -289,7 +299,10 @@ class Plan:
                     None,
                     _HELPERS,
                 )
-                result = await await_maybe(field_def.resolve(None, info, **args))  # type: ignore[misc]
+                if field.direct is not None:
+                    result = await await_maybe(field.direct(info, args))
+                else:
+                    result = await await_maybe(field_def.resolve(None, info, **args))  # type: ignore[misc]
                 data[field.key] = field.complete(result)
         except Exception:
             return None
@@ -351,8 +364,12 @@ def compile_plan(
     operation_name: str | None,
     operation_label: str,
     extensions: Iterable[type[SchemaExtension]],
+    resolvers_of: Schema | None = None,
 ) -> Plan | None:
-    """The plan of a validated document, or None when it is not a shape plans cover."""
+    """The plan of a validated document, or None when it is not a shape plans cover.
+
+    With ``resolvers_of`` (the Strawberry schema), root resolvers that need nothing
+    of Strawberry's wrapper are called directly."""
     if any(getattr(ext, "resolve", None) is not SchemaExtension.resolve for ext in extensions):
         return None  # a resolve hook is middleware: only the general path runs it
     try:
@@ -377,9 +394,9 @@ def compile_plan(
             field_def = root.fields.get(name)
             if field_def is None or field_def.resolve is None:
                 return None
-            fields.append(
-                _RootField(key, field_def, nodes, compiler.completer(field_def.type, details))
-            )
+            direct = direct_call(field_def, resolvers_of) if resolvers_of is not None else None
+            complete = compiler.completer(field_def.type, details)
+            fields.append(_RootField(key, field_def, nodes, complete, direct))
     except _NotCovered:
         return None
     return Plan(schema, operation, definitions, fields, operation_label)

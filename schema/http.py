@@ -270,6 +270,7 @@ class GraphQLView(GraphQL):
                     key[1],
                     label,
                     [type(e) for e in self.schema.get_extensions()],
+                    resolvers_of=self.schema,  # type: ignore[arg-type]
                 )
                 self.plans.put(key, plan, len(query))
         return response
