@@ -18,8 +18,8 @@ loop.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 
 #: Rows read plus values decrypted that cost one rate-limit token beyond the request's own.
@@ -109,12 +109,7 @@ def decrypted(count: int) -> None:
         work.decrypted += count
 
 
-@asynccontextmanager
-async def one_query() -> AsyncIterator[None]:
-    """Held around a read query: this request's queries take turns (outside a request: free)."""
+def query_lock() -> asyncio.Lock | None:
+    """Held around a read query: this request's queries take turns (outside a request: None)."""
     work = _current.get()
-    if work is None:
-        yield
-        return
-    async with work.one_query:
-        yield
+    return None if work is None else work.one_query

@@ -13,6 +13,8 @@ from tortoise.context import TortoiseContext
 from app.settings import parse_database_url
 
 MODELS = ["app.models", "aerich.models"]
+#: The name of the one database connection in the Tortoise configuration.
+CONNECTION = "default"
 #: The repository's migrations; an installed image points FINORA_MIGRATIONS_DIR at its copy.
 MIGRATIONS_DIR = Path(
     os.environ.get("FINORA_MIGRATIONS_DIR")
@@ -46,9 +48,9 @@ def tortoise_config(database_url: str, *, pool_max: int = 10) -> dict[str, Any]:
     }
     return {
         "connections": {
-            "default": {"engine": "tortoise.backends.asyncpg", "credentials": credentials}
+            CONNECTION: {"engine": "tortoise.backends.asyncpg", "credentials": credentials}
         },
-        "apps": {"models": {"models": MODELS, "default_connection": "default"}},
+        "apps": {"models": {"models": MODELS, "default_connection": CONNECTION}},
         "use_tz": True,
         "timezone": "UTC",
     }

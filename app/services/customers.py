@@ -17,7 +17,8 @@ from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from app import crypto, meter
+from app import crypto
+from app.db.reads import fetch
 from app.ids import new_id, well_formed
 from app.models import Customer
 from app.models.records import CustomerRecord, CustomerView
@@ -105,19 +106,6 @@ def _check_limit(value: int, name: str) -> None:
 
 
 # Reads ---------------------------------------------------------------------
-
-
-async def fetch(sql: str, *params: Any) -> list[Any]:
-    """Plain SQL on Tortoise's connection, for the read path.
-
-    ``is_active`` is written literally in these statements, so the partial
-    indexes match even with a cached generic plan.  A request's reads take one
-    pooled connection at a time, and the rows count towards its cost (app.meter).
-    """
-    async with meter.one_query(), Customer._meta.db.acquire_connection() as conn:
-        rows = await conn.fetch(sql, *params)
-    meter.rows_read(len(rows))
-    return rows
 
 
 def record_type(caller: Caller) -> type[CustomerRecord]:

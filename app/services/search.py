@@ -35,6 +35,7 @@ from typing import Any
 
 from app import crypto, meter, pacing
 from app.crypto.tokens import QueryTokens
+from app.db.reads import fetch
 from app.models import Customer
 from app.models.records import CustomerRecord
 from app.services.access import Caller, require_business
@@ -42,7 +43,6 @@ from app.services.customers import (
     IN_ORDER,
     after_cursor,
     count_active,
-    fetch,
     read_customers,
     record_type,
 )

@@ -1,0 +1,46 @@
+"""Plain SQL reads, straight on asyncpg's pool.
+
+The read path (lists, pages, search, one customer) sends fixed statements and
+wraps the rows itself (app.models.records), so it needs nothing of Tortoise but
+its connection.  Tortoise's way to one (its current-client lookup, a pool
+wrapper object, two awaits around asyncpg's own acquire and release) costs
+about as much as the query's own client-side work for a small read, so outside
+a transaction the rows come from the pool Tortoise opened; inside one, from the
+transaction's connection, so a read sees the transaction's own writes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise.backends.base.client import TransactionalDBClient
+from tortoise.connection import get_connection
+
+from app import meter
+from app.db.orm import CONNECTION
+
+
+async def _rows(sql: str, params: tuple[Any, ...]) -> list[Any]:
+    client = get_connection(CONNECTION)
+    pool = None if isinstance(client, TransactionalDBClient) else client._pool
+    if pool is not None:
+        return await pool.fetch(sql, *params)  # type: ignore[no-any-return]
+    async with client.acquire_connection() as conn:
+        return await conn.fetch(sql, *params)  # type: ignore[no-any-return]
+
+
+async def fetch(sql: str, *params: Any) -> list[Any]:
+    """The rows of one read statement, counted towards the request's cost (app.meter).
+
+    ``is_active`` is written literally in these statements, so the partial indexes
+    match even with a cached generic plan.  A request's reads take one pooled
+    connection at a time (its meter's lock), so aliased fields cannot hold the pool.
+    """
+    lock = meter.query_lock()
+    if lock is None:
+        rows = await _rows(sql, params)
+    else:
+        async with lock:
+            rows = await _rows(sql, params)
+    meter.rows_read(len(rows))
+    return rows
