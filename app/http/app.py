@@ -26,7 +26,6 @@ from app.http.auth import RequireApiKey
 from app.http.bodylimit import BodyLimit
 from app.http.looplag import LoopLagProbe
 from app.http.metrics import metrics_endpoint
-from app.http.nostore import NoStore
 from app.http.observe import ObserveRequests
 from app.http.ratelimit import TokenBuckets
 from app.http.responses import json_response
@@ -102,6 +101,8 @@ def create_web_app(
 
     app = Starlette(
         routes=[
+            # First: the router tries the routes in turn, and nearly every request is this one.
+            Route("/graphql", guard(api, open_ide=settings.graphiql), methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route(
@@ -109,7 +110,6 @@ def create_web_app(
                 metrics_endpoint(settings.metrics_token, production=settings.is_production),
                 methods=["GET"],
             ),
-            Route("/graphql", guard(api, open_ide=settings.graphiql), methods=["GET", "POST"]),
             Mount(
                 "/v1",
                 routes=[
@@ -121,4 +121,4 @@ def create_web_app(
         ],
         lifespan=lifespan,
     )
-    return ObserveRequests(NoStore(app))  # type: ignore[return-value]
+    return ObserveRequests(app)

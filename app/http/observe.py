@@ -1,21 +1,53 @@
-"""One ASGI middleware that watches every request: a log line and the metrics.
+"""The outermost ASGI middleware: what every answer carries, and what is kept of it.
 
-The line holds a request id (also sent back as ``X-Request-Id``), method, path,
-status, duration, business id and operation name.  Never a body, a query
-string, a variable or an error text: they carry PII.
+Every answer gets an ``X-Request-Id`` and ``Cache-Control: no-store``, and every
+request a log line and its metrics.
+
+- The line holds the request id, method, path, status, duration, business id
+  and operation name.  Never a body, a query string, a variable or an error
+  text: they carry PII.
+- ``no-store``: answers carry decrypted PII (GraphQL by GET or POST, REST, even
+  an error may name a customer id), and a GET query is a URL that a browser, a
+  proxy or a CDN would otherwise be free to keep.  One rule for every path, so
+  no new route can forget it; it replaces any Cache-Control a handler set.
+
+Both headers are added in one wrapper of ``send``: each wrapper is a call per
+message of every request.
 """
 
 from __future__ import annotations
 
-import logging
+import itertools
 import os
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.http import metrics
+from app.http import logs, metrics
 
-log = logging.getLogger("finora")
+NO_STORE = (b"cache-control", b"no-store")
+
+
+class RequestIds:
+    """16 hex digits, unique per request: a random half per process and a counter.
+
+    Ids only need to be unique (they are not secrets), so a request costs no call
+    for random bytes; a forked child draws its own half.
+    """
+
+    def __init__(self) -> None:
+        self._reseed()
+        os.register_at_fork(after_in_child=self._reseed)
+
+    def _reseed(self) -> None:
+        self._process = os.urandom(4).hex()
+        self._count = itertools.count()
+
+    def next(self) -> str:
+        return f"{self._process}{next(self._count) & 0xFFFFFFFF:08x}"
+
+
+_ids = RequestIds()
 
 
 class ObserveRequests:
@@ -26,17 +58,19 @@ class ObserveRequests:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = os.urandom(8).hex()  # 16 hex digits, as before; no uuid object
+        request_id = _ids.next()
         # Per-request state, as Uvicorn gives (some servers share one dict).
         scope = {**scope, "state": {**scope.get("state", {}), "request_id": request_id}}
         started = time.perf_counter()
         status = 500
+        request_header = (b"x-request-id", request_id.encode())
 
         async def observed_send(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+                headers = [h for h in message.get("headers", ()) if h[0].lower() != NO_STORE[0]]
+                message = {**message, "headers": [*headers, NO_STORE, request_header]}
             await send(message)
 
         try:
@@ -46,17 +80,14 @@ class ObserveRequests:
             operation = metrics.operation_of(scope)
             metrics.record(operation, status, seconds)
             caller = scope["state"].get("caller")
-            log.info(
-                "request",
-                extra={
-                    "fields": {
-                        "request_id": request_id,
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        "status": status,
-                        "duration_ms": round(seconds * 1000, 2),
-                        "business_id": caller.business_id if caller else None,
-                        "operation": operation,
-                    }
-                },
+            logs.request_line(
+                {
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 2),
+                    "business_id": caller.business_id if caller else None,
+                    "operation": operation,
+                }
             )
