@@ -46,6 +46,33 @@ async def test_a_wait_too_long_is_refused_and_forgotten():
     assert slots._running == {} and slots._waiting == {}
 
 
+async def test_each_waiter_gets_its_own_full_wait_from_one_timer_per_line():
+    """Deadlines follow arrival: the line's one timer refuses each waiter at its own
+    deadline, not all of them at the first one's, and a slot handed over in time wins."""
+    loop = asyncio.get_running_loop()
+    slots = BusinessSlots(in_flight=1, queue=4, wait_s=0.2)
+    assert await slots.enter("a")
+    started = loop.time()
+    early = asyncio.create_task(slots.enter("a"))
+    await asyncio.sleep(0.1)
+    late = asyncio.create_task(slots.enter("a"))
+    cancelled = asyncio.create_task(slots.enter("a"))
+    await asyncio.sleep(0)
+    cancelled.cancel()  # leaves the line without taking anything
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    assert slots.waiting("a") == 2
+    assert await early is False
+    refused_early = loop.time() - started
+    assert 0.19 <= refused_early < 0.29, refused_early  # its own 200 ms
+    assert not late.done()  # still inside its own wait
+    slots.leave("a")  # the slot reaches `late` before its deadline
+    assert await late is True
+    assert slots.running("a") == 1 and slots.waiting("a") == 0
+    slots.leave("a")
+    assert slots._running == {} and slots._waiting == {}
+
+
 async def test_a_cancelled_waiter_gives_its_slot_on():
     slots = BusinessSlots(in_flight=1, queue=4, wait_s=5)
     assert await slots.enter("a")

@@ -21,7 +21,6 @@ per-tenant concurrency limit).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -32,6 +31,21 @@ from app.http.ratelimit import TokenBuckets
 from app.http.responses import error_response
 
 
+class _Line:
+    """The requests of one business waiting for a slot, oldest first, and its one timer.
+
+    Every ticket waits the same ``wait_s``, so deadlines grow along the line and a
+    single timer, set for the oldest ticket, is enough: a busy business's requests
+    queue without a timer each (a heap entry made and cancelled per request).
+    """
+
+    __slots__ = ("tickets", "timer")
+
+    def __init__(self) -> None:
+        self.tickets: deque[tuple[float, asyncio.Future[bool]]] = deque()
+        self.timer: asyncio.TimerHandle | None = None
+
+
 class BusinessSlots:
     """The requests each business has running, and those waiting for a slot."""
 
@@ -40,7 +54,7 @@ class BusinessSlots:
         self.queue = queue
         self.wait_s = wait_s
         self._running: dict[str, int] = {}
-        self._waiting: dict[str, deque[asyncio.Future[None]]] = {}
+        self._waiting: dict[str, _Line] = {}
 
     @property
     def enabled(self) -> bool:
@@ -50,7 +64,8 @@ class BusinessSlots:
         return self._running.get(business_id, 0)
 
     def waiting(self, business_id: str) -> int:
-        return len(self._waiting.get(business_id, ()))
+        line = self._waiting.get(business_id)
+        return len(line.tickets) if line else 0
 
     async def enter(self, business_id: str) -> bool:
         """Take a slot, waiting in line if need be; False when refused."""
@@ -60,51 +75,79 @@ class BusinessSlots:
         if running < self.in_flight:
             self._running[business_id] = running + 1
             return True
-        line = self._waiting.setdefault(business_id, deque())
-        if len(line) >= self.queue:
+        line = self._waiting.get(business_id)
+        if line is None:
+            line = self._waiting[business_id] = _Line()
+        elif len(line.tickets) >= self.queue:
             return False
-        ticket = asyncio.get_running_loop().create_future()
-        line.append(ticket)
+        loop = asyncio.get_running_loop()
+        ticket: asyncio.Future[bool] = loop.create_future()
+        deadline = loop.time() + self.wait_s
+        line.tickets.append((deadline, ticket))
+        if line.timer is None:
+            line.timer = loop.call_at(deadline, self._expire, business_id)
         try:
-            async with asyncio.timeout(self.wait_s):
-                await ticket
-        except BaseException as exc:
-            if ticket.done() and not ticket.cancelled():
+            return await ticket  # True: handed a slot; False: waited too long
+        except BaseException:
+            if ticket.done() and not ticket.cancelled() and ticket.result():
                 self.leave(business_id)  # handed a slot just as we gave up: pass it on
             else:
-                ticket.cancel()
                 self._forget(business_id, ticket)
-            if isinstance(exc, TimeoutError):
-                return False
             raise
-        return True
 
     def leave(self, business_id: str) -> None:
         """Give the slot to the first in line, or free it."""
         if not self.enabled:
             return
         line = self._waiting.get(business_id)
-        while line:
-            ticket = line.popleft()
+        while line is not None and line.tickets:
+            _, ticket = line.tickets.popleft()
             if not ticket.done():
-                ticket.set_result(None)  # the slot passes on; the count stays
-                if not line:
-                    del self._waiting[business_id]
+                ticket.set_result(True)  # the slot passes on; the count stays
+                if not line.tickets:
+                    self._close(business_id, line)
                 return
-        self._waiting.pop(business_id, None)
+        if line is not None:
+            self._close(business_id, line)
         running = self._running.get(business_id, 0) - 1
         if running > 0:
             self._running[business_id] = running
         else:
             self._running.pop(business_id, None)
 
-    def _forget(self, business_id: str, ticket: asyncio.Future[None]) -> None:
+    def _expire(self, business_id: str) -> None:
+        """The timer of a line: refuse the tickets past their deadline, then wait for the next."""
         line = self._waiting.get(business_id)
-        if line is not None:
-            with contextlib.suppress(ValueError):
-                line.remove(ticket)
-            if not line:
-                del self._waiting[business_id]
+        if line is None:
+            return
+        line.timer = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        while line.tickets and line.tickets[0][0] <= now:
+            _, ticket = line.tickets.popleft()
+            if not ticket.done():
+                ticket.set_result(False)
+        if line.tickets:
+            line.timer = loop.call_at(line.tickets[0][0], self._expire, business_id)
+        else:
+            self._close(business_id, line)
+
+    def _forget(self, business_id: str, ticket: asyncio.Future[bool]) -> None:
+        line = self._waiting.get(business_id)
+        if line is None:
+            return
+        for entry in line.tickets:
+            if entry[1] is ticket:
+                line.tickets.remove(entry)
+                break
+        if not line.tickets:
+            self._close(business_id, line)
+
+    def _close(self, business_id: str, line: _Line) -> None:
+        if line.timer is not None:
+            line.timer.cancel()
+        if self._waiting.get(business_id) is line:
+            del self._waiting[business_id]
 
 
 class Admit:
