@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import secrets
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -23,12 +24,16 @@ def new_id(prefix: str) -> str:
 
 
 MAX_LENGTH = 40
+#: The part after the prefix: base62 only (one C-level match; every read by id checks it).
+_BODY = re.compile("[0-9A-Za-z]*")
 
 
 def well_formed(value: str, prefix: str) -> bool:
     """Could this be one of our ids?  Anything else cannot exist, so skip the query."""
+    start = len(prefix) + 1
     return (
         len(value) <= MAX_LENGTH
-        and value.startswith(prefix + "_")
-        and all(ch in _ALPHABET for ch in value[len(prefix) + 1 :])
+        and value.startswith(prefix)
+        and value[start - 1 : start] == "_"
+        and _BODY.fullmatch(value, start) is not None
     )

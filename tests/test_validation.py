@@ -108,3 +108,26 @@ def test_database_url_keeps_tls_or_refuses():
     for bad in ("postgresql://u@db/x?sslmode=maybe", "postgresql://u@db/x?sslrootcert=/ca.pem"):
         with pytest.raises(ConfigError):
             parse_database_url(bad)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("cust_", True),
+        ("cust_" + "a" * 35, True),  # 40 characters: the longest an id may be
+        ("cust_" + "a" * 36, False),
+        ("cust", False),
+        ("custX0abc", False),
+        ("biz_0abc", False),
+        ("cust_0abc!", False),
+        ("cust_0abc\n", False),  # no trailing line feed slips through
+        ("cust_ab cd", False),
+        ("cust_abé", False),  # base62 is ASCII only
+        ("cust_٣", False),  # nor other digits
+    ],
+)
+def test_an_id_is_its_prefix_then_base62(value, expected):
+    from app.ids import new_id, well_formed
+
+    assert well_formed(value, "cust") is expected
+    assert well_formed(new_id("cust"), "cust")
