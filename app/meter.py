@@ -57,16 +57,21 @@ class _Census:
     heavy = 0
 
 
-@contextmanager
-def metered() -> Iterator[Work]:
-    work = Work()
-    token = _current.set(work)
-    _Census.serving += 1
-    try:
-        yield work
-    finally:
+class metered:  # lower case: used as the function it was, ``with meter.metered() as work``
+    """The meter of one request, from admission to its answer (a class, not a generator:
+    it is entered once per request)."""
+
+    __slots__ = ("token", "work")
+
+    def __enter__(self) -> Work:
+        self.work = Work()
+        self.token = _current.set(self.work)
+        _Census.serving += 1
+        return self.work
+
+    def __exit__(self, *exc_info: object) -> None:
         _Census.serving -= 1
-        _current.reset(token)
+        _current.reset(self.token)
 
 
 @contextmanager
