@@ -187,6 +187,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+async def wait_until_up(url: str, process: Any) -> None:
+    """Until the server at ``url`` answers /healthz (30 s at most, and only while it runs)."""
+    import time
+
+    async with httpx.AsyncClient(base_url=url) as http:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                await http.get("/healthz")
+                return
+            except httpx.ConnectError:
+                assert time.monotonic() < deadline and process.poll() is None, "no server"
+                await asyncio.sleep(0.2)
+
+
 @asynccontextmanager
 async def running_server(env: dict[str, str], *args: str) -> AsyncIterator[ServerProcess]:
     """`finora serve` as a real process on a free port, stopped with SIGTERM at the end.
@@ -196,7 +211,6 @@ async def running_server(env: dict[str, str], *args: str) -> AsyncIterator[Serve
     import subprocess
     import sys
     import tempfile
-    import time
 
     port = free_port()
     finora = str(Path(sys.executable).parent / "finora")
@@ -210,15 +224,7 @@ async def running_server(env: dict[str, str], *args: str) -> AsyncIterator[Serve
     )
     server = ServerProcess(process, f"http://127.0.0.1:{port}")
     try:
-        async with httpx.AsyncClient(base_url=server.url) as http:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    await http.get("/healthz")
-                    break
-                except httpx.ConnectError:
-                    assert time.monotonic() < deadline and process.poll() is None, "no server"
-                    await asyncio.sleep(0.2)
+        await wait_until_up(server.url, process)
         yield server
     finally:
         process.terminate()

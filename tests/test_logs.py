@@ -118,10 +118,9 @@ async def test_two_workers_on_one_pipe_write_every_request_line_whole(settings, 
     import subprocess
     import sys
     import threading
-    import time
     from pathlib import Path
 
-    from tests.conftest import ROOT, free_port
+    from tests.conftest import ROOT, free_port, wait_until_up
 
     port = free_port()
     finora = str(Path(sys.executable).parent / "finora")
@@ -144,14 +143,7 @@ async def test_two_workers_on_one_pipe_write_every_request_line_whole(settings, 
         async with httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{port}", headers=tenant.headers
         ) as http:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    await http.get("/healthz")
-                    break
-                except httpx.ConnectError:
-                    assert time.monotonic() < deadline and process.poll() is None, "no server"
-                    await asyncio.sleep(0.2)
+            await wait_until_up(f"http://127.0.0.1:{port}", process)
             query = {"query": "{ __typename }"}
             for _ in range(10):
                 answers = await asyncio.gather(
