@@ -158,7 +158,7 @@ class GraphQLView(GraphQL):
         return Context(
             request=request,  # type: ignore[arg-type]
             response=response,  # type: ignore[arg-type]
-            caller=getattr(request.state, CALLER, None),  # type: ignore[arg-type]
+            caller=request.scope["state"].get(CALLER),
         )
 
     async def process_result(
@@ -237,6 +237,9 @@ class GraphQLView(GraphQL):
         return value if isinstance(value, dict) else None
 
     async def _answer(self, request: Request) -> Response | _PlanAnswer:
+        # The scope's state dict itself: Starlette's ``request.state`` wraps it in an
+        # object on first use, which the compiled path does not need.
+        state = request.scope["state"]
         params = await self._decoded(request)
         if params is None:
             return await self.run(request)
@@ -244,17 +247,17 @@ class GraphQLView(GraphQL):
         try:
             register = resolve(params, self.persisted)
         except PersistedQueryError as exc:
-            return graphql_error(exc.status, exc.code, exc.message, getattr(request.state, MEDIA))
+            return graphql_error(exc.status, exc.code, exc.message, state[MEDIA])
         query = params.get("query")
         key = (query, params.get("operationName"))
         plan = self.plans.get(key) if query is not None else None
         if plan is not None:
             data = await plan.run(params.get("variables"), self._context(request, None))
             if data is not None:
-                request.state.operation = plan.operation_label
+                state["operation"] = plan.operation_label
                 if register is not None:
                     self.persisted.put(register, query, len(query))
-                media = getattr(request.state, MEDIA)
+                media = state[MEDIA]
                 return _PlanAnswer(orjson.dumps({"data": data}), _CONTENT_TYPES[media])
         setattr(request.state, PARAMS, params)
         response = await self.run(request)
@@ -298,7 +301,7 @@ class GraphQLView(GraphQL):
             await graphql_error(406, BAD_USER_INPUT, NOT_ACCEPTABLE)(scope, receive, send)
             return
         media = media or JSON
-        setattr(request.state, MEDIA, media)
+        scope.setdefault("state", {})[MEDIA] = media
         try:
             response = await self._answer(request)
         except HTTPException as exc:

@@ -23,10 +23,12 @@ class BodyLimit:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers", ())).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._refuse(scope, receive, send)
-            return
+        for name, declared in scope["headers"]:
+            if name == b"content-length":
+                if not declared.isdigit() or int(declared) > self.max_bytes:
+                    await self._refuse(scope, receive, send)
+                    return
+                break
         chunks: list[bytes] = []
         size = 0
         while True:
