@@ -39,9 +39,9 @@ DEFINITION = "strawberry-definition"
 #: response key, getter (None for __typename), leaf type, nullable, passthrough type
 Column = tuple[str, Callable[[Any], Any] | None, Any, bool, type | None]
 
-#: Built-in scalars whose output coercion returns a value of exactly this type
-#: unchanged (graphql-core's serializers), so it can be skipped.
-PASSTHROUGH = {"String": str, "ID": str, "Boolean": bool, "Float": float}
+#: Scalars whose output coercion returns a value of exactly this type unchanged
+#: (graphql-core's serializers; BigInt's is ``int``), so it can be skipped.
+PASSTHROUGH = {"String": str, "ID": str, "Boolean": bool, "Float": float, "BigInt": int}
 
 
 class _Fallback(Exception):
