@@ -103,21 +103,20 @@ async def _stub(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 def layers_of(app: Any) -> list[tuple[str, Any, Any]]:
-    """(name, layer, the object whose ``app`` is the next layer) outermost first, found by
-    walking the ``app`` attributes; the view has no next layer."""
+    """(name, layer, (the object, its attribute) holding the next layer) outermost first,
+    found by walking the ``app`` attributes; the view has no next layer."""
     observe = app
-    nostore = observe.app
-    bodylimit = nostore.app
-    starlette = bodylimit.app
-    route = next(r for r in starlette.routes if getattr(r, "path", None) == "/graphql")
-    auth = route.app
-    view = auth.app
+    first = observe.app  # GraphQLFirst: /graphql straight to its guards
+    auth = first.graphql
+    admit = auth.app
+    bodylimit = admit.app
+    view = bodylimit.app
     return [
-        ("observe (request id, log line, metrics)", observe, observe),
-        ("no-store header", nostore, nostore),
-        ("body limit (reads the body)", bodylimit, bodylimit),
-        ("Starlette (middleware stack, routing)", starlette, route),
-        ("auth (cached key) and rate limit", auth, auth),
+        ("observe (request id, no-store, log line, metrics)", observe, (observe, "app")),
+        ("dispatch (/graphql past Starlette)", first, (first, "graphql")),
+        ("auth (cached key) and rate limit", auth, (auth, "app")),
+        ("admission (business slot, work meter)", admit, (admit, "app")),
+        ("body limit (reads the body)", bodylimit, (bodylimit, "app")),
         ("GraphQL view, compiled plan, SQL, decryption, JSON", view, None),
     ]
 
@@ -172,23 +171,25 @@ async def measure(args: argparse.Namespace, env: dict[str, str]) -> None:
             view_scope = {**scope, "state": {"caller": caller}}
             await profile(asgi_call(layers[-1][1], view_scope, body), args.requests)
             return
-        calls = []
-        for name, layer, _ in layers:
-            layer_scope = dict(scope)
-            if name.startswith("GraphQL view"):
-                layer_scope["state"] = {"caller": caller}
-            calls.append(asgi_call(layer, layer_scope, body))
+        # Below auth, a layer is given the caller auth would have left in the state.
+        below_auth = [n > 2 for n in range(len(layers))]
+
+        def scope_for(n: int) -> dict[str, Any]:
+            return {**scope, "state": {"caller": caller}} if below_auth[n] else dict(scope)
+
+        calls = [asgi_call(layer, scope_for(n), body) for n, (_, layer, _) in enumerate(layers)]
         costs = await best_us(calls, args.requests)
         totals = [(name, cost) for (name, _, _), cost in zip(layers, costs, strict=True)]
         # Each layer alone, around a stub: steadier than differences of whole calls.
         alone = []
-        for name, layer, holder in layers[:-1]:
-            inner, holder.app = holder.app, _stub
+        for n, (name, layer, (holder, attribute)) in enumerate(layers[:-1]):
+            inner = getattr(holder, attribute)
+            setattr(holder, attribute, _stub)
             try:
-                stubbed = asgi_call(layer, dict(scope), body)
+                stubbed = asgi_call(layer, scope_for(n), body)
                 alone.append((name, (await best_us([stubbed], args.requests // 2))[0]))
             finally:
-                holder.app = inner
+                setattr(holder, attribute, inner)
         alone.append((layers[-1][0], totals[-1][1]))
 
         async def lookup() -> None:
