@@ -188,3 +188,17 @@ async def test_documents_without_a_plan_still_skip_parsing_and_validation(gql, t
     assert parse_cache.cache_info().misses == parsed.misses
     assert validate_cache.cache_info().hits == validated.hits + 3
     assert validate_cache.cache_info().misses == validated.misses
+
+
+def test_root_resolvers_are_called_directly_only_when_the_wrapper_would_only_rename():
+    """schema.direct: leaf-argument query fields go straight to their function; a field
+    whose arguments Strawberry must convert (an input object) keeps the wrapper."""
+    from schema.direct import direct_call
+    from schema.schema import schema
+
+    query = schema._schema.query_type
+    mutation = schema._schema.mutation_type
+    assert direct_call(query.fields["customer"], schema) is not None
+    assert direct_call(query.fields["customers"], schema) is not None
+    assert direct_call(mutation.fields["createCustomer"], schema) is None  # an input object
+    assert direct_call(mutation.fields["findOrCreateCustomers"], schema) is None  # a list of them

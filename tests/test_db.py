@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
+import pytest
 
 from app.db.orm import release_without_reset
 from app.settings import parse_database_url
@@ -22,3 +25,29 @@ async def test_release_rolls_back_an_open_transaction(database_url):
             assert await conn.fetchval("SELECT to_regclass('pg_temp.leak')") is None
     finally:
         await pool.close()
+
+
+async def test_reads_see_their_transaction_and_only_committed_rows_outside_it(app):
+    """app.db.reads.fetch takes the pool outside a transaction, the transaction's
+    connection inside one: a read in a transaction sees its own writes."""
+    from tortoise.transactions import in_transaction
+
+    from app.db.reads import fetch
+    from app.models import Business
+
+    sql = "SELECT count(*) FROM business WHERE name = $1"
+    go = asyncio.Event()
+
+    async def elsewhere() -> int:
+        await go.wait()
+        return (await fetch(sql, "Mid-flight"))[0][0]
+
+    outside = asyncio.create_task(elsewhere())  # its own context: no transaction
+    with pytest.raises(RuntimeError):
+        async with in_transaction() as conn:
+            await Business.create(id="biz_midflight", name="Mid-flight", using_db=conn)
+            assert (await fetch(sql, "Mid-flight"))[0][0] == 1  # its own write
+            go.set()
+            assert await outside == 0  # not committed: the pool does not see it
+            raise RuntimeError("roll back")
+    assert (await fetch(sql, "Mid-flight"))[0][0] == 0
