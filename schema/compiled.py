@@ -76,7 +76,7 @@ from strawberry.utils.await_maybe import await_maybe
 
 from schema.direct import DirectCall, direct_call
 from schema.fast import PASSTHROUGH, field_getter, plain_attribute
-from schema.rows import Column, Fallback, row_builder
+from schema.rows import Column, Fallback, RowBuilder, row_builder
 
 Completer = Callable[[Any], Any]
 
@@ -154,7 +154,12 @@ class _Compiler:
 
     def _nullable(self, type_: GraphQLOutputType, details: list[FieldDetails]) -> Completer:
         if isinstance(type_, GraphQLList):
-            item = self.completer(type_.of_type, details)
+            item_type = type_.of_type
+            non_null = isinstance(item_type, GraphQLNonNull)
+            named = item_type.of_type if non_null else item_type
+            if isinstance(named, GraphQLObjectType) and named.is_type_of is None:
+                return self._rows(self._object(named, details), non_null=non_null)
+            item = self.completer(item_type, details)
 
             def items(value: Any) -> list[Any]:
                 if not isinstance(value, list | tuple):
@@ -168,7 +173,32 @@ class _Compiler:
             return self._object(type_, details)
         raise _NotCovered  # interfaces and unions
 
-    def _object(self, object_type: GraphQLObjectType, details: list[FieldDetails]) -> Completer:
+    @staticmethod
+    def _rows(builder: RowBuilder, *, non_null: bool) -> Completer:
+        """A list of objects: the builder made for the objects' class, found once per run
+        of objects of one class (a list's rows are one class), then one call per row."""
+
+        def rows(value: Any) -> list[Any]:
+            if not isinstance(value, list | tuple):
+                raise Fallback
+            built: list[Any] = []
+            cls: type | None = None
+            build = builder.general
+            for each in value:
+                if each is None:
+                    if non_null:
+                        raise Fallback
+                    built.append(None)
+                    continue
+                if each.__class__ is not cls:
+                    cls = each.__class__
+                    build = builder.of(cls)
+                built.append(build(each))
+            return built
+
+        return rows
+
+    def _object(self, object_type: GraphQLObjectType, details: list[FieldDetails]) -> RowBuilder:
         collected = collect_subfields(
             self.schema, self.fragments, self.no_variables, self.operation, object_type, details
         )
