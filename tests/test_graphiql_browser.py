@@ -169,12 +169,14 @@ async def test_graphiql_in_a_browser_offline(settings, app, tmp_path):
 
 @pytest.mark.parametrize("ci", ["true", ""])
 def test_a_missing_browser_skips_on_a_laptop_and_fails_under_ci(monkeypatch, tmp_path, ci):
+    # Both paths made up, so the message is the same whatever this machine has installed.
     monkeypatch.setattr(f"{__name__}.CHROMIUM", tmp_path / "no-chromium")
+    monkeypatch.setattr(f"{__name__}.CHROMEDRIVER", tmp_path / "no-chromedriver")
     monkeypatch.setenv("CI", ci)
     expected = pytest.fail.Exception if ci else pytest.skip.Exception
     with pytest.raises(expected) as raised:
         _browser_or_skip()
-    assert "no-chromium missing" in str(raised.value)
+    assert f"{tmp_path}/no-chromium, {tmp_path}/no-chromedriver missing" in str(raised.value)
     assert ("CI must run" if ci else "apt-get install -y chromium chromium-driver") in str(
         raised.value
     )
