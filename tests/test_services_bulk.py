@@ -178,7 +178,7 @@ async def test_each_created_row_writes_one_created_event_in_its_transaction(call
     assert {r["actor"] for r in rows} == {caller.key_prefix} and rows[0]["changed_fields"] == []
 
 
-async def test_a_full_call_takes_turns_on_the_event_loop(caller):
+async def test_a_full_call_takes_turns_on_the_event_loop(caller, settled_heap):
     """500 new rows are about 150 ms of CPU: built in slices, never holding the loop long."""
     from app.http.looplag import LoopLagProbe
     from app.jobs.seed import people
