@@ -7,16 +7,26 @@ import re
 import secrets
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+#: Two base62 digits at a time, least significant first (as one at a time would give).
+_PAIRS = [_ALPHABET[r % 62] + _ALPHABET[r // 62] for r in range(62 * 62)]
+
+
+def base62(n: int, digits: int) -> str:
+    """`n` in `digits` base62 digits, least significant first; two per division (every
+    write makes ids, a bulk call a thousand)."""
+    chars = []
+    for _ in range(digits // 2):
+        n, r = divmod(n, 62 * 62)
+        chars.append(_PAIRS[r])
+    if digits % 2:
+        chars.append(_ALPHABET[n % 62])
+    return "".join(chars)
 
 
 def random_base62(nbytes: int = 16) -> str:
     """Fixed-length base62 of `nbytes` random bytes (22 characters for 16)."""
     n = int.from_bytes(secrets.token_bytes(nbytes), "big")
-    chars = []
-    for _ in range(math.ceil(nbytes * 8 / math.log2(62))):
-        n, r = divmod(n, 62)
-        chars.append(_ALPHABET[r])
-    return "".join(chars)
+    return base62(n, math.ceil(nbytes * 8 / math.log2(62)))
 
 
 def new_id(prefix: str) -> str:

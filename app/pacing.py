@@ -67,17 +67,18 @@ def _turn() -> asyncio.Lock:
 class Turn:
     """A heavy section's hold on the turn; `due()` in its loop, `pause()` when due."""
 
-    __slots__ = ("_count", "_lock", "_since", "held")
+    __slots__ = ("_count", "_every", "_lock", "_since", "held")
 
-    def __init__(self, lock: asyncio.Lock) -> None:
+    def __init__(self, lock: asyncio.Lock, every: int = _CHECK_EVERY) -> None:
         self._lock = lock
+        self._every = every
         self._count = 0
         self._since = time.perf_counter()
         self.held = False
 
     def due(self) -> bool:
         self._count += 1
-        if self._count % _CHECK_EVERY:
+        if self._count % self._every:
             return False
         return time.perf_counter() - self._since >= SLICE_S
 
@@ -99,9 +100,12 @@ class Turn:
 
 
 @asynccontextmanager
-async def heavy() -> AsyncIterator[Turn]:
-    """The heavy turn, for one loop's worth of work, given up between slices."""
-    turn = Turn(_turn())
+async def heavy(every: int = _CHECK_EVERY) -> AsyncIterator[Turn]:
+    """The heavy turn, for one loop's worth of work, given up between slices.
+
+    `every`: items between two looks at the clock; 1 for items that cost far more
+    than a look (a bulk row: a third of a millisecond)."""
+    turn = Turn(_turn(), every)
     with meter.heavy_work():
         await turn.take()
         try:

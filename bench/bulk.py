@@ -24,6 +24,13 @@ and PostgreSQL; `uptime` before and after says what else was running.
 
 Prints customers per second of each way, summed over the rounds, and the ratio
 bulk / single (the target is at least 10x).
+
+With `--together N`, it then sends N more single calls over `--connections`
+connections twice: alone, then while bulk calls run over `--bulk-connections`
+(new customers, 500 a call, until the single calls are done), and prints the
+single calls' latency both ways: what a shop's bulk sync costs the other
+callers (their share of the database, and any index maintenance they are left
+to do, such as merging a GIN pending list that a bulk insert filled).
 """
 
 from __future__ import annotations
@@ -114,10 +121,12 @@ async def send_all(
     connections: int,
     way: Way,
     pids: Any,
+    until: asyncio.Event | None = None,
 ) -> None:
     """Send every request once over `connections` keep-alive connections; check each answer.
 
-    `pids` gives (server processes, PostgreSQL backends) whose CPU is counted."""
+    `pids` gives (server processes, PostgreSQL backends) whose CPU is counted.
+    With `until`, requests stop being sent once it is set."""
     queue: asyncio.Queue[tuple[bytes, Any]] = asyncio.Queue()
     for item in requests:
         queue.put_nowait(item)
@@ -125,7 +134,7 @@ async def send_all(
     async def connection() -> None:
         reader, writer = await asyncio.open_connection(HOST, port)
         try:
-            while not queue.empty():
+            while not queue.empty() and not (until is not None and until.is_set()):
                 request, check = queue.get_nowait()
                 started = time.perf_counter()
                 async with asyncio.timeout(REQUEST_TIMEOUT_S):
@@ -147,6 +156,59 @@ async def send_all(
     server_pids, db_pids = await pids()  # backends opened meanwhile count whole
     way.server_cpu += cpu_seconds_between(server_before, cpu_ticks(server_pids))
     way.db_cpu += cpu_seconds_between(db_before, cpu_ticks(db_pids))
+
+
+async def together(
+    port: int, token: str, business: str, offset: int, args: argparse.Namespace, pids: Any
+) -> int:
+    """Single calls alone, then beside bulk calls; prints their latency.  Returns the new offset."""
+
+    def singles(start: int) -> list[tuple[bytes, Any]]:
+        return [
+            (graphql_request(port, token, SINGLE, {"b": business, "input": p}), check_single)
+            for p in people(7, start, start + args.together)
+        ]
+
+    alone, beside, bulk = Way(), Way(), Way()
+    lock = asyncio.Lock()
+
+    async def one_at_a_time() -> Any:  # both sides read pids over one admin connection
+        async with lock:
+            return await pids()
+
+    await send_all(port, singles(offset), args.connections, alone, one_at_a_time)
+    offset += args.together
+    calls = singles(offset)
+    offset += args.together
+    batches = []
+    for start in range(offset, offset + 40 * args.batch, args.batch):
+        rows = people(7, start, start + args.batch)
+        request = graphql_request(port, token, BULK, {"b": business, "inputs": rows})
+        batches.append((request, functools.partial(check_bulk, rows=len(rows))))
+    done = asyncio.Event()
+
+    async def single_side() -> None:
+        try:
+            await send_all(port, calls, args.connections, beside, one_at_a_time)
+        finally:
+            done.set()
+
+    await asyncio.gather(
+        single_side(),
+        send_all(port, batches, args.bulk_connections, bulk, one_at_a_time, until=done),
+    )
+    print(
+        f"\nsingle calls alone and beside bulk calls ({args.together} each, "
+        f"{args.connections} connections; bulk: {bulk.customers} customers meanwhile, "
+        f"{bulk.rate:.0f}/s)\n{'':<14}{'per s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}"
+        f"{'max ms':>9}"
+    )
+    for label, way in (("alone", alone), ("beside bulk", beside)):
+        print(
+            f"{label:<14}{way.rate:>9.0f}{way.p(0.5):>9.1f}{way.p(0.9):>9.1f}"
+            f"{way.p(0.99):>9.1f}{max(way.latencies_ms):>9.1f}"
+        )
+    return offset + bulk.customers
 
 
 def uptime() -> str:
@@ -229,9 +291,12 @@ async def run(args: argparse.Namespace) -> None:
                 batches.append((request, functools.partial(check_bulk, rows=len(rows))))
             offset += args.customers
             await send_all(port, batches, args.bulk_connections, bulk, pids)
+        sent = offset
+        if args.together:
+            offset = await together(port, token, business, offset, args, pids)
         print("after: ", uptime())
         stored = await (await connect(url)).fetchval("SELECT count(*) FROM customer")
-        if stored != offset or single.customers + bulk.customers != offset:
+        if stored != offset or single.customers + bulk.customers != sent:
             raise SystemExit(f"the database holds {stored} customers; {offset} were sent")
         print(f"checked: every answer created its customers; the database holds {stored}")
         print(
@@ -261,6 +326,9 @@ def main() -> None:
     parser.add_argument("--bulk-connections", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--together", type=int, default=0, help="then N single calls alone and beside bulk calls"
+    )
     args = parser.parse_args()
     if not 1 <= args.batch <= 500 or min(args.customers, args.single, args.rounds) < 1:
         parser.error("--batch must be 1 to 500; counts at least 1")

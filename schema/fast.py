@@ -1,4 +1,4 @@
-"""A faster way through objects (and lists of them) whose selected fields are all leaves.
+"""A faster way through objects (and lists of them) whose selected fields are plain.
 
 graphql-core resolves a list of 100 customers field by field: for each of the
 1,300 fields it builds a resolve info, runs Strawberry's resolver wrapper
@@ -6,11 +6,15 @@ graphql-core resolves a list of 100 customers field by field: for each of the
 When every selected field of the list's item type is a plain leaf, which is
 what list queries of this API look like, the outcome is only ``getter(item)``
 then the scalar's output coercion, in the order graphql-core would collect the
-fields.  This executor builds those rows directly.
+fields.  This executor builds those rows directly.  A field may also be an
+object or a list (of objects or of leaves) whose fields are plain in turn: a
+bulk mutation's 500 results, each with its customer and its userErrors, are
+built the same way (graphql-core spent about 40 us on each).
 
 It takes the fast way only when it can give the very same answer: every field
-a leaf without arguments, a sync resolver that takes nothing but the object, no
-permission classes or field extensions, no middleware.  If anything on the fast
+a leaf, a plain object or a list of either, without arguments, a sync resolver
+that takes nothing but the object, no permission classes or field extensions,
+no type checks (``is_type_of``), no middleware.  If anything on the fast
 way raises or returns a value that needs an error (a null for a non-null field),
 the list is done again the normal way, which reports the error exactly as it
 always does.  Tests compare both ways on every query shape.
@@ -23,6 +27,7 @@ from operator import attrgetter
 from typing import Any
 
 from graphql import (
+    GraphQLLeafType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -36,7 +41,8 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 DEFINITION = "strawberry-definition"
 
-#: response key, getter (None for __typename), leaf type, nullable, passthrough type
+#: response key, getter (None for __typename), leaf type (or a _Nested / _LeafList
+#: completer: anything with ``coerce_output_value``), nullable, passthrough type
 Column = tuple[str, Callable[[Any], Any] | None, Any, bool, type | None]
 
 #: Scalars whose output coercion returns a value of exactly this type unchanged
@@ -46,6 +52,51 @@ PASSTHROUGH = {"String": str, "ID": str, "Boolean": bool, "Float": float, "BigIn
 
 class _Fallback(Exception):
     """Something on the fast way needs the normal path's error handling."""
+
+
+class _Nested:
+    """Completes an object field, or a list of objects, from the columns of its type.
+
+    It stands where a leaf type would in a column, so rows of leaves pay nothing
+    for it: the row builder calls ``coerce_output_value`` as for any scalar.
+    """
+
+    __slots__ = ("columns", "is_list", "item_non_null")
+
+    def __init__(self, columns: list[Column], is_list: bool, item_non_null: bool) -> None:
+        self.columns, self.is_list, self.item_non_null = columns, is_list, item_non_null
+
+    def coerce_output_value(self, value: Any) -> Any:
+        if not self.is_list:
+            return FastListExecutor._rows(self.columns, (value,), True)[0]
+        if not isinstance(value, list | tuple):
+            raise _Fallback
+        return FastListExecutor._rows(self.columns, value, self.item_non_null)
+
+
+class _LeafList:
+    """Completes a list of leaves (``userErrors { field }``), item by item."""
+
+    __slots__ = ("item_non_null", "leaf")
+
+    def __init__(self, leaf: GraphQLLeafType, item_non_null: bool) -> None:
+        self.leaf, self.item_non_null = leaf, item_non_null
+
+    def coerce_output_value(self, value: Any) -> Any:
+        if not isinstance(value, list | tuple):
+            raise _Fallback
+        out = []
+        for item in value:
+            if item is None:
+                if self.item_non_null:
+                    raise _Fallback
+                out.append(None)
+                continue
+            coerced = self.leaf.coerce_output_value(item)
+            if coerced is Undefined or coerced is None:
+                raise _Fallback
+            out.append(coerced)
+        return out
 
 
 def plain_attribute(field_def: Any) -> str | None:
@@ -150,14 +201,33 @@ class FastListExecutor(StrawberryGraphQLCoreExecutionContext):
                 break
             field_type = field_def.type
             non_null = isinstance(field_type, GraphQLNonNull)
-            leaf = field_type.of_type if non_null else field_type
+            inner = field_type.of_type if non_null else field_type
             getter = field_getter(field_def)
-            if not is_leaf_type(leaf) or getter is None:
+            completer = self._completer(inner, details) if getter is not None else None
+            if completer is None:
                 columns = None
                 break
-            columns.append((response_key, getter, leaf, not non_null, PASSTHROUGH.get(leaf.name)))
+            passthrough = PASSTHROUGH.get(inner.name) if is_leaf_type(inner) else None
+            columns.append((response_key, getter, completer, not non_null, passthrough))
         cache[key] = (field_details_list, columns)  # keep the list alive with its id
         return columns
+
+    def _completer(self, field_type: Any, details: Any) -> Any:
+        """What completes a field's value: its leaf type, or a nested completer; None when
+        the fast way cannot (abstract types, lists of lists, a type check)."""
+        if is_leaf_type(field_type):
+            return field_type
+        is_list = isinstance(field_type, GraphQLList)
+        item = field_type.of_type if is_list else field_type
+        item_non_null = isinstance(item, GraphQLNonNull)
+        if item_non_null:
+            item = item.of_type
+        if is_list and is_leaf_type(item):
+            return _LeafList(item, item_non_null)
+        if not isinstance(item, GraphQLObjectType) or item.is_type_of is not None:
+            return None
+        columns = self._columns(item, details)
+        return None if columns is None else _Nested(columns, is_list, item_non_null)
 
     @staticmethod
     def _rows(columns: list[Column], items: Iterable[Any], item_non_null: bool) -> list[Any]:

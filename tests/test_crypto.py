@@ -109,6 +109,20 @@ def test_blind_index_is_keyed_and_per_business():
     assert len(digest) == 64
 
 
+def test_blind_index_is_hmac_sha256_hex_of_business_and_value():
+    """Stored email hashes depend on these exact bytes: the fast HMAC must not change them."""
+    import hmac
+    from hashlib import sha256
+
+    from app.crypto.keys import derive
+
+    keys = keyset()
+    key = derive(keys.index, "finora/v1/blind/customer/email")
+    for business, value in (("biz_1", "ada@example.com"), ("biz_2", "zoë@ex.ng"), ("", "")):
+        expected = hmac.new(key, f"{business}\x00{value}".encode(), sha256).hexdigest()
+        assert BlindIndex(keys, "customer/email").digest(business, value) == expected
+
+
 def test_check_value_identifies_key_without_revealing_it():
     key = secrets.token_bytes(32)
     assert check_value(key) == check_value(key)
@@ -127,7 +141,7 @@ def test_prefixed_hmac_is_hmac_sha256_of_prefix_and_message():
     import hmac
     import os
 
-    from app.crypto.tokens import PrefixedHmac
+    from app.crypto.prefixed import PrefixedHmac
 
     for key_length in (0, 1, 32, 63, 64, 65, 200):
         key = os.urandom(key_length)

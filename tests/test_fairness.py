@@ -12,9 +12,7 @@ is metered (rows read, values decrypted) and never holds the event loop long.
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
-from collections.abc import Iterator
 
 import pytest
 
@@ -79,20 +77,6 @@ async def test_absent_searches_are_bounded_and_metered(tenants):
     assert found == [[]] * searches  # no customer has these characters
     assert work.decrypted == 0
     assert work.rows <= searches * 1_000  # a walk of the first rows, not the business
-
-
-@pytest.fixture
-def settled_heap() -> Iterator[None]:
-    """The heap as a server's is after start-up: what exists now frozen out of the
-    collector (app.http.app does the same).  Without it, a full collection of
-    everything the earlier tests of this session left behind (tens of ms in the
-    full suite) would be measured as the service holding the loop."""
-    gc.collect()
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 async def test_confirming_a_whole_business_never_holds_the_loop(

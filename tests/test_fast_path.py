@@ -45,6 +45,13 @@ SHAPES = {
     "one customer": f"query($id: ID!) {{ customer(id: $id) {{ {ALL} }} }}",
     "mutation": """mutation($id: ID!) { updateCustomer(id: $id, input: {companyName: "Obi Ltd"}) {
                    customer { name companyName } userErrors { field code } } }""",
+    "mutation errors": """mutation($id: ID!) { updateCustomer(id: $id, input: {email: "x"}) {
+                   customer { name } userErrors { field code message __typename } } }""",
+    # Rows that exist, and bad rows: both runs find the same customers.
+    "bulk": """mutation($b: ID!) { findOrCreateCustomers(businessId: $b, inputs: [
+               {email: "ada@example.com"}, {email: "nope", phone: "1"}, {email: "P1@example.ng"}]) {
+               results { index created customer { id name email __typename } userErrors {
+               field code message } } createdCount foundCount failedCount __typename } }""",
 }
 
 
@@ -89,7 +96,7 @@ async def test_fast_path_answers_like_the_general_path(populated, shape):
         fast = await run(FAST, query, variables, caller)
     general = await run(GENERAL, query, variables, caller)
     assert fast == general
-    if shape in ("every field", "id name", "aliases", "typename", "named fragment"):
+    if shape in ("every field", "id name", "aliases", "typename", "named fragment", "bulk"):
         assert rows.called  # the shortcut really ran
 
 
@@ -109,6 +116,7 @@ async def test_an_error_inside_a_list_is_reported_like_the_general_path(app, cli
     for query in (
         "query($b: ID!) { customers(businessId: $b) { id name email } }",
         "query($b: ID!) { customerConnection(businessId: $b) { nodes { name email } } }",
+        "query($b: ID!) { customerConnection(businessId: $b) { edges { node { name email } } } }",
     ):
         fast = await run(FAST, query, {"b": tenant.business_id}, caller)
         general = await run(GENERAL, query, {"b": tenant.business_id}, caller)

@@ -80,6 +80,20 @@ async def test_migrate_twice_is_a_no_op_and_creates_the_indexes(fresh_db):
     )
     assert versions == MIGRATION_COUNT
     assert "gin (search_tokens)" in indexes["customer_search_tokens_gin"].lower()
+    conn = await asyncpg.connect(**parse_database_url(fresh_db))
+    try:
+        options = {
+            r["relname"]: sorted(r["reloptions"])
+            for r in await conn.fetch(
+                "SELECT relname, reloptions FROM pg_class WHERE relname = ANY($1)",
+                ["customer_search_tokens_gin", "customer_short_tokens_gin"],
+            )
+        }
+    finally:
+        await conn.close()
+    # Migration 6: small pending lists (bulk inserts merge tokens in batches).
+    small = ["fastupdate=on", "gin_pending_list_limit=128"]
+    assert options == {"customer_search_tokens_gin": small, "customer_short_tokens_gin": small}
 
 
 async def test_concurrent_migrations_from_two_processes(fresh_db):

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app import crypto
+from app.crypto.gramcache import GramCache
 from app.crypto.keys import new_key
 from app.crypto.tokens import BITS, QUERY_GRAMS, SearchTokens, grams, short_grams, spread
 from app.jobs.batches import resume
@@ -32,6 +33,56 @@ def test_grams():
     assert grams("abcd") == {"abc", "bcd"}
     assert grams("ab") == set()
     assert grams("aaaa") == {"aaa"}
+
+
+@given(st.text(max_size=40), st.integers(min_value=1, max_value=5))
+def test_grams_are_the_slices_of_their_size(text, size):
+    """The joined-in-C grams of sizes 1 to 3 are exactly the slices."""
+    assert grams(text, size) == {text[i : i + size] for i in range(len(text) - size + 1)}
+
+
+def _uncached(keys, rows, queries):
+    tokens = SearchTokens(keys, GramCache(0))  # keeps nothing: every HMAC computed
+    return [tokens.for_rows(*row) for row in rows], [tokens.for_query(*q) for q in queries]
+
+
+@pytest.mark.parametrize("entries", [0, 1, 40, 300, 100_000])
+def test_remembered_tokens_equal_computed_ones_whatever_the_bound(entries):
+    """Remembering gram tokens changes no token: tables dropped, full or shared."""
+    keys = keyset()
+    rows = [
+        (business, p["name"].lower(), p["email"])
+        for p in people(3, 0, 60)
+        for business in ("biz_1", "biz_2", "biz_3")
+    ]
+    rows += [("biz_1", "zoë ådé", "zoë@ex.ng"), ("biz_2", "", "a@b.c")]
+    queries = [(b, q) for b, _, e in rows[::5] for q in (e[:1], e[:2], e[:7], e[-4:])]
+    cache = GramCache(entries)
+    tokens = SearchTokens(keys, cache)
+    for _ in range(2):  # cold, then warm
+        assert ([tokens.for_rows(*r) for r in rows], [tokens.for_query(*q) for q in queries]) == (
+            _uncached(keys, rows, queries)
+        )
+        assert len(cache) <= entries
+        assert len(cache._tables) <= max(entries, 1)
+
+
+def test_the_gram_cache_drops_the_least_recently_used_table_first():
+    cache = GramCache(6)
+
+    def compute(grams):
+        return {g: len(g) for g in grams}
+
+    cache.tokens("old", {"a", "b"}, compute)
+    cache.tokens("mid", {"c", "d"}, compute)
+    cache.tokens("old", {"a"}, compute)  # used again: now the newest
+    cache.tokens("new", {"e", "f", "g"}, compute)  # 7 > 6: "mid" goes, not "old"
+    assert len(cache) == 5
+    calls = []
+    cache.tokens("old", {"a", "b"}, lambda grams: calls.append(grams) or compute(grams))
+    assert calls == []  # still remembered
+    cache.tokens("mid", {"c"}, lambda grams: calls.append(grams) or compute(grams))
+    assert calls == [{"c"}]  # computed again
 
 
 def test_tokens_are_keyed_per_business_and_truncated():

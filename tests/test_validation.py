@@ -96,6 +96,15 @@ def test_control_characters_are_invalid():
     assert codes({"name": "Ada\x00Obi"}) == {"name": "INVALID"}
 
 
+def test_control_characters_are_exactly_unicode_category_cc():
+    import sys
+    import unicodedata
+
+    for code in range(sys.maxunicode + 1):
+        ch = chr(code)
+        assert bool(validation.CONTROL.search(ch)) == (unicodedata.category(ch) == "Cc"), code
+
+
 def test_a_name_whose_lowercase_is_longer_is_too_long():
     assert codes({"name": "İ" * 150}) == {"name": "TOO_LONG"}  # lowercases to 300 characters
     assert validation.name("İ" * 100) == "İ" * 100

@@ -7,16 +7,14 @@ businesses gives unrelated digests and rows cannot be linked across tenants.
 
 from __future__ import annotations
 
-import hmac
-from hashlib import sha256
-
 from app.crypto.keys import KeySet, derive
+from app.crypto.prefixed import PrefixedHmac
 
 
 class BlindIndex:
     def __init__(self, keys: KeySet, purpose: str) -> None:
-        self._key = derive(keys.index, f"finora/v1/blind/{purpose}")
+        # HMAC-SHA256 under the purpose's subkey, its pads hashed once (every write needs one)
+        self._mac = PrefixedHmac(derive(keys.index, f"finora/v1/blind/{purpose}"))
 
     def digest(self, business_id: str, value: str) -> str:
-        message = business_id.encode() + b"\x00" + value.encode()
-        return hmac.new(self._key, message, sha256).hexdigest()
+        return self._mac.digest(business_id.encode() + b"\x00" + value.encode()).hex()
