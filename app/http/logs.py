@@ -54,12 +54,21 @@ def text_value(value: object) -> str:
     return json.dumps(text)
 
 
+def _json_bytes(
+    created: float, level: str, name: str, message: str, fields: Mapping[str, Any]
+) -> bytes:
+    """One JSON line with its line feed; NEL, U+2028 and U+2029 escaped."""
+    entry = {"ts": round(created, 3), "level": level.lower(), "logger": name, "msg": message}
+    line = orjson.dumps({**entry, **fields}, option=orjson.OPT_APPEND_NEWLINE)
+    if line.isascii():  # nearly always: nothing to escape
+        return line
+    return _UNICODE_BREAKS.sub(_escape, line.decode()).encode()
+
+
 def _json_line(
     created: float, level: str, name: str, message: str, fields: Mapping[str, Any]
 ) -> str:
-    entry = {"ts": round(created, 3), "level": level.lower(), "logger": name, "msg": message}
-    line = orjson.dumps({**entry, **fields}).decode()
-    return _UNICODE_BREAKS.sub(_escape, line)
+    return _json_bytes(created, level, name, message, fields)[:-1].decode()
 
 
 def _text_line(
@@ -138,22 +147,13 @@ class LineBatch:
             pass  # stderr closed or gone: nowhere left to say so
 
 
-def _json_bytes(fields: Mapping[str, Any]) -> bytes:
-    """The request line as ``_json_line`` writes it, as bytes with its line feed."""
-    entry = {"ts": round(time.time(), 3), "level": "info", "logger": log.name, "msg": "request"}
-    line = orjson.dumps({**entry, **fields}, option=orjson.OPT_APPEND_NEWLINE)
-    if line.isascii():
-        return line
-    return _UNICODE_BREAKS.sub(_escape, line.decode()).encode()
-
-
 def request_line(fields: Mapping[str, Any]) -> None:
     """The request line at INFO on the "finora" logger, as ``log.info("request",
     extra={"fields": fields})`` would write it."""
-    handler = _Installed.handler
-    root = logging.getLogger()
     if not log.isEnabledFor(logging.INFO):
         return
+    handler = _Installed.handler
+    root = logging.getLogger()
     if (
         handler is None
         or log.handlers
@@ -165,22 +165,28 @@ def request_line(fields: Mapping[str, Any]) -> None:
         return
     with handler.lock or contextlib.nullcontext():
         if _Installed.batch is not None:
-            _Installed.batch.add(_json_bytes(fields))
+            _Installed.batch.add(_json_bytes(time.time(), "INFO", log.name, "request", fields))
             return
         line = _Installed.line(time.time(), "INFO", log.name, "request", fields)
         handler.stream.write(line + handler.terminator)
         handler.stream.flush()
 
 
+@atexit.register
+def _flush_batch() -> None:
+    """What the batch still holds: a loop stopped mid-turn never ran its flush."""
+    if _Installed.batch is not None:
+        _Installed.batch.flush()
+
+
 def configure(*, json_lines: bool, level: int = logging.INFO) -> None:
     handler = logging.StreamHandler(sys.stderr)
     line = _json_line if json_lines else _text_line
     handler.setFormatter(_Formatter(line))
+    _flush_batch()  # lines of an earlier configuration go out first
     _Installed.handler, _Installed.line = handler, line
-    binary = json_lines and hasattr(sys.stderr, "buffer")
-    _Installed.batch = LineBatch(sys.stderr) if binary else None
-    if _Installed.batch is not None:
-        atexit.register(_Installed.batch.flush)  # a loop stopped mid-turn leaves lines behind
+    binary = json_lines and hasattr(handler.stream, "buffer")
+    _Installed.batch = LineBatch(handler.stream) if binary else None
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
