@@ -11,6 +11,7 @@ transaction's connection, so a read sees the transaction's own writes.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from tortoise.backends.base.client import TransactionalDBClient
@@ -36,11 +37,7 @@ async def fetch(sql: str, *params: Any) -> list[Any]:
     match even with a cached generic plan.  A request's reads take one pooled
     connection at a time (its meter's lock), so aliased fields cannot hold the pool.
     """
-    lock = meter.query_lock()
-    if lock is None:
+    async with meter.query_lock() or contextlib.nullcontext():
         rows = await _rows(sql, params)
-    else:
-        async with lock:
-            rows = await _rows(sql, params)
     meter.rows_read(len(rows))
     return rows
