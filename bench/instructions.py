@@ -34,7 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.layers import asgi_call  # noqa: E402
+from bench.layers import asgi_call, http_scope  # noqa: E402
 from bench.list import prepare  # noqa: E402
 from bench.scenarios import FIELDS, LIST_QUERY, ONE_QUERY  # noqa: E402
 from bench.servers import production_env, scratch_database  # noqa: E402
@@ -67,28 +67,10 @@ def scopes(token: str, business_id: str, customer_id: str) -> dict[str, dict[str
         ("/customer", urlencode({"id": customer_id})),
         ("/customers", urlencode({"businessId": business_id, "limit": 10})),
     ]
-    base = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "scheme": "http",
-        "root_path": "",
-        "server": ("127.0.0.1", 8000),
-        "client": ("127.0.0.1", 50000),
-        "state": {},
-    }
     out: dict[str, dict[str, Any]] = {}
     for shape, body, (path, query) in zip(SHAPES, bodies, floor_paths, strict=True):
-        headers = [
-            (b"host", b"bench"),
-            (b"authorization", f"Bearer {token}".encode()),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ]
-        service = {**base, "method": "POST", "path": "/graphql", "raw_path": b"/graphql",
-                   "query_string": b"", "headers": headers}  # fmt: skip
-        floor = {**base, "method": "GET", "path": path, "raw_path": path.encode(),
-                 "query_string": query.encode(), "headers": [(b"host", b"bench")]}  # fmt: skip
+        service = http_scope("POST", "/graphql", token=token, body=body)
+        floor = http_scope("GET", path, query=query)
         out[shape] = {"service": (service, body), "floor": (floor, b"")}
     return out
 

@@ -37,6 +37,33 @@ from bench.servers import production_env, scratch_database  # noqa: E402
 Call = Callable[[], Awaitable[Any]]
 
 
+def http_scope(
+    method: str, path: str, *, query: str = "", token: str | None = None, body: bytes = b""
+) -> dict[str, Any]:
+    """An ASGI HTTP scope as Uvicorn would give it: a JSON body and a Bearer key if given."""
+    headers = [(b"host", b"bench")]
+    if token is not None:
+        headers.append((b"authorization", f"Bearer {token}".encode()))
+    if body:
+        headers += [(b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode())]  # fmt: skip
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": query.encode(),
+        "headers": headers,
+        "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 50000),
+        "state": {},
+    }
+
+
 def asgi_call(app: Any, scope: dict[str, Any], body: bytes) -> Call:
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": body, "more_body": False}
@@ -142,27 +169,7 @@ async def measure(args: argparse.Namespace, env: dict[str, str]) -> None:
         customer_id = rows[0].id
         query = ONE_QUERY % " ".join(FIELDS)
         body = orjson.dumps({"query": query, "variables": {"id": customer_id}})
-        headers = [
-            (b"host", b"bench"),
-            (b"authorization", f"Bearer {target.token}".encode()),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ]
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "POST",
-            "scheme": "http",
-            "path": "/graphql",
-            "raw_path": b"/graphql",
-            "root_path": "",
-            "query_string": b"",
-            "headers": headers,
-            "server": ("127.0.0.1", 8000),
-            "client": ("127.0.0.1", 50000),
-            "state": {},
-        }
+        scope = http_scope("POST", "/graphql", token=target.token, body=body)
         layers = layers_of(app)
         if args.profile == "stack":
             await profile(asgi_call(layers[0][1], scope, body), args.requests)
