@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/fairness.py [--customers 100000] [--seconds 10]
                                        [--concurrency 4] [--workers 1] [--rate-limit default|off]
+                                       [--attack searches|pages|small]
 
 In a scratch database (on the server of DATABASE_URL, default the local
 PostgreSQL; dropped at the end) it creates business A with `--customers`
@@ -12,8 +13,11 @@ B, the victim, sends `customers(limit: 20)` one request at a time with a short
 pause (a person paging through a list), alone (idle: half before, half after)
 and while A, the attacker, keeps `--concurrency` requests in flight: its most expensive document
 the limits admit, as many aliased `searchCustomers` of a character no customer
-has (each walks the whole business) as the list-cost limit lets through.  It
-prints B's median, p99 and max in both phases, the ratio of the medians, and
+has (each walks the whole business) as the list-cost limit lets through; or,
+with `--attack pages`, a flood of `customers(limit: 100)` with every field (the
+attack admission's allowance is sized for), or `--attack small`, of
+`customers(limit: 1)` (the requests that earn a business its largest allowance).
+It prints B's median, p99 and max in both phases, the ratio of the medians, and
 what A got (status counts).  `--rate-limit off` runs the server with no per-key
 rate limit, to show what the admission control and the event-loop pacing alone
 do.  Target (DESIGN.md section 6, issue 10): attacked median within 3x of idle,
@@ -42,6 +46,7 @@ if str(ROOT) not in sys.path:
 
 from bench.loadgen import HOST, read_response  # noqa: E402
 from bench.rawhttp import graphql_request  # noqa: E402
+from bench.scenarios import FIELDS  # noqa: E402
 from bench.servers import (  # noqa: E402
     Server,
     command_line,
@@ -71,6 +76,15 @@ def attack_query(searches: int) -> str:
         for n in range(searches)
     )
     return f"query($b: ID!) {{ {fields} }}"
+
+
+#: A flood of the largest plain page, every field: cheap each, but many at once
+#: (rate limit off) they would hold the pool and the loop without admission.
+PAGES_QUERY = f"query($b: ID!) {{ customers(businessId: $b, limit: 100) {{ {' '.join(FIELDS)} }} }}"
+#: A flood of the smallest reads (a frontend's `customer(id)`-sized requests): these
+#: earn a business the largest admission allowance (app/http/admission.py).
+SMALL_QUERY = PAGES_QUERY.replace("limit: 100", "limit: 1")
+ATTACKS = {"searches": "", "pages": PAGES_QUERY, "small": SMALL_QUERY}
 
 
 def admitted_searches() -> int:
@@ -287,8 +301,8 @@ async def run(args: argparse.Namespace) -> None:
                 print(
                     f"PostgreSQL {await db.admin.fetchval('SHOW server_version')}; "
                     f"{os.cpu_count()} cores; A: {args.customers} customers, "
-                    f"{args.concurrency} requests in flight of {admitted_searches()} aliased "
-                    f"no-match searches; B: 200 customers; {args.workers} worker(s); "
+                    f"{args.concurrency} requests in flight of {attack_title(args.attack)}; "
+                    f"B: 200 customers; {args.workers} worker(s); "
                     f"rate limit {args.rate_limit}; {args.seconds:g} s attacked"
                 )
                 print("service: " + command_line(server.argv))
@@ -296,7 +310,7 @@ async def run(args: argparse.Namespace) -> None:
                 result = await measure(
                     port,
                     graphql_request(port, b_key, VICTIM_QUERY, {"b": b_id}),
-                    graphql_request(port, a_key, attack_query(admitted_searches()), {"b": a_id}),
+                    graphql_request(port, a_key, attack_document(args.attack), {"b": a_id}),
                     seconds=args.seconds,
                     concurrency=args.concurrency,
                 )
@@ -306,6 +320,16 @@ async def run(args: argparse.Namespace) -> None:
                 server.stop()
 
 
+def attack_document(kind: str) -> str:
+    return ATTACKS[kind] or attack_query(admitted_searches())
+
+
+def attack_title(kind: str) -> str:
+    if kind == "searches":
+        return f"{admitted_searches()} aliased no-match searches"
+    return f"customers(limit: {100 if kind == 'pages' else 1}), every field"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
     parser.add_argument("--customers", type=int, default=100_000)
@@ -313,6 +337,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--rate-limit", choices=("default", "off"), default="default")
+    parser.add_argument("--attack", choices=tuple(ATTACKS), default="searches")
     args = parser.parse_args()
     asyncio.run(run(args))
 

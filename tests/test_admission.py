@@ -202,3 +202,93 @@ async def test_a_flood_of_made_up_keys_is_cut_off_per_address_before_the_databas
         # An unknown key from another address is still looked up and answered 401.
         stranger = {"Authorization": "Bearer fin_live_" + "x" * 33}
         assert (await victim.post("/graphql", json=body, headers=stranger)).status_code == 401
+
+
+async def test_small_requests_earn_more_slots_big_ones_keep_the_floor():
+    """The allowance is the work of `in_flight` pages at the size of recent requests."""
+    slots = BusinessSlots(in_flight=2, queue=50, wait_s=5)
+    assert slots.allowed("a") == 2  # nothing known yet: the floor
+    for _ in range(30):
+        slots.finished("a", 1.0)  # the smallest request there is
+    assert slots.allowed("a") == slots.most == 8  # 12 units would allow 12: capped
+    for _ in range(30):
+        slots.finished("a", 3.0)  # half a page each
+    assert slots.allowed("a") == 4
+    for _ in range(30):
+        slots.finished("a", 50.0)  # bigger than a page: never fewer than the floor
+    assert slots.allowed("a") == 2
+    assert slots.allowed("b") == 2  # per business
+
+
+async def test_a_grown_allowance_admits_in_line_order_and_is_forgotten_when_idle():
+    slots = BusinessSlots(in_flight=2, queue=50, wait_s=5)
+    assert await slots.enter("a") and await slots.enter("a")
+    waiters = [asyncio.create_task(slots.enter("a")) for _ in range(8)]
+    await asyncio.sleep(0)
+    assert slots.waiting("a") == 8
+    for _ in range(20):
+        slots.finished("a", 1.0)
+    slots.leave("a")  # one leaves; the allowance is now 8: seven in line get a slot
+    await asyncio.sleep(0)
+    assert [w.done() for w in waiters] == [True] * 7 + [False]
+    assert slots.running("a") == 8 and slots.waiting("a") == 1
+    late = asyncio.create_task(slots.enter("a"))  # behind the one still waiting
+    await asyncio.sleep(0)
+    assert not late.done() and slots.waiting("a") == 2
+    for _ in range(9):
+        slots.leave("a")
+    await asyncio.sleep(0)
+    assert waiters[-1].done() and late.done()
+    slots.leave("a")
+    assert slots._running == {} and slots._waiting == {} and slots._units == {}
+    assert slots.allowed("a") == 2  # idle: back to the floor
+
+
+async def test_a_switch_from_small_to_big_requests_is_admitted_at_most_once_over():
+    """The worst case of an allowance learnt from the past: a business that earned the
+    most slots with tiny requests, then sends only big ones.  At most `most` big ones
+    run at once, once; as they finish, the allowance falls back to the floor."""
+    slots = BusinessSlots(in_flight=2, queue=100, wait_s=5)
+    assert await slots.enter("a")  # one long request keeps the business busy
+    for _ in range(20):
+        assert await slots.enter("a")
+        slots.finished("a", 1.0)
+        slots.leave("a")
+    assert slots.allowed("a") == 8
+    big = [asyncio.create_task(slots.enter("a")) for _ in range(30)]
+    await asyncio.sleep(0)
+    assert sum(t.done() for t in big) == 7 and slots.running("a") == 8
+    peak, back_to_floor = slots.running("a"), False
+    while slots.running("a"):
+        slots.finished("a", 6.0)  # a full page each
+        slots.leave("a")
+        await asyncio.sleep(0)
+        running = slots.running("a")
+        peak = max(peak, running)
+        if back_to_floor:
+            assert running <= 2  # once down, never over the floor again
+        back_to_floor = back_to_floor or running <= 2
+    assert peak == 8 and back_to_floor and all(t.done() for t in big)
+    assert slots._running == {} and slots._units == {}
+
+
+async def test_the_middleware_sizes_requests_by_their_metered_work():
+    small, big = Worker(rows=0), Worker(rows=5000)
+    slots = BusinessSlots(in_flight=2, queue=50, wait_s=5)
+    limits = TokenBuckets(rate=0, burst=1)
+    app = with_caller(Admit(small, slots=slots, limits=limits, work_per_token=0), "a", "k")
+    heavy = with_caller(Admit(big, slots=slots, limits=limits, work_per_token=0), "a", "k")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as h:
+        big.release.clear()
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=heavy), base_url="http://t"
+        ) as hh:
+            holding = asyncio.create_task(hh.get("/"))  # keeps the business in flight
+            while big.started < 1:
+                await asyncio.sleep(0.01)
+            for _ in range(20):
+                assert (await h.get("/")).status_code == 200
+            assert slots.allowed("a") == slots.most == 8
+            big.release.set()
+            assert (await holding).status_code == 200
+    assert slots._running == {} and slots._units == {}
