@@ -6,6 +6,8 @@ import math
 import re
 import secrets
 
+from app.crypto.entropy import random_bytes
+
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 #: Two base62 digits at a time, least significant first (as one at a time would give).
 _PAIRS = [_ALPHABET[r % 62] + _ALPHABET[r // 62] for r in range(62 * 62)]
@@ -24,13 +26,18 @@ def base62(n: int, digits: int) -> str:
 
 
 def random_base62(nbytes: int = 16) -> str:
-    """Fixed-length base62 of `nbytes` random bytes (22 characters for 16)."""
+    """Fixed-length base62 of `nbytes` random bytes (22 characters for 16), straight
+    from ``secrets``: for secrets (API keys), whose bytes should sit in no buffer."""
     n = int.from_bytes(secrets.token_bytes(nbytes), "big")
     return base62(n, math.ceil(nbytes * 8 / math.log2(62)))
 
 
+_ID_DIGITS = math.ceil(16 * 8 / math.log2(62))
+
+
 def new_id(prefix: str) -> str:
-    return f"{prefix}_{random_base62()}"
+    """A new row id: 128 random bits (app.crypto.entropy: no system call per id)."""
+    return f"{prefix}_{base62(int.from_bytes(random_bytes(16), 'big'), _ID_DIGITS)}"
 
 
 MAX_LENGTH = 40

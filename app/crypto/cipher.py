@@ -11,11 +11,10 @@ row or column fail to open instead of leaking there.
 
 from __future__ import annotations
 
-import os
-
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from app.crypto.entropy import random_bytes
 from app.crypto.keys import KeySet, derive
 
 VERSION = 1
@@ -52,7 +51,7 @@ class Cipher:
 
     def seal(self, table: str, column: str, row_id: str, plaintext: str) -> bytes:
         key_id = self.keys.active_id
-        nonce = os.urandom(NONCE_BYTES)
+        nonce = random_bytes(NONCE_BYTES)
         body = self._aead(key_id, table, column).encrypt(
             nonce, plaintext.encode(), _aad(table, column, row_id)
         )
