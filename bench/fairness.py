@@ -14,9 +14,9 @@ pause (a person paging through a list), alone (idle: half before, half after)
 and while A, the attacker, keeps `--concurrency` requests in flight: its most expensive document
 the limits admit, as many aliased `searchCustomers` of a character no customer
 has (each walks the whole business) as the list-cost limit lets through; or,
-with `--attack pages`, a flood of `customers(limit: 100)` with every field (the
-attack admission's allowance is sized for), or `--attack small`, of
-`customers(limit: 1)` (the requests that earn a business its largest allowance).
+with `--attack pages`, a flood of `customers(limit: 100)` with every field, or
+`--attack small`, of `customers(limit: 1)` (with `--rate-limit off` and many
+connections: what admission alone leaves B).
 It prints B's median, p99 and max in both phases, the ratio of the medians, and
 what A got (status counts).  `--rate-limit off` runs the server with no per-key
 rate limit, to show what the admission control and the event-loop pacing alone
@@ -81,8 +81,8 @@ def attack_query(searches: int) -> str:
 #: A flood of the largest plain page, every field: cheap each, but many at once
 #: (rate limit off) they would hold the pool and the loop without admission.
 PAGES_QUERY = f"query($b: ID!) {{ customers(businessId: $b, limit: 100) {{ {' '.join(FIELDS)} }} }}"
-#: A flood of the smallest reads (a frontend's `customer(id)`-sized requests): these
-#: earn a business the largest admission allowance (app/http/admission.py).
+#: A flood of the smallest reads (a frontend's `customer(id)`-sized requests): the
+#: attack a larger per-business admission for small requests would have let through.
 SMALL_QUERY = PAGES_QUERY.replace("limit: 100", "limit: 1")
 ATTACKS = {"searches": "", "pages": PAGES_QUERY, "small": SMALL_QUERY}
 

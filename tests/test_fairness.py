@@ -23,6 +23,7 @@ from app.services import customers, search
 from app.services.access import Caller
 from bench.fairness import (
     ABSENT,
+    SMALL_QUERY,
     VICTIM_QUERY,
     Result,
     admitted_searches,
@@ -140,7 +141,9 @@ def unharmed(result: Result) -> bool:
     )
 
 
-async def attack(env: dict[str, str], a: Tenant, b: Tenant) -> Result:
+async def attack(
+    env: dict[str, str], a: Tenant, b: Tenant, *, query: str | None = None, concurrency: int = 4
+) -> Result:
     """A attacks B on a fresh server; one more try if B was harmed.
 
     The machine is shared (other test runs, PostgreSQL, this client): a phase's
@@ -152,9 +155,9 @@ async def attack(env: dict[str, str], a: Tenant, b: Tenant) -> Result:
         async with running_server(env) as server:
             port = int(server.url.rsplit(":", 1)[1])
             victim = graphql_request(port, b.key, VICTIM_QUERY, {"b": b.business_id})
-            query = attack_query(admitted_searches())
-            attacker = graphql_request(port, a.key, query, {"b": a.business_id})
-            result = await measure(port, victim, attacker, seconds=SECONDS, concurrency=4)
+            document = query or attack_query(admitted_searches())
+            attacker = graphql_request(port, a.key, document, {"b": a.business_id})
+            result = await measure(port, victim, attacker, seconds=SECONDS, concurrency=concurrency)
         if unharmed(result):
             return result
         reports.append(report(result))
@@ -174,3 +177,14 @@ async def test_b_is_served_while_a_attacks_with_no_rate_limit(tenants):
     a, b = tenants
     result = await attack(production_env(FINORA_RATE_LIMIT_PER_SECOND="0"), a, b)
     assert set(result.attack) == {200} and result.attack[200] >= 1, report(result)
+
+
+async def test_b_is_served_while_a_floods_small_requests_with_no_rate_limit(tenants):
+    """A floods 32 connections with its smallest reads.  Admission keeps 4 running; more
+    for small requests (16, 12 or 8) made A faster and failed B here (README, "Where a
+    request's time goes")."""
+    a, b = tenants
+    result = await attack(
+        production_env(FINORA_RATE_LIMIT_PER_SECOND="0"), a, b, query=SMALL_QUERY, concurrency=32
+    )
+    assert set(result.attack) == {200} and result.attack[200] >= 100, report(result)

@@ -1,34 +1,21 @@
-"""Per-business admission: a bounded amount of one business's work in flight per process.
+"""Per-business admission: a few requests of one business in flight per process.
 
 One process is one event loop and one pool of database connections, shared by
 every business.  A business that keeps many expensive requests in flight would
-hold both, and every other business would wait behind it: a request of another
-business queues in the loop behind the work already admitted.  So what is
-bounded is the work a business has in flight, not the count of its requests:
-``in_flight`` requests of any size always (full pages of 100 customers: about
-6 ms of loop at the default 4), and more when its recent requests were small,
-as many as make the same work (a `customer(id)` is about a sixth of a page, a
-page of 10 a quarter), up to 4 x ``in_flight``.
-A frontend's cheap reads then keep enough queries going at once for the
-database and the loop to work in batches, while what another business finds
-ahead of it stays about the same.  More wait in a bounded queue (first come,
-first served) for at most ``wait_s`` seconds; a request that finds the queue
-full, or waits too long, gets HTTP 429 RATE_LIMITED with ``Retry-After: 1``.
-
-The size of a request is known only once it has run (rows read, values
-decrypted, bulk rows: app.meter), so the allowance follows a moving average of
-the business's last requests, forgotten when it has nothing in flight.  A
-business that switches from cheap requests to expensive ones has at most
-4 x ``in_flight`` of them admitted once, and fewer from then on.
+hold both, and every other business would wait behind it.  So each business
+may have at most ``in_flight`` requests running in this process; more wait in
+a bounded queue (first come, first served) for at most ``wait_s`` seconds; a
+request that finds the queue full, or waits too long, gets HTTP 429
+RATE_LIMITED with ``Retry-After: 1``.
 
 Once admitted, the request runs under a work meter (app.meter) and, when it is
 answered, its key is charged for the work done (app.http.ratelimit), so cost
 follows the real work.
 
 All of this is per process, like the rate limit: with N workers a business may
-have N times as much running.  Holding one cap across workers and hosts would
-need a shared store (a Redis semaphore, or the load balancer's per-tenant
-concurrency limit).
+have N x in_flight requests running.  Holding one cap across workers and hosts
+would need a shared store (a Redis semaphore, or the load balancer's
+per-tenant concurrency limit).
 """
 
 from __future__ import annotations
@@ -42,24 +29,6 @@ from app import meter
 from app.http.auth import CALLER
 from app.http.ratelimit import TokenBuckets
 from app.http.responses import error_response
-
-#: Units of work of a full page (100 customers, every field): 1 for the request
-#: and 1 per 100 rows read or values decrypted.  A business may have
-#: ``in_flight * PAGE_UNITS`` units running, at the size of its recent requests.
-PAGE_UNITS = 6
-#: However small its requests, a business has at most this many times ``in_flight``
-#: running: past about 16 the database and the loop gain nothing more from
-#: batching, and the business's own tail latency grows (bench/list.py).
-MOST_TIMES = 4
-#: Rows read plus values decrypted that make one unit; a bulk row is a unit by itself.
-WORK_PER_UNIT = 100
-#: Weight of the newest request in a business's moving average of units.
-SMOOTHING = 0.2
-
-
-def units_of(work: meter.Work) -> float:
-    """How big a finished request was, in units (1 for the smallest)."""
-    return 1.0 + (work.rows + work.decrypted) / WORK_PER_UNIT + work.bulk_rows
 
 
 class _Line:
@@ -82,13 +51,10 @@ class BusinessSlots:
 
     def __init__(self, in_flight: int, queue: int, wait_s: float) -> None:
         self.in_flight = in_flight
-        self.budget = in_flight * PAGE_UNITS
-        self.most = in_flight * MOST_TIMES
         self.queue = queue
         self.wait_s = wait_s
         self._running: dict[str, int] = {}
         self._waiting: dict[str, _Line] = {}
-        self._units: dict[str, float] = {}  # moving average, while a business has work
 
     @property
     def enabled(self) -> bool:
@@ -96,21 +62,6 @@ class BusinessSlots:
 
     def running(self, business_id: str) -> int:
         return self._running.get(business_id, 0)
-
-    def allowed(self, business_id: str) -> int:
-        """Requests the business may have running: ``in_flight`` pages' worth at the size
-        of its recent requests, never fewer than ``in_flight`` nor more than ``most``."""
-        units = self._units.get(business_id)
-        if units is None:
-            return self.in_flight
-        return max(self.in_flight, min(self.most, int(self.budget / units)))
-
-    def finished(self, business_id: str, units: float) -> None:
-        """Note the size of a request that ran (before ``leave``)."""
-        average = self._units.get(business_id)
-        self._units[business_id] = (
-            units if average is None else average + SMOOTHING * (units - average)
-        )
 
     def waiting(self, business_id: str) -> int:
         line = self._waiting.get(business_id)
@@ -121,7 +72,7 @@ class BusinessSlots:
         if not self.enabled:
             return True
         running = self._running.get(business_id, 0)
-        if running < self.allowed(business_id) and business_id not in self._waiting:
+        if running < self.in_flight:
             self._running[business_id] = running + 1
             return True
         line = self._waiting.get(business_id)
@@ -145,25 +96,24 @@ class BusinessSlots:
             raise
 
     def leave(self, business_id: str) -> None:
-        """Free a slot, and give as many as the allowance now has to those first in line."""
+        """Give the slot to the first in line, or free it."""
         if not self.enabled:
             return
-        running = self._running.get(business_id, 0) - 1
         line = self._waiting.get(business_id)
+        while line is not None and line.tickets:
+            _, ticket = line.tickets.popleft()
+            if not ticket.done():
+                ticket.set_result(True)  # the slot passes on; the count stays
+                if not line.tickets:
+                    self._close(business_id, line)
+                return
         if line is not None:
-            allowed = self.allowed(business_id)
-            while line.tickets and running < allowed:
-                _, ticket = line.tickets.popleft()
-                if not ticket.done():
-                    ticket.set_result(True)
-                    running += 1
-            if not line.tickets:
-                self._close(business_id, line)
+            self._close(business_id, line)
+        running = self._running.get(business_id, 0) - 1
         if running > 0:
             self._running[business_id] = running
         else:
             self._running.pop(business_id, None)
-            self._units.pop(business_id, None)
 
     def _expire(self, business_id: str) -> None:
         """The timer of a line: refuse the tickets past their deadline, then wait for the next."""
@@ -228,6 +178,5 @@ class Admit:
             with meter.metered() as work:
                 await self.app(scope, receive, send)
         finally:
-            self.slots.finished(caller.business_id, units_of(work))
             self.slots.leave(caller.business_id)
             self.limits.charge(caller.key_prefix, work.tokens(self.work_per_token))
