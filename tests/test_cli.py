@@ -142,16 +142,16 @@ async def test_development_by_default_stays_on_loopback(settings, app, command):
 
 
 def test_an_explicit_environment_may_listen_anywhere():
-    from app.cli import _check_exposure
+    from app.cli.server import check_exposure
     from app.settings import ConfigError, Settings
 
     for host in ("127.0.0.1", "::1", "localhost", "127.0.0.2"):
-        _check_exposure(Settings.from_env({}), host)
+        check_exposure(Settings.from_env({}), host)
     for environment in ("development", "production"):
-        _check_exposure(Settings.from_env({"FINORA_ENV": environment}), "0.0.0.0")
+        check_exposure(Settings.from_env({"FINORA_ENV": environment}), "0.0.0.0")
     for host in ("0.0.0.0", "::", "10.0.0.5", "example.com"):
         with pytest.raises(ConfigError):
-            _check_exposure(Settings.from_env({}), host)
+            check_exposure(Settings.from_env({}), host)
 
 
 async def test_serve_runs_the_service_in_production(settings, app, tenant):

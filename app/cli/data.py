@@ -1,0 +1,158 @@
+"""Subcommands that work through the stored customers and events, not the server.
+
+Migrations and index backfills, demo data, file imports, pruning old events and
+the erasure report: one-off jobs an operator runs, each opening the database
+for itself (``common.with_orm`` / ``common.with_keys``) and printing one summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from datetime import UTC, timedelta
+from pathlib import Path
+from typing import Any
+
+from app.cli.common import fail, with_keys, with_orm
+from app.settings import ConfigError, Settings
+from app.startup import bootstrap
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    """Schema migrations, then the backfill of new indexes, all under the migration lock."""
+    from app.db.migrate import apply_migrations, migration_lock
+    from app.jobs.reindex import reindex
+
+    url = bootstrap.database_url(settings)
+
+    async def run() -> None:
+        await bootstrap.check_database(url)
+        async with migration_lock(url):
+            applied = await apply_migrations(url)
+            print(
+                f"applied {len(applied)} migration(s)"
+                + (": " + ", ".join(applied) if applied else "")
+            )
+            try:
+                filled = await with_keys(settings, lambda _: reindex(only_missing=True))
+            except ConfigError as exc:
+                print(
+                    f"finora: index backfill skipped ({exc}); run `finora reindex`", file=sys.stderr
+                )
+            else:
+                if filled:
+                    print(f"indexed {filled} customer(s) for search")
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_reindex(settings: Settings, args: argparse.Namespace) -> int:
+    from app.jobs.reindex import reindex
+
+    written = asyncio.run(
+        with_keys(
+            settings,
+            lambda _: reindex(business_id=args.business, restart=args.restart),
+            index_may_change=args.business is None,
+        )
+    )
+    print(f"reindexed {written} customer(s)")
+    return 0
+
+
+def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from app.db.orm import raw_connect
+    from app.jobs.seed import seed_demo
+    from app.models import Business
+
+    async def work(url: str) -> int:
+        if not await Business.exists(id=args.business):
+            raise ConfigError(f"no business with id {args.business}")
+        conn = await raw_connect(url)
+        try:
+            return await seed_demo(
+                conn, business_id=args.business, count=args.count, seed=args.seed
+            )
+        finally:
+            await conn.close()
+
+    inserted = asyncio.run(with_keys(settings, work))
+    print(f"seeded {inserted} customer(s) into {args.business}")
+    return 0
+
+
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    from app.jobs.importer import ImportFileError, import_file
+    from app.models import Business
+
+    source = Path(args.file)
+    report = Path(args.report) if args.report else Path(f"{args.file}.report.csv")
+    if not source.is_file():
+        return fail(f"no such file: {source}")
+
+    async def work(_: str) -> Any:
+        if not await Business.exists(id=args.business):
+            raise ConfigError(f"no business with id {args.business}")
+        return await import_file(
+            source,
+            business_id=args.business,
+            report=report,
+            batch_size=args.batch_size,
+            restart=args.restart,
+        )
+
+    try:
+        summary = asyncio.run(with_keys(settings, work))
+    except ImportFileError as exc:
+        return fail(str(exc))
+    if summary.ignored_columns:
+        print(f"ignored column(s): {', '.join(summary.ignored_columns)}")
+    if summary.already_done:
+        print(f"{source} was already imported ({report}); --restart imports it again")
+        return 0
+    resumed = f" (resumed after {summary.resumed_after})" if summary.resumed_after else ""
+    print(
+        f"imported {summary.total} row(s){resumed}: {summary.created} created, "
+        f"{summary.found} found, {summary.failed} failed; report: {report}"
+    )
+    return 0
+
+
+def cmd_events_prune(settings: Settings, args: argparse.Namespace) -> int:
+    from app.db.orm import raw_connect
+    from app.services import events
+
+    async def work(url: str) -> int:
+        conn = await raw_connect(url)
+        try:
+            return await events.prune(conn, keep_days=settings.events_keep_days)
+        finally:
+            await conn.close()
+
+    removed = asyncio.run(with_orm(settings, lambda: work(bootstrap.database_url(settings))))
+    print(f"removed {removed} event(s) older than {settings.events_keep_days} days")
+    return 0
+
+
+def cmd_erasures(settings: Settings, args: argparse.Namespace) -> int:
+    """Erasures in a date range, for a data-protection officer: ids and dates only."""
+    from app.services.customers import erased_between
+
+    end = args.until + timedelta(days=1)  # --to is inclusive
+    if end <= args.since:
+        return fail("--to is before --from")
+    rows = asyncio.run(with_orm(settings, lambda: erased_between(args.since, end)))
+    for customer_id, business_id, erased_at in rows:
+        when = erased_at.astimezone(UTC).isoformat(timespec="seconds")
+        if args.json:
+            print(
+                json.dumps({"customerId": customer_id, "businessId": business_id, "erasedAt": when})
+            )
+        else:
+            print(f"{when}  {business_id}  {customer_id}")
+    if not args.json:
+        print(f"{len(rows)} erasure(s)", file=sys.stderr)
+    return 0

@@ -1,0 +1,153 @@
+"""The ``finora`` command line: every subcommand, its options and help texts, and ``main``.
+
+One table, so ``finora --help`` and the code agree on what exists; the
+subcommands themselves live in the modules named for what they do.  A
+``ConfigError`` anywhere below ends in one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+
+from app.cli.admin import (
+    cmd_apikey_create,
+    cmd_apikey_revoke,
+    cmd_business_create,
+    cmd_keys_generate,
+    cmd_keys_rotate,
+)
+from app.cli.common import fail
+from app.cli.contract import cmd_schema
+from app.cli.data import (
+    cmd_erasures,
+    cmd_events_prune,
+    cmd_import,
+    cmd_migrate,
+    cmd_reindex,
+    cmd_seed_demo,
+)
+from app.cli.server import cmd_dev, cmd_serve, cmd_worker
+from app.settings import ConfigError, Settings
+
+
+def _day(text: str) -> datetime:
+    """An argparse type, so a malformed date is a usage error (the usage line, status 2)."""
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise argparse.ArgumentTypeError("a date is YYYY-MM-DD") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="finora", description="Finora customer directory")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(run=cmd_migrate)
+    for name, run, help_text in (
+        ("serve", cmd_serve, "run the API server"),
+        ("dev", cmd_dev, "development: embedded database, migrate, demo key, serve"),
+    ):
+        serve = sub.add_parser(name, help=help_text)
+        serve.add_argument("--host")
+        serve.add_argument("--port", type=int)
+        if name == "serve":
+            serve.add_argument("--workers", type=int, default=1)
+        serve.set_defaults(run=run)
+
+    business = sub.add_parser("business", help="manage businesses").add_subparsers(
+        dest="action", required=True
+    )
+    create = business.add_parser("create", help="create a business")
+    create.add_argument("name")
+    create.add_argument("--json", action="store_true")
+    create.set_defaults(run=cmd_business_create)
+
+    apikey = sub.add_parser("apikey", help="manage API keys").add_subparsers(
+        dest="action", required=True
+    )
+    key_create = apikey.add_parser("create", help="create an API key (printed once)")
+    key_create.add_argument("--business", required=True)
+    key_create.add_argument(
+        "--scope",
+        choices=["write", "read", "read_masked"],
+        default="write",
+        help="write (default): everything; read: queries only; read_masked: queries, PII masked",
+    )
+    key_create.add_argument("--json", action="store_true")
+    key_create.set_defaults(run=cmd_apikey_create)
+    revoke = apikey.add_parser("revoke", help="revoke an API key by its prefix")
+    revoke.add_argument("prefix")
+    revoke.set_defaults(run=cmd_apikey_revoke)
+
+    keys = sub.add_parser("keys", help="encryption keys").add_subparsers(
+        dest="action", required=True
+    )
+    keys.add_parser("generate", help="print fresh key lines").set_defaults(run=cmd_keys_generate)
+    rotate = keys.add_parser("rotate", help="re-encrypt every value under the active key")
+    rotate.add_argument("--restart", action="store_true", help="ignore a killed run's progress")
+    rotate.set_defaults(run=cmd_keys_rotate)
+
+    reindex = sub.add_parser("reindex", help="rebuild blind indexes (after an index key change)")
+    reindex.add_argument("--business", help="only this business's customers")
+    reindex.add_argument("--restart", action="store_true", help="ignore a killed run's progress")
+    reindex.set_defaults(run=cmd_reindex)
+
+    worker = sub.add_parser("worker", help="deliver webhooks (run any number of them)")
+    worker.add_argument("--concurrency", type=int, default=4, help="endpoints served at once")
+    worker.set_defaults(run=cmd_worker)
+
+    events = sub.add_parser("events", help="change events").add_subparsers(
+        dest="action", required=True
+    )
+    events.add_parser(
+        "prune", help="remove events older than FINORA_EVENTS_KEEP_DAYS (the worker does it hourly)"
+    ).set_defaults(run=cmd_events_prune)
+
+    seed = sub.add_parser("seed-demo", help="create realistic demo customers")
+    seed.add_argument("--business", required=True)
+    seed.add_argument("--count", type=int, required=True)
+    seed.add_argument("--seed", type=int, default=1, help="the same seed gives the same people")
+    seed.set_defaults(run=cmd_seed_demo)
+
+    importer = sub.add_parser(
+        "import", help="find or create customers from a CSV or JSON Lines file (resumable)"
+    )
+    importer.add_argument("--business", required=True)
+    importer.add_argument("file", help="CSV with a header row (email, name, phone) or JSON Lines")
+    importer.add_argument("--report", help="per-row report (default: FILE.report.csv)")
+    importer.add_argument("--batch-size", type=int, default=500, help="rows per batch, 1 to 500")
+    importer.add_argument(
+        "--restart", action="store_true", help="import a file again from the start"
+    )
+    importer.set_defaults(run=cmd_import)
+    erasures = sub.add_parser(
+        "erasures", help="customers erased in a date range (ids and dates only)"
+    )
+    erasures.add_argument("--from", dest="since", type=_day, required=True, metavar="YYYY-MM-DD")
+    erasures.add_argument("--to", dest="until", type=_day, required=True, metavar="YYYY-MM-DD")
+    erasures.add_argument("--json", action="store_true", help="one JSON object per line")
+    erasures.set_defaults(run=cmd_erasures)
+
+    schema = sub.add_parser("schema", help="print the GraphQL SDL, or check it (--check)")
+    schema.add_argument(
+        "--check",
+        nargs="?",
+        const="contract",
+        metavar="DIR",
+        help="compare with the contract copy in DIR (default: contract) instead of printing",
+    )
+    schema.set_defaults(run=cmd_schema)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Settings are read after parsing, so ``--help`` works without any configuration."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        return args.run(settings, args)
+    except ConfigError as exc:
+        return fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
