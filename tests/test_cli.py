@@ -178,3 +178,20 @@ async def test_serve_runs_the_service_in_production(settings, app, tenant):
     assert "Traceback" not in server.log
     lines = [json.loads(line) for line in server.log.splitlines() if line.startswith("{")]
     assert any(entry.get("path") == "/graphql" and entry.get("status") == 200 for entry in lines)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("keys", "rotate"),
+        ("reindex",),
+        ("erasures", "--from", "2026-01-01", "--to", "2026-01-02"),
+        ("business", "create", "Shop"),
+        ("events", "prune"),
+    ],
+)
+async def test_key_commands_on_an_unmigrated_database_say_so_in_one_line(settings, fresh_db, args):
+    """Every command but `migrate` needs the tables; on an empty database they ended
+    in a traceback (relation "key_check" does not exist)."""
+    result = await arun(*args, env=production_env(DATABASE_URL=fresh_db))
+    assert_one_clear_line(result, "not migrated", "finora migrate")

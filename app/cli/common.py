@@ -24,7 +24,7 @@ def fail(message: str) -> int:
 async def with_orm(settings: Settings, work: Callable[[], Awaitable[Any]]) -> Any:
     """A one-off command needs the ORM for one job: a small pool, closed however it ends."""
     url = bootstrap.database_url(settings)
-    await bootstrap.check_database(url)
+    await bootstrap.check_database(url, migrated=True)
     await open_orm(url, pool_max=2)
     try:
         return await work()
@@ -36,14 +36,10 @@ async def with_keys(
     settings: Settings, work: Callable[[str], Awaitable[Any]], *, index_may_change: bool = False
 ) -> Any:
     """Run `work(database_url)` with the ORM open and the checked keys installed."""
-    from app import crypto
-    from app.startup.keycheck import verify_and_record
-
     keys = bootstrap.load_keys(settings)
 
     async def checked() -> Any:
-        crypto.install(keys)
-        await verify_and_record(keys, index_may_change=index_may_change)
+        await bootstrap.install_checked_keys(keys, index_may_change=index_may_change)
         return await work(bootstrap.database_url(settings))
 
     return await with_orm(settings, checked)

@@ -56,12 +56,31 @@ def database_url(settings: Settings) -> str:
     return url
 
 
-async def check_database(url: str) -> None:
+async def check_database(url: str, *, migrated: bool = False) -> None:
+    """The database answers, and with `migrated`, holds our tables: every command but
+    `migrate` needs them, and a missing table would otherwise surface as a traceback."""
     try:
         conn = await raw_connect(url)
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         raise ConfigError(f"the database does not answer ({type(exc).__name__})") from None
-    await conn.close()
+    try:
+        if migrated and await conn.fetchval("SELECT to_regclass('key_check')") is None:
+            raise ConfigError("the database is not migrated: run `finora migrate`")
+    finally:
+        await conn.close()
+
+
+async def install_checked_keys(keys: KeySet, *, index_may_change: bool = False) -> None:
+    """Install the keys once the open database agrees with them (app.startup.keycheck).
+
+    The key check table is the first one any command reads, so an unmigrated
+    database shows up here: one line saying what to run, not a traceback.
+    """
+    crypto.install(keys)
+    try:
+        await verify_and_record(keys, index_may_change=index_may_change)
+    except OperationalError:
+        raise ConfigError("the database is not migrated: run `finora migrate`") from None
 
 
 async def start_checks(settings: Settings) -> tuple[str, KeySet]:
@@ -71,11 +90,7 @@ async def start_checks(settings: Settings) -> tuple[str, KeySet]:
     await check_database(url)
     await open_orm(url, pool_max=2)
     try:
-        crypto.install(keys)
-        try:
-            await verify_and_record(keys)
-        except OperationalError:
-            raise ConfigError("the database is not migrated: run `finora migrate`") from None
+        await install_checked_keys(keys)
     finally:
         await close_orm()
     return url, keys
