@@ -11,10 +11,67 @@ import pytest
 from starlette.types import Receive, Scope, Send
 
 from app import meter
+from app.http import admission
 from app.http.admission import Admit, BusinessSlots
 from app.http.auth import CALLER
 from app.http.ratelimit import TokenBuckets
 from app.services.access import Caller
+
+
+@pytest.fixture(autouse=True)
+def no_borrowing(request, monkeypatch):
+    """Most tests here are about the cap: a business alone borrows nothing in them."""
+    if "borrows" not in request.node.name:
+        monkeypatch.setattr(admission, "LONE_TIMES", 1)
+
+
+async def test_a_lone_business_borrows_until_another_business_arrives(monkeypatch):
+    monkeypatch.setattr(admission, "LONE_S", 0.05)
+    monkeypatch.setattr(admission, "LONE_TIMES", 4)
+    slots = BusinessSlots(in_flight=2, queue=50, wait_s=5)
+    for _ in range(8):
+        assert await slots.enter("a")  # alone: up to 8
+    ninth = asyncio.create_task(slots.enter("a"))
+    await asyncio.sleep(0)
+    assert not ninth.done() and slots.waiting("a") == 1
+    assert await slots.enter("b")  # another business: admitted at once
+    for _ in range(6):
+        slots.leave("a")  # a is back to 2: what it frees goes to nobody...
+    await asyncio.sleep(0)
+    assert not ninth.done() and slots.running("a") == 2
+    slots.leave("a")  # ...until it runs fewer than 2
+    assert await ninth is True and slots.running("a") == 2
+    slots.leave("b")
+    tenth = asyncio.create_task(slots.enter("a"))
+    await asyncio.sleep(0)
+    assert not tenth.done()  # b is gone, but was seen less than LONE_S ago
+    await asyncio.sleep(0.06)
+    slots.leave("a")  # alone again: the line gets slots up to 8
+    assert await tenth is True and slots.running("a") == 2
+    more = [asyncio.create_task(slots.enter("a")) for _ in range(7)]
+    await asyncio.sleep(0)
+    assert sum(t.done() for t in more) == 6 and slots.running("a") == 8
+    while slots.running("a"):
+        slots.leave("a")
+        await asyncio.sleep(0)
+    assert all(t.done() for t in more)
+    assert slots._running == {} and slots._waiting == {}
+
+
+def test_who_counts_as_alone_and_borrows():
+    slots = BusinessSlots(in_flight=4, queue=10, wait_s=5)
+    lone = 4 * admission.LONE_TIMES
+    slots._arrived("a", 100.0)
+    assert slots.allowed("a", now=100.1) == lone  # nobody else ever came
+    slots._arrived("b", 101.0)
+    assert slots.allowed("a", now=101.5) == 4 and slots.allowed("b", now=101.5) == 4
+    assert slots.allowed("b", now=102.5) == lone  # a's last request was 2.5 s ago
+    assert slots.allowed("a", now=103.5) == lone  # and b's, 2.5 s ago
+    slots._arrived("b", 104.0)
+    slots._arrived("b", 104.5)
+    assert slots.allowed("b", now=104.6) == lone  # only b since 101
+    slots._running["a"] = 1  # a request of a started long ago and still running
+    assert slots.allowed("b", now=110.0) == 4
 
 
 async def test_slots_cap_queue_and_refuse():

@@ -12,7 +12,10 @@ is metered (rows read, values decrypted) and never holds the event loop long.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import time
+from collections import Counter
 
 import pytest
 
@@ -23,11 +26,14 @@ from app.services import customers, search
 from app.services.access import Caller
 from bench.fairness import (
     ABSENT,
+    PAGES_QUERY,
     SMALL_QUERY,
     VICTIM_QUERY,
+    Connection,
     Result,
     admitted_searches,
     attack_query,
+    attacker,
     measure,
     report,
 )
@@ -180,11 +186,44 @@ async def test_b_is_served_while_a_attacks_with_no_rate_limit(tenants):
 
 
 async def test_b_is_served_while_a_floods_small_requests_with_no_rate_limit(tenants):
-    """A floods 32 connections with its smallest reads.  Admission keeps 4 running; more
-    for small requests (16, 12 or 8) made A faster and failed B here (README, "Where a
-    request's time goes")."""
+    """A floods 32 connections with its smallest reads.  Admission keeps 4 of them
+    running while B is about; more for small requests (16, 12 or 8) made A faster and
+    failed B here (README, "Where a request's time goes")."""
     a, b = tenants
     result = await attack(
         production_env(FINORA_RATE_LIMIT_PER_SECOND="0"), a, b, query=SMALL_QUERY, concurrency=32
     )
     assert set(result.attack) == {200} and result.attack[200] >= 100, report(result)
+
+
+async def test_a_newcomer_finds_a_lone_business_s_borrowed_slots_ahead_only_briefly(tenants):
+    """A, alone in the process for longer than LONE_S, runs LONE_TIMES its cap of full
+    pages (app/http/admission.py); B, arriving each time after LONE_S of silence, finds
+    them all ahead of its first request.  That request must stay under B's 250 ms."""
+    from app.http.admission import LONE_S
+
+    a, b = tenants
+    env = production_env(FINORA_RATE_LIMIT_PER_SECOND="0")
+    async with running_server(env) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        flood = graphql_request(port, a.key, PAGES_QUERY, {"b": a.business_id})
+        ask = graphql_request(port, b.key, VICTIM_QUERY, {"b": b.business_id})
+        stop = asyncio.Event()
+        floods = [asyncio.create_task(attacker(port, flood, stop)) for _ in range(32)]
+        firsts = []
+        try:
+            for _ in range(3):
+                await asyncio.sleep(LONE_S + 0.5)  # A alone again
+                conn = Connection(port)
+                try:
+                    started = time.perf_counter()
+                    status, body = await conn.send(ask)
+                    firsts.append(time.perf_counter() - started)
+                finally:
+                    conn.close()
+                assert status == 200 and len(json.loads(body)["data"]["customers"]) == 20
+        finally:
+            stop.set()
+            statuses = sum(await asyncio.gather(*floods), Counter())
+    assert set(statuses) == {200} and statuses[200] >= 100, statuses
+    assert max(firsts) < 0.25, [round(1000 * f, 1) for f in firsts]
