@@ -188,6 +188,7 @@ async def test_serve_runs_the_service_in_production(settings, app, tenant):
         ("erasures", "--from", "2026-01-01", "--to", "2026-01-02"),
         ("business", "create", "Shop"),
         ("events", "prune"),
+        ("serve", "--port", "1"),
     ],
 )
 async def test_key_commands_on_an_unmigrated_database_say_so_in_one_line(settings, fresh_db, args):

@@ -18,7 +18,6 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 from tortoise import Tortoise
 
-from app import crypto
 from app.db.orm import close_orm, open_orm
 from app.http import logs
 from app.http.admission import Admit, BusinessSlots
@@ -32,8 +31,7 @@ from app.http.responses import json_response
 from app.rest.openapi import document
 from app.rest.routes import routes as rest_routes
 from app.settings import Settings
-from app.startup.bootstrap import database_url, load_keys
-from app.startup.keycheck import verify_and_record
+from app.startup.bootstrap import database_url, install_checked_keys, load_keys
 
 READY_TIMEOUT_S = 2.0
 OPENAPI = document()
@@ -69,10 +67,9 @@ def create_web_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         keys = load_keys(settings)
         await open_orm(database_url(settings))
-        crypto.install(keys)
         probe = LoopLagProbe()
         try:
-            await verify_and_record(keys)
+            await install_checked_keys(keys)
             # Full collections walk every tracked object and hold the loop meanwhile:
             # what start-up made (modules, the schema) lives forever, so it is
             # left out of them (about 100 ms less per collection under load).

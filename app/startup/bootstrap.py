@@ -11,7 +11,6 @@ import os
 import sys
 
 import asyncpg
-from tortoise.exceptions import OperationalError
 
 from app import crypto
 from app.crypto.keys import KeySet, generate_env_lines
@@ -71,23 +70,17 @@ async def check_database(url: str, *, migrated: bool = False) -> None:
 
 
 async def install_checked_keys(keys: KeySet, *, index_may_change: bool = False) -> None:
-    """Install the keys once the open database agrees with them (app.startup.keycheck).
-
-    The key check table is the first one any command reads, so an unmigrated
-    database shows up here: one line saying what to run, not a traceback.
-    """
+    """Install the keys once the open database agrees with them (app.startup.keycheck);
+    the database was found migrated first (``check_database(url, migrated=True)``)."""
     crypto.install(keys)
-    try:
-        await verify_and_record(keys, index_may_change=index_may_change)
-    except OperationalError:
-        raise ConfigError("the database is not migrated: run `finora migrate`") from None
+    await verify_and_record(keys, index_may_change=index_may_change)
 
 
 async def start_checks(settings: Settings) -> tuple[str, KeySet]:
     """Database reachable, migrated, and keys matching it; returns (url, keys)."""
     keys = load_keys(settings)
     url = database_url(settings)
-    await check_database(url)
+    await check_database(url, migrated=True)
     await open_orm(url, pool_max=2)
     try:
         await install_checked_keys(keys)
