@@ -28,11 +28,15 @@ def base62(n: int, digits: int) -> str:
 def random_base62(nbytes: int = 16) -> str:
     """Fixed-length base62 of `nbytes` random bytes (22 characters for 16), straight
     from ``secrets``: for secrets (API keys), whose bytes should sit in no buffer."""
-    n = int.from_bytes(secrets.token_bytes(nbytes), "big")
-    return base62(n, math.ceil(nbytes * 8 / math.log2(62)))
+    return base62(int.from_bytes(secrets.token_bytes(nbytes), "big"), _digits(nbytes))
 
 
-_ID_DIGITS = math.ceil(16 * 8 / math.log2(62))
+def _digits(nbytes: int) -> int:
+    """Base62 digits that hold any `nbytes` bytes."""
+    return math.ceil(nbytes * 8 / math.log2(62))
+
+
+_ID_DIGITS = _digits(16)
 
 
 def new_id(prefix: str) -> str:

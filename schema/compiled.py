@@ -76,7 +76,7 @@ from strawberry.utils.await_maybe import await_maybe
 
 from schema.direct import DirectCall, direct_call
 from schema.fast import PASSTHROUGH, field_getter, plain_attribute
-from schema.rows import Column, Fallback, RowBuilder, row_builder
+from schema.rows import Column, Fallback, RowBuilder
 
 Completer = Callable[[Any], Any]
 
@@ -228,7 +228,7 @@ class _Compiler:
                                       nullable=not non_null))  # fmt: skip
             else:
                 columns.append(Column(key, **source, complete=self.completer(type_, field_details)))
-        return row_builder(columns)
+        return RowBuilder(columns)
 
 
 class _RootField:

@@ -147,10 +147,4 @@ class RowBuilder:
         return build
 
     def __call__(self, obj: Any) -> dict[str, Any]:
-        build = self._by_class.get(obj.__class__) or self.of(obj.__class__)
-        return build(obj)
-
-
-def row_builder(columns: list[Column]) -> RowBuilder:
-    """The builder of an object's response dict, for these columns."""
-    return RowBuilder(columns)
+        return self.of(obj.__class__)(obj)

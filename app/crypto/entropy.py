@@ -30,12 +30,10 @@ class _Pool:
     __slots__ = ("block", "lock", "used")
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.block = b""
-        self.used = 0
+        self.drop()
 
     def drop(self) -> None:
-        """After a fork: a new lock (the parent's may have been held) and no block."""
+        """No block and a new lock (after a fork, the parent's may have been held)."""
         self.lock = threading.Lock()
         self.block = b""
         self.used = 0
