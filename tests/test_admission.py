@@ -18,17 +18,9 @@ from app.http.ratelimit import TokenBuckets
 from app.services.access import Caller
 
 
-@pytest.fixture(autouse=True)
-def no_borrowing(request, monkeypatch):
-    """Most tests here are about the cap: a business alone borrows nothing in them."""
-    if "borrows" not in request.node.name:
-        monkeypatch.setattr(admission, "LONE_TIMES", 1)
-
-
 async def test_a_lone_business_borrows_until_another_business_arrives(monkeypatch):
     monkeypatch.setattr(admission, "LONE_S", 0.05)
-    monkeypatch.setattr(admission, "LONE_TIMES", 4)
-    slots = BusinessSlots(in_flight=2, queue=50, wait_s=5)
+    slots = BusinessSlots(in_flight=2, queue=50, wait_s=5, lone_times=4)
     for _ in range(8):
         assert await slots.enter("a")  # alone: up to 8
     ninth = asyncio.create_task(slots.enter("a"))
@@ -58,7 +50,7 @@ async def test_a_lone_business_borrows_until_another_business_arrives(monkeypatc
     assert slots._running == {} and slots._waiting == {}
 
 
-def test_who_counts_as_alone_and_borrows():
+def test_who_counts_as_alone():
     slots = BusinessSlots(in_flight=4, queue=10, wait_s=5)
     lone = 4 * admission.LONE_TIMES
     slots._arrived("a", 100.0)
@@ -75,7 +67,7 @@ def test_who_counts_as_alone_and_borrows():
 
 
 async def test_slots_cap_queue_and_refuse():
-    slots = BusinessSlots(in_flight=2, queue=2, wait_s=5)
+    slots = BusinessSlots(in_flight=2, queue=2, wait_s=5, lone_times=1)
     assert await slots.enter("a") and await slots.enter("a")
     assert slots.running("a") == 2
     waiters = [asyncio.create_task(slots.enter("a")) for _ in range(2)]
@@ -95,7 +87,7 @@ async def test_slots_cap_queue_and_refuse():
 
 
 async def test_a_wait_too_long_is_refused_and_forgotten():
-    slots = BusinessSlots(in_flight=1, queue=4, wait_s=0.05)
+    slots = BusinessSlots(in_flight=1, queue=4, wait_s=0.05, lone_times=1)
     assert await slots.enter("a")
     assert await slots.enter("a") is False  # waited 50 ms, gave up
     assert slots.waiting("a") == 0
@@ -107,7 +99,7 @@ async def test_each_waiter_gets_its_own_full_wait_from_one_timer_per_line():
     """Deadlines follow arrival: the line's one timer refuses each waiter at its own
     deadline, not all of them at the first one's, and a slot handed over in time wins."""
     loop = asyncio.get_running_loop()
-    slots = BusinessSlots(in_flight=1, queue=4, wait_s=0.2)
+    slots = BusinessSlots(in_flight=1, queue=4, wait_s=0.2, lone_times=1)
     assert await slots.enter("a")
     started = loop.time()
     early = asyncio.create_task(slots.enter("a"))
@@ -131,7 +123,7 @@ async def test_each_waiter_gets_its_own_full_wait_from_one_timer_per_line():
 
 
 async def test_a_cancelled_waiter_gives_its_slot_on():
-    slots = BusinessSlots(in_flight=1, queue=4, wait_s=5)
+    slots = BusinessSlots(in_flight=1, queue=4, wait_s=5, lone_times=1)
     assert await slots.enter("a")
     first = asyncio.create_task(slots.enter("a"))
     second = asyncio.create_task(slots.enter("a"))
@@ -188,7 +180,7 @@ def with_caller(app: Any, business_id: str, key: str) -> Any:
 async def test_middleware_charges_work_and_refuses_beyond_the_queue():
     inner = Worker(rows=5000)
     limits = TokenBuckets(rate=1, burst=30)
-    slots = BusinessSlots(in_flight=1, queue=1, wait_s=5)
+    slots = BusinessSlots(in_flight=1, queue=1, wait_s=5, lone_times=1)
     admit = Admit(inner, slots=slots, limits=limits, work_per_token=1000)
     transport = httpx.ASGITransport(app=with_caller(admit, "biz_a", "fin_a"))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:

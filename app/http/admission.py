@@ -67,9 +67,11 @@ class _Line:
 class BusinessSlots:
     """The requests each business has running, and those waiting for a slot."""
 
-    def __init__(self, in_flight: int, queue: int, wait_s: float) -> None:
+    def __init__(
+        self, in_flight: int, queue: int, wait_s: float, *, lone_times: int = LONE_TIMES
+    ) -> None:
         self.in_flight = in_flight
-        self.lone_in_flight = in_flight * LONE_TIMES
+        self.lone_in_flight = in_flight * lone_times
         self.queue = queue
         self.wait_s = wait_s
         self._running: dict[str, int] = {}
