@@ -12,8 +12,11 @@ and the request goes the general way.
 
 Each builder is also made again per class of object it meets (a few at most):
 there, an attribute that is a lazily decrypted column (app.models.records.Opened)
-is read inline, from its slot, with the descriptor's own open and mask, instead
-of through a descriptor call per value.
+is read inline, from its slot: the cipher is called directly (the descriptor's
+table and column as AAD, the plaintext kept in the slot, as ``Opened.open`` does)
+and the row's decryptions are counted once for the meter, then the mask applied.
+Two calls per value (descriptor, ``open``) plus a meter call are a tenth of a
+list's cost per row.
 
 The source holds only generated names (``v0``, ``g0``) and attribute names that
 are Python identifiers of the schema's own fields; response keys and every other
@@ -29,6 +32,7 @@ from typing import Any
 
 from graphql import Undefined
 
+from app import crypto, meter
 from app.models.records import Opened
 
 
@@ -70,11 +74,15 @@ def _source(n: int, column: Column, cls: type | None, namespace: dict[str, Any])
     opened = _opened(cls, column.attribute)
     if opened is not None and opened.slot.isidentifier():
         namespace[f"m{n}"] = opened.missing
-        namespace[f"o{n}"] = opened.open
+        namespace[f"a{n}"] = opened.table
+        namespace[f"b{n}"] = opened.column
         lines = [
             f"v{n} = obj.{opened.slot}",
             f"if v{n} is None: v{n} = m{n}",
-            f"elif v{n}.__class__ is bytes: v{n} = o{n}(obj, v{n})",
+            f"elif v{n}.__class__ is bytes:",
+            "    if op is None: op = current().cipher.open",
+            f"    v{n} = obj.{opened.slot} = op(a{n}, b{n}, obj.id, v{n})",
+            "    opened += 1",
         ]
         if opened.shown is not None:
             namespace[f"h{n}"] = opened.shown
@@ -101,8 +109,13 @@ def _leaf_lines(n: int, column: Column, namespace: dict[str, Any]) -> list[str]:
 
 def _generate(columns: list[Column], cls: type | None) -> Callable[[Any], dict[str, Any]]:
     """The function from an object (of ``cls``, when given) to its response dict."""
-    namespace: dict[str, Any] = {"Fallback": Fallback, "Undefined": Undefined}
-    body: list[str] = []
+    namespace: dict[str, Any] = {
+        "Fallback": Fallback,
+        "Undefined": Undefined,
+        "current": crypto.current,
+        "decrypted": meter.decrypted,
+    }
+    body: list[str] = ["op = None", "opened = 0"]
     entries: list[str] = []
     for n, column in enumerate(columns):
         namespace[f"k{n}"] = column.key
@@ -117,6 +130,7 @@ def _generate(columns: list[Column], cls: type | None) -> Callable[[Any], dict[s
             body.append(f"v{n} = s{n}(v{n})")
         else:
             body.extend(_leaf_lines(n, column, namespace))
+    body.append("if opened: decrypted(opened)")
     source = "def build(obj):\n" + "".join(f"    {line}\n" for line in body)
     source += "    return {" + ", ".join(entries) + "}\n"
     exec(compile(source, "<schema.rows>", "exec"), namespace)

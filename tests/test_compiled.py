@@ -202,3 +202,31 @@ def test_root_resolvers_are_called_directly_only_when_the_wrapper_would_only_ren
     assert direct_call(query.fields["customers"], schema) is not None
     assert direct_call(mutation.fields["createCustomer"], schema) is None  # an input object
     assert direct_call(mutation.fields["findOrCreateCustomers"], schema) is None  # a list of them
+
+
+async def test_row_builders_open_count_and_keep_values_as_the_records_do(gql, tenant):
+    """The builder decrypts inline instead of through the descriptor: the same
+    plaintexts (masked ones too), each value counted once by the meter, and kept in
+    the record so a second read neither decrypts nor counts again."""
+    from app import meter
+    from app.services import customers as service
+    from app.services.access import Caller, Scope
+    from schema.rows import Column, RowBuilder
+
+    await create(gql, tenant, name="Ada Rows", email="ada.rows@example.com", phone="+2348031234567")
+    await create(gql, tenant, name="Bo Rows", email="bo.rows@example.com")
+    pii = ("email", "phone", "address", "tin")
+    builder = RowBuilder([Column(key=name, attribute=name, coerce=str, passthrough=str)
+                          for name in pii])  # fmt: skip
+    for scope in (Scope.WRITE, Scope.READ_MASKED):
+        caller = Caller(tenant.business_id, "fin_rows", scope)
+        rows = await service.list_customers(caller, business_id=tenant.business_id, limit=100)
+        sealed = sum(1 for row in rows for name in pii if getattr(row, f"_{name}") is not None)
+        with meter.metered() as work:
+            built = [builder(row) for row in rows]
+            again = [builder(row) for row in rows]
+        assert work.decrypted == sealed > 0
+        fresh = await service.list_customers(caller, business_id=tenant.business_id, limit=100)
+        assert built == again == [{name: getattr(row, name) for name in pii} for row in fresh]
+        emails = {row["email"] for row in built}
+        assert ("ada.rows@example.com" in emails) is (scope is Scope.WRITE)

@@ -63,9 +63,9 @@ class Opened:
     ``shown`` turns a non-empty value into what is served (a mask), on every read,
     in the same descriptor call: masking must not cost a second one.
 
-    Compiled row builders (schema/rows.py) do what ``__get__`` does inline, from
-    ``slot``, ``missing``, ``open`` and ``shown``: a descriptor call per value
-    served is a tenth of a list's cost per row.
+    Compiled row builders (schema/rows.py) do what ``__get__`` and ``open`` do
+    inline, from ``slot``, ``missing``, ``table``, ``column`` and ``shown``: a
+    change to how a value is opened or counted is made in both places.
     """
 
     __slots__ = ("column", "missing", "read", "shown", "slot", "table")
