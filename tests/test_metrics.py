@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import running_server
@@ -111,3 +112,33 @@ async def test_metrics_need_the_token_when_one_is_set(settings, app):
     assert missing.headers["WWW-Authenticate"] == "Bearer"
     assert right.status_code == 200 and "finora_requests_total" in right.text
     assert "finora_open_connections" in right.text
+
+
+def test_request_stats_count_buckets_as_prometheus_does_and_cap_operations():
+    """Plain-number stats, exposed in Prometheus' text format: a value on a bound is in
+    that bound's bucket (le), past the last only in +Inf; operations past the cap are "other"."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from app.http.metrics import RequestStats
+
+    stats = RequestStats(buckets=(0.01, 0.1), max_operations=2)
+    registry = CollectorRegistry()
+    registry.register(stats)
+    for seconds in (0.01, 0.05, 0.1, 3.0):
+        stats.record("a", 200, seconds)
+    stats.record("b", 500, 0.2)
+    stats.record("c", 200, 0.001)  # a third operation: over the cap
+    found = samples(generate_latest(registry).decode())
+    bucket = "finora_request_duration_seconds_bucket"
+    assert [
+        found[(bucket, (("le", le), ("operation", "a")))] for le in ("0.01", "0.1", "+Inf")
+    ] == [
+        1,
+        3,
+        4,
+    ]
+    assert found[("finora_request_duration_seconds_sum", (("operation", "a"),))] == pytest.approx(3.16)
+    assert found[("finora_requests_total", (("operation", "a"), ("status", "200")))] == 4
+    assert found[("finora_requests_total", (("operation", "b"), ("status", "500")))] == 1
+    assert found[("finora_requests_total", (("operation", "other"), ("status", "200")))] == 1
+    assert not any(dict(labels).get("operation") == "c" for _, labels in found)
