@@ -86,7 +86,7 @@ class ObserveRequests:
                     "method": scope["method"],
                     "path": scope["path"],
                     "status": status,
-                    "duration_ms": round(seconds * 1000, 2),
+                    "duration_ms": int(seconds * 100_000) / 100,
                     "business_id": caller.business_id if caller else None,
                     "operation": operation,
                 }
