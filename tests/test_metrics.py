@@ -129,15 +129,10 @@ def test_request_stats_count_buckets_as_prometheus_does_and_cap_operations():
     stats.record("b", 500, 0.2)
     stats.record("c", 200, 0.001)  # a third operation: over the cap
     found = samples(generate_latest(registry).decode())
-    bucket = "finora_request_duration_seconds_bucket"
-    assert [
-        found[(bucket, (("le", le), ("operation", "a")))] for le in ("0.01", "0.1", "+Inf")
-    ] == [
-        1,
-        3,
-        4,
-    ]
-    assert found[("finora_request_duration_seconds_sum", (("operation", "a"),))] == pytest.approx(3.16)
+    bucket, total = "finora_request_duration_seconds_bucket", "finora_request_duration_seconds_sum"
+    buckets = [found[(bucket, (("le", le), ("operation", "a")))] for le in ("0.01", "0.1", "+Inf")]
+    assert buckets == [1, 3, 4]
+    assert found[(total, (("operation", "a"),))] == pytest.approx(3.16)
     assert found[("finora_requests_total", (("operation", "a"), ("status", "200")))] == 4
     assert found[("finora_requests_total", (("operation", "b"), ("status", "500")))] == 1
     assert found[("finora_requests_total", (("operation", "other"), ("status", "200")))] == 1
