@@ -44,7 +44,7 @@ from app.http.ratelimit import TokenBuckets
 from app.http.responses import error_response
 
 #: A business alone in the process may run this many times ``in_flight``.
-LONE_TIMES = 3
+LONE_TIMES = 4
 #: Seconds since another business's last request before a business counts as alone.
 LONE_S = 2.0
 
