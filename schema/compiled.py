@@ -74,6 +74,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema import Schema
 from strawberry.utils.await_maybe import await_maybe
 
+from schema.arguments import argument_reader
 from schema.direct import DirectCall, direct_call
 from schema.fast import PASSTHROUGH, field_getter, plain_attribute
 from schema.rows import Column, Fallback, RowBuilder
@@ -232,7 +233,7 @@ class _Compiler:
 
 
 class _RootField:
-    __slots__ = ("complete", "direct", "field_def", "key", "nodes", "path")
+    __slots__ = ("arguments", "complete", "direct", "field_def", "key", "nodes", "path")
 
     def __init__(
         self,
@@ -248,6 +249,7 @@ class _RootField:
         self.complete = complete
         self.direct = direct
         self.path = Path(None, key, "Query")
+        self.arguments = argument_reader(field_def, nodes[0]) if field_def is not None else None
 
 
 class Plan:
@@ -312,7 +314,10 @@ class Plan:
                     data[field.key] = field.complete  # __typename
                     continue
                 field_def = field.field_def
-                args = get_argument_values(field_def, field.nodes[0], values)
+                if field.arguments is not None:
+                    args = field.arguments(values)
+                else:
+                    args = get_argument_values(field_def, field.nodes[0], values)
                 info = GraphQLResolveInfo(
                     field.nodes[0].name.value,
                     field.nodes,

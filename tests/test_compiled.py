@@ -230,3 +230,50 @@ async def test_row_builders_open_count_and_keep_values_as_the_records_do(gql, te
         assert built == again == [{name: getattr(row, name) for name in pii} for row in fresh]
         emails = {row["email"] for row in built}
         assert ("ada.rows@example.com" in emails) is (scope is Scope.WRITE)
+
+
+def test_argument_readers_give_graphql_core_s_arguments_or_hand_back():
+    """Arguments read by a plan are graphql-core's, for variables given, omitted and
+    null, defaults and literals; where graphql-core raises, the reader hands back."""
+    import pytest
+    from graphql.execution.values import get_argument_values, get_variable_values
+
+    from schema.arguments import argument_reader
+
+    schema = build_schema()._schema
+    documents = [
+        "query($b: ID!, $n: Int) { customers(businessId: $b, limit: $n) { id } }",
+        "query($b: ID!, $n: Int!) { customers(businessId: $b, limit: $n) { id } }",
+        'query { customers(businessId: "biz_lit", limit: 7) { id } }',
+        "query($b: ID!) { customers(businessId: $b) { id } }",
+        "query($b: ID!, $f: Int, $a: String) { customerConnection(businessId: $b, first: $f,"
+        " after: $a) { totalCount } }",
+        "query($b: ID!) { customerConnection(businessId: $b, after: null) { totalCount } }",
+    ]
+    variable_sets = [
+        {"b": "biz_1", "n": 3, "f": 2, "a": "c"},
+        {"b": "biz_1"},
+        {"b": "biz_1", "n": None, "f": None, "a": None},
+        {},
+    ]
+    compared = 0
+    for text in documents:
+        operation = parse(text).definitions[0]
+        node = operation.selection_set.selections[0]
+        field_def = schema.query_type.fields[node.name.value]
+        reader = argument_reader(field_def, node)
+        assert reader is not None, text
+        for variables in variable_sets:
+            definitions = operation.variable_definitions or ()
+            values = get_variable_values(schema, definitions, variables)
+            if isinstance(values, list):
+                continue  # the variables themselves are refused before any argument
+            try:
+                expected = get_argument_values(field_def, node, values)
+            except Exception:
+                with pytest.raises(Exception):  # noqa: B017 - Fallback or graphql-core's
+                    reader(values)
+                continue
+            assert reader(values) == expected, (text, variables)
+            compared += 1
+    assert compared >= 12
