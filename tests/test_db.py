@@ -29,10 +29,10 @@ async def test_release_rolls_back_an_open_transaction(database_url):
 
 async def test_reads_see_their_transaction_and_only_committed_rows_outside_it(app):
     """app.db.reads.fetch takes the pool outside a transaction, the transaction's
-    connection inside one: a read in a transaction sees its own writes."""
-    from tortoise.transactions import in_transaction
-
+    connection inside one (app.db.transaction): a read in a transaction sees its
+    own writes, and so does a task it starts."""
     from app.db.reads import fetch
+    from app.db.transaction import transaction
     from app.models import Business
 
     sql = "SELECT count(*) FROM business WHERE name = $1"
@@ -42,11 +42,13 @@ async def test_reads_see_their_transaction_and_only_committed_rows_outside_it(ap
         await go.wait()
         return (await fetch(sql, "Mid-flight"))[0][0]
 
+    assert (await fetch(sql, "Mid-flight"))[0][0] == 0  # the pool is found and remembered
     outside = asyncio.create_task(elsewhere())  # its own context: no transaction
     with pytest.raises(RuntimeError):
-        async with in_transaction() as conn:
+        async with transaction() as conn:
             await Business.create(id="biz_midflight", name="Mid-flight", using_db=conn)
             assert (await fetch(sql, "Mid-flight"))[0][0] == 1  # its own write
+            assert (await asyncio.create_task(fetch(sql, "Mid-flight")))[0][0] == 1
             go.set()
             assert await outside == 0  # not committed: the pool does not see it
             raise RuntimeError("roll back")

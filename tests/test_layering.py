@@ -39,3 +39,16 @@ def test_the_check_sees_an_import_of_schema(tmp_path):
     sample = tmp_path / "sample.py"
     sample.write_text("import os\nfrom schema.limits import MAX_LIST_COST\nimport schema\n")
     assert {"schema.limits", "schema"} <= imported_modules(sample)
+
+
+def test_app_opens_transactions_only_through_app_db_transaction():
+    """Reads outside app.db.transaction go to the pool: a transaction opened another
+    way would not see its own writes through app.db.reads."""
+    allowed = APP / "db" / "transaction.py"
+    offenders = sorted(
+        str(path.relative_to(APP.parent))
+        for path in APP.rglob("*.py")
+        if path != allowed and "tortoise.transactions" in imported_modules(path)
+    )
+    assert offenders == []
+    assert "tortoise.transactions" in imported_modules(allowed)  # the check sees the import

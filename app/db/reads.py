@@ -5,8 +5,9 @@ wraps the rows itself (app.models.records), so it needs nothing of Tortoise but
 its connection.  Tortoise's way to one (its current-client lookup, a pool
 wrapper object, two awaits around asyncpg's own acquire and release) costs
 about as much as the query's own client-side work for a small read, so outside
-a transaction the rows come from the pool Tortoise opened; inside one, from the
-transaction's connection, so a read sees the transaction's own writes.
+a transaction the rows come from the pool Tortoise opened, remembered until it
+closes; inside one (app.db.transaction), from the transaction's connection, so
+a read sees the transaction's own writes.
 """
 
 from __future__ import annotations
@@ -14,18 +15,28 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+import asyncpg
 from tortoise.backends.base.client import TransactionalDBClient
 from tortoise.connection import get_connection
 
 from app import meter
+from app.db import transaction
 from app.db.orm import CONNECTION
+
+#: Tortoise's pool, once a read outside a transaction has found it.
+_pool: asyncpg.Pool | None = None
 
 
 async def _rows(sql: str, params: tuple[Any, ...]) -> list[Any]:
+    global _pool
+    inside = transaction.inside()
+    if not inside and _pool is not None and not _pool.is_closing():
+        return await _pool.fetch(sql, *params)  # type: ignore[no-any-return]
     client = get_connection(CONNECTION)
-    pool = None if isinstance(client, TransactionalDBClient) else client._pool
-    if pool is not None:
-        return await pool.fetch(sql, *params)  # type: ignore[no-any-return]
+    if not inside and not isinstance(client, TransactionalDBClient):
+        _pool = client._pool  # None until Tortoise's first query opens it
+        if _pool is not None:
+            return await _pool.fetch(sql, *params)  # type: ignore[no-any-return]
     async with client.acquire_connection() as conn:
         return await conn.fetch(sql, *params)  # type: ignore[no-any-return]
 

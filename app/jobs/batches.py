@@ -13,9 +13,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from tortoise.queryset import QuerySet
-from tortoise.transactions import in_transaction
 from tqdm import tqdm
 
+from app.db.transaction import transaction
 from app.models import Customer, Job
 
 log = logging.getLogger("finora.jobs")
@@ -88,7 +88,7 @@ async def walk(
             updates = rewrite(batch)
             job.cursor = batch[-1][0]
             job.done += len(batch)
-            async with in_transaction() as conn:
+            async with transaction() as conn:
                 if updates:
                     await conn.execute_many(update_sql, updates)
                 await job.save(using_db=conn)

@@ -26,8 +26,7 @@ from itertools import islice
 from pathlib import Path
 from typing import IO, Any
 
-from tortoise.transactions import in_transaction
-
+from app.db.transaction import transaction
 from app.jobs.batches import progress
 from app.models import Job
 from app.services import bulk
@@ -220,7 +219,7 @@ async def import_file(
         writer = csv.writer(handle)
         for batch in _batches(todo, batch_size):
             readable = [row for row in batch if row.problem is None]
-            async with in_transaction() as conn:
+            async with transaction() as conn:
                 results: dict[int, bulk.RowResult] = {}
                 if readable:
                     outcome = await bulk.find_or_create_customers(

@@ -36,9 +36,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from tortoise.transactions import in_transaction
-
 from app import meter, pacing
+from app.db.transaction import transaction
 from app.models import Customer, records
 from app.models.encrypted import EncryptedField
 from app.models.records import CustomerRecord, CustomerView
@@ -301,7 +300,7 @@ async def find_or_create_customers(
         # leave the loop half idle for this one (app.pacing), whose one next step
         # is reading the answer.
         with meter.heavy_work():
-            async with in_transaction() as conn, conn.acquire_connection() as db:
+            async with transaction() as conn, conn.acquire_connection() as db:
                 created, found = await _write(db, business_id, batch)
                 actor = events.actor_of(caller)
                 await events.record(

@@ -15,10 +15,10 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
-from tortoise.transactions import in_transaction
 
 from app import crypto
 from app.db.reads import fetch
+from app.db.transaction import transaction
 from app.ids import new_id, well_formed
 from app.models import Customer
 from app.models.records import CustomerRecord, CustomerView
@@ -237,7 +237,7 @@ async def create_customer(
     require_business(caller, business_id)
     data = validation.check({key: values.get(key) for key in validation.RULES})
     customer = new_customer(business_id, data)
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         await _save_unless_taken(customer, force_create=True, using_db=conn)
         await events.record(conn, _event(caller, customer, events.CREATED))
     return customer
@@ -277,7 +277,7 @@ async def find_or_create_customer(
             return existing, False
         customer = new_customer(business_id, data)
         try:
-            async with in_transaction() as conn:
+            async with transaction() as conn:
                 await customer.save(force_create=True, using_db=conn)
                 await events.record(conn, _event(caller, customer, events.CREATED))
         except IntegrityError as exc:
@@ -320,7 +320,7 @@ async def update_customer(
         errors += invalid.errors
     if errors:
         raise InvalidInput(errors)  # every problem at once, before anything is read
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         customer = await _locked(caller, customer_id, conn)
         if customer is None:
             raise _not_found()
@@ -353,7 +353,7 @@ async def update_customer(
 async def delete_customer(caller: Caller, *, customer_id: str) -> CustomerView:
     """Soft delete; deleting an already deleted (or erased) customer returns it unchanged."""
     require_write(caller)
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         customer = await _locked(caller, customer_id, conn)
         if customer is None:
             raise _not_found()
@@ -404,7 +404,7 @@ async def erase_customer(caller: Caller, *, customer_id: str) -> CustomerView:
     bring a value back.
     """
     require_write(caller)
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         customer = await _locked(caller, customer_id, conn)
         if customer is None:
             raise _not_found()

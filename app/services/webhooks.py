@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from tortoise.transactions import in_transaction
-
+from app.db.transaction import transaction
 from app.ids import new_id, well_formed
 from app.models import Business, WebhookDelivery, WebhookEndpoint
 from app.services import events
@@ -57,7 +56,7 @@ async def create_endpoint(
     except Refused as refused:
         raise _invalid(("url",), "INVALID", f"url refused: {refused}") from None
     secret = signing.new_secret()
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         # The business row lock makes the count and the insert one step.
         await Business.filter(id=business_id).select_for_update().using_db(conn).first()
         live = await WebhookEndpoint.filter(business_id=business_id, deleted_at=None)
@@ -89,7 +88,7 @@ async def delete_endpoint(caller: Caller, *, endpoint_id: str) -> str:
     require_write(caller)
     if not well_formed(endpoint_id, "whep"):
         raise _invalid(("id",), "NOT_FOUND", "No such webhook endpoint")
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         gone = await (
             WebhookEndpoint.filter(id=endpoint_id, business_id=caller.business_id, deleted_at=None)
             .using_db(conn)
