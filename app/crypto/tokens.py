@@ -122,9 +122,11 @@ class SearchTokens:
         (the same tokens as those of the distinct grams, for half the work).  A gram
         not remembered yet sends the row the long way, which computes and keeps it.
         """
-        cache = self._cache
-        trigrams, email_trigrams = (cache.table(("trigram", business_id, d)) for d in (NAME, EMAIL))
-        short, email_short = (cache.table(("short", business_id, d)) for d in (NAME, EMAIL))
+        table = self._cache.table
+        trigrams = table(("trigram", business_id, NAME))
+        email_trigrams = table(("trigram", business_id, EMAIL))
+        short = table(("short", business_id, NAME))
+        email_short = table(("short", business_id, EMAIL))
         if trigrams and email_trigrams and short and email_short:
             lowered = email.lower()
             name_pairs = list(map(add, name_lower, name_lower[1:]))

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import operator
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -225,9 +226,13 @@ def _checked(raw: object, result: RowResult) -> dict[str, str | None] | None:
         return None
 
 
+#: A stored row's values in the order of a record's columns, as a tuple (in C).
+_record_values = operator.itemgetter(*records.COLUMNS)
+
+
 def _record(stored: dict[str, Any]) -> CustomerRecord:
     """A row we wrote, served from its plaintext (nothing to decrypt)."""
-    return CustomerRecord(tuple(stored[column] for column in records.COLUMNS))
+    return CustomerRecord(_record_values(stored))
 
 
 @contextmanager
