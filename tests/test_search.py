@@ -67,6 +67,21 @@ def test_remembered_tokens_equal_computed_ones_whatever_the_bound(entries):
         assert len(cache._tables) <= max(entries, 1)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.text(max_size=12), st.text(max_size=20)), min_size=1, max_size=6))
+def test_rows_whose_grams_are_remembered_get_the_tokens_of_their_distinct_grams(rows):
+    """The short way (each gram as it occurs, looked up) equals the long one, and a row
+    with one gram not remembered yet still gets it computed."""
+    keys = keyset()
+    tokens = SearchTokens(keys)
+    for name, email in rows:
+        tokens.for_rows("biz_1", name.lower(), email)  # now remembered
+    rows = [*rows, (rows[0][0] + "qz", rows[0][1]), (rows[0][0], rows[0][1] + "@ÿ")]
+    assert [tokens.for_rows("biz_1", n.lower(), e) for n, e in rows] == _uncached(
+        keys, [("biz_1", n.lower(), e) for n, e in rows], []
+    )[0]
+
+
 def test_the_gram_cache_drops_the_least_recently_used_table_first():
     cache = GramCache(6)
 

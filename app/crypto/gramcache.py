@@ -38,6 +38,15 @@ class GramCache:
     def __len__(self) -> int:
         return self._size
 
+    def table(self, slot: Hashable) -> dict[str, int] | None:
+        """The grams remembered in `slot` (now its most recently used table), or None.
+
+        To read only: a caller that misses a gram goes through ``tokens``."""
+        table = self._tables.get(slot)
+        if table is not None:
+            self._tables.move_to_end(slot)
+        return table
+
     def tokens(
         self, slot: Hashable, found: set[str], compute: Callable[[set[str]], dict[str, int]]
     ) -> set[int]:
