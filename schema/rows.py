@@ -73,6 +73,8 @@ def _opened(cls: type | None, attribute: str | None) -> Opened | None:
 def _source(n: int, column: Column, cls: type | None, namespace: dict[str, Any]) -> list[str]:
     opened = _opened(cls, column.attribute)
     if opened is not None and opened.slot.isidentifier():
+        # A row that opens values: the cipher found once, the openings counted once.
+        namespace["current"], namespace["decrypted"] = crypto.current, meter.decrypted
         namespace[f"m{n}"] = opened.missing
         namespace[f"a{n}"] = opened.table
         namespace[f"b{n}"] = opened.column
@@ -109,13 +111,8 @@ def _leaf_lines(n: int, column: Column, namespace: dict[str, Any]) -> list[str]:
 
 def _generate(columns: list[Column], cls: type | None) -> Callable[[Any], dict[str, Any]]:
     """The function from an object (of ``cls``, when given) to its response dict."""
-    namespace: dict[str, Any] = {
-        "Fallback": Fallback,
-        "Undefined": Undefined,
-        "current": crypto.current,
-        "decrypted": meter.decrypted,
-    }
-    body: list[str] = ["op = None", "opened = 0"]
+    namespace: dict[str, Any] = {"Fallback": Fallback, "Undefined": Undefined}
+    body: list[str] = []
     entries: list[str] = []
     for n, column in enumerate(columns):
         namespace[f"k{n}"] = column.key
@@ -130,7 +127,8 @@ def _generate(columns: list[Column], cls: type | None) -> Callable[[Any], dict[s
             body.append(f"v{n} = s{n}(v{n})")
         else:
             body.extend(_leaf_lines(n, column, namespace))
-    body.append("if opened: decrypted(opened)")
+    if "decrypted" in namespace:  # some column opens values (_source)
+        body = ["op = None", "opened = 0", *body, "if opened: decrypted(opened)"]
     source = "def build(obj):\n" + "".join(f"    {line}\n" for line in body)
     source += "    return {" + ", ".join(entries) + "}\n"
     exec(compile(source, "<schema.rows>", "exec"), namespace)
