@@ -42,9 +42,6 @@ _UNICODE_BREAKS = re.compile("[\x85\u2028\u2029]")
 _NEEDS_QUOTES = re.compile('[\\s"=\\\\\x00-\x1f\x7f-\x9f\u2028\u2029]')
 
 
-_LOWER = {"INFO": "info", "WARNING": "warning", "ERROR": "error"}
-
-
 def _escape(match: re.Match[str]) -> str:
     return json.dumps(match[0])[1:-1]
 
@@ -66,7 +63,7 @@ def _json_bytes(
     by arithmetic (``round`` with digits costs more than the rest of the line)."""
     entry = {
         "ts": int(created * 1000) / 1000,
-        "level": _LOWER.get(level) or level.lower(),
+        "level": level.lower(),
         "logger": name,
         "msg": message,
         **fields,
