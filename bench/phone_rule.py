@@ -21,8 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.jobs.seed import people  # noqa: E402
-from app.services import validation  # noqa: E402
-from bench.email_rule import per_call  # noqa: E402
+from bench.email_rule import compare  # noqa: E402
 
 
 def national(number: str) -> str:
@@ -48,16 +47,7 @@ def main() -> None:
         ("no plus", [number[1:] for number in seeded]),
     )
     for label, numbers in sets:
-        answers = list(map(validation.phone, numbers))
-        if answers != list(map(validation.phone_by_library, numbers)):
-            raise SystemExit(f"{label}: phone() and phone_by_library() disagree")
-        fast = sum(validation.plain_phone(number) is not None for number in numbers)
-        with_fast = per_call(validation.phone, numbers, args.repeat)
-        library = per_call(validation.phone_by_library, numbers, args.repeat)
-        print(
-            f"{label:>8}: phone() {with_fast:6.2f} us/call, library alone {library:6.2f} "
-            f"us/call ({library / with_fast:.0f}x); fast path took {fast:,} of {len(numbers):,}"
-        )
+        compare(label, numbers, "phone", args.repeat)
 
 
 if __name__ == "__main__":
