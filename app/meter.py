@@ -3,8 +3,10 @@
 The admission middleware opens a meter per request (a context variable, so the
 tasks GraphQL starts for aliased fields share it); the read path reports to it;
 after the answer the request's key is charged in its rate-limit bucket for the
-work done, not only for the request.  So a caller whose requests walk a whole
-business runs out of budget long before one reading a page at a time.
+work done, not only for the request, so a caller whose requests walk a whole
+business runs out of budget long before one reading a page at a time.  Work
+whose size is known beforehand (the rows of a bulk call) is paid for before it
+starts (``pay_rows``).
 
 The meter also keeps a request to one pooled connection at a time: aliased root
 fields would otherwise take as many connections as they are, and one business
@@ -18,7 +20,7 @@ loop.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -26,25 +28,28 @@ from contextvars import ContextVar
 WORK_PER_TOKEN = 1000
 
 
-class Work:
-    __slots__ = ("bulk_rows", "decrypted", "heavy", "one_query", "rows")
+def _free(cost: float) -> float:
+    """The payer outside an admitted request (tests, the CLI): nothing to pay."""
+    return 0.0
 
-    def __init__(self) -> None:
+
+class Work:
+    __slots__ = ("decrypted", "heavy", "one_query", "paid_rows", "pay", "rows")
+
+    def __init__(self, pay: Callable[[float], float] = _free) -> None:
         self.rows = 0
         self.decrypted = 0
-        self.bulk_rows = 0
         self.heavy = 0
         self.one_query = asyncio.Lock()
+        #: Takes tokens from the request's key for work about to start (ratelimit.pay).
+        self.pay = pay
+        self.paid_rows = 0
 
     def tokens(self, work_per_token: float = WORK_PER_TOKEN) -> float:
-        """Tokens owed beyond the one the request paid at the door.
-
-        A bulk find-or-create of N rows owes N - 1: it is N requests' worth of work.
-        """
-        owed = float(max(0, self.bulk_rows - 1))
+        """Tokens owed after the answer, for what was read and opened."""
         if work_per_token <= 0:
-            return owed
-        return owed + (self.rows + self.decrypted) / work_per_token
+            return 0.0
+        return (self.rows + self.decrypted) / work_per_token
 
 
 _current: ContextVar[Work | None] = ContextVar("finora_work", default=None)
@@ -61,10 +66,13 @@ class metered:  # lower case: used as the function it was, ``with meter.metered(
     """The meter of one request, from admission to its answer (a class, not a generator:
     it is entered once per request)."""
 
-    __slots__ = ("token", "work")
+    __slots__ = ("pay", "token", "work")
+
+    def __init__(self, pay: Callable[[float], float] = _free) -> None:
+        self.pay = pay
 
     def __enter__(self) -> Work:
-        self.work = Work()
+        self.work = Work(self.pay)
         self.token = _current.set(self.work)
         _Census.serving += 1
         return self.work
@@ -101,11 +109,20 @@ def rows_read(count: int) -> None:
         work.rows += count
 
 
-def bulk_rows(count: int) -> None:
-    """Rows handed to a bulk find-or-create: each is charged like one request."""
+def pay_rows(count: int) -> float:
+    """Pay for a bulk call of ``count`` rows before any of them is touched: each row
+    costs what a request costs, and the request paid for one at the door.  Returns
+    0 when paid, else the seconds until the key may start it.  Rows this request
+    already paid for (the GraphQL guard pays before variables are coerced, the
+    service again before it works) are not paid twice."""
     work = _current.get()
-    if work is not None:
-        work.bulk_rows += count
+    if work is None or count <= work.paid_rows:
+        return 0.0
+    owed = count - max(1, work.paid_rows)
+    wait = work.pay(owed) if owed > 0 else 0.0
+    if not wait:
+        work.paid_rows = count
+    return wait
 
 
 def decrypted(count: int) -> None:

@@ -27,7 +27,9 @@ from strawberry.types import ExecutionResult
 
 from app.http.auth import CALLER
 from app.http.media import CONTENT_TYPES, GRAPHQL_RESPONSE, JSON, accept_header, negotiate
+from app.http.ratelimit import retry_after_header
 from app.http.responses import graphql_error
+from app.services.errors import RateLimited
 from schema.compiled import Plan, compile_plan
 from schema.context import Context
 from schema.errors import BAD_USER_INPUT, format_error
@@ -174,7 +176,13 @@ class GraphQLView(GraphQL):
             codes = {error["extensions"]["code"] for error in errors}
             media = getattr(request.state, MEDIA, JSON)
             status = status_of(codes, ran=ran, has_data=result.data is not None, media=media)
-            request.state.graphql_response.status_code = status
+            response = request.state.graphql_response
+            response.status_code = status
+            for error in result.errors:
+                if isinstance(error.original_error, RateLimited):
+                    response.headers["Retry-After"] = retry_after_header(
+                        error.original_error.retry_after
+                    )
         if result.extensions:
             data["extensions"] = result.extensions
         return data  # type: ignore[return-value]

@@ -28,7 +28,7 @@ GRAPHQL_VALIDATION_FAILED, like the depth, token and alias limits.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from graphql import (
@@ -67,12 +67,22 @@ SIZED = {
 BULK_FIELD, BULK_ARGUMENT, BULK_MAX = "findOrCreateCustomers", "inputs", 500
 
 
-def _bulk_size(field: FieldNode) -> int:
+def bulk_size(field: FieldNode, variables: dict[str, Any] | None = None) -> int:
+    """The rows a bulk field asks for: a literal list's length; a variable's, when its
+    raw value is known (before validation it is not: the maximum is assumed)."""
     for arg in field.arguments or ():
         if arg.name.value == BULK_ARGUMENT:
-            if isinstance(arg.value, ListValueNode):
-                return len(arg.value.values)
-            return BULK_MAX if isinstance(arg.value, VariableNode) else 1  # one object: a list of 1
+            value = arg.value
+            if isinstance(value, ListValueNode):
+                return len(value.values)
+            if isinstance(value, VariableNode):
+                if variables is None:
+                    return BULK_MAX
+                raw = variables.get(value.name.value)
+                if raw is None:
+                    return 0
+                return len(raw) if isinstance(raw, list) else 1
+            return 1  # one object: a list of 1
     return 0
 
 
@@ -86,24 +96,36 @@ def _size(field: FieldNode, argument: str, default: int) -> int:
     return default
 
 
+def fragments_of(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
+    return {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+
+
+def fields_of(
+    selection_set: SelectionSetNode | None,
+    fragment: Callable[[str], FragmentDefinitionNode | None],
+    seen: frozenset[str] = frozenset(),
+) -> list[FieldNode]:
+    """The fields of a selection set, fragments expanded (cycles stop; directives are
+    not applied, so a skipped field still counts)."""
+    found: list[FieldNode] = []
+    for selection in selection_set.selections if selection_set else ():
+        if isinstance(selection, FieldNode):
+            found.append(selection)
+        elif isinstance(selection, InlineFragmentNode):
+            found += fields_of(selection.selection_set, fragment, seen)
+        elif isinstance(selection, FragmentSpreadNode):
+            name = selection.name.value
+            definition = fragment(name)
+            if definition is not None and name not in seen:
+                found += fields_of(definition.selection_set, fragment, seen | {name})
+    return found
+
+
 class _Walker(ValidationRule):
     """Walks each operation's selections, fragments expanded (cycles stop)."""
 
-    def fields(
-        self, selection_set: SelectionSetNode | None, seen: frozenset[str] = frozenset()
-    ) -> list[FieldNode]:
-        found: list[FieldNode] = []
-        for selection in selection_set.selections if selection_set else ():
-            if isinstance(selection, FieldNode):
-                found.append(selection)
-            elif isinstance(selection, InlineFragmentNode):
-                found += self.fields(selection.selection_set, seen)
-            elif isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                fragment = self.context.get_fragment(name)
-                if fragment is not None and name not in seen:
-                    found += self.fields(fragment.selection_set, seen | {name})
-        return found
+    def fields(self, selection_set: SelectionSetNode | None) -> list[FieldNode]:
+        return fields_of(selection_set, self.context.get_fragment)
 
 
 class ListCostRule(_Walker):
@@ -114,7 +136,7 @@ class ListCostRule(_Walker):
             if name == "searchCustomers":
                 cost += SEARCH_COST
             elif name == BULK_FIELD:
-                cost += _bulk_size(field)
+                cost += bulk_size(field)
             elif name in SIZED:
                 size = _size(field, *SIZED[name])
                 inner = [f.name.value for f in self.fields(field.selection_set)]
@@ -161,9 +183,7 @@ def expanded_fields(document: DocumentNode) -> int:
     exponential tree) is measured in linear time.  Cycles count as nothing here:
     the standard NoFragmentCycles rule refuses them.
     """
-    fragments = {
-        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-    }
+    fragments = fragments_of(document)
     sizes: dict[str, int] = {}
 
     def size(selection_set: SelectionSetNode | None, path: frozenset[str]) -> int:

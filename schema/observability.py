@@ -17,16 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from graphql import (
-    DocumentNode,
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
-    InlineFragmentNode,
-    OperationDefinitionNode,
-    SelectionSetNode,
-)
+from graphql import DocumentNode, OperationDefinitionNode
 from strawberry.extensions import SchemaExtension
+
+from schema.limits import fields_of, fragments_of
 
 #: The request state's entry for the document that passed validation.
 VALIDATED_DOCUMENT = "graphql_validated_document"
@@ -40,25 +34,8 @@ def running_operation(document: DocumentNode, name: str | None) -> OperationDefi
 
 
 def root_fields(document: DocumentNode, operation: OperationDefinitionNode) -> set[str]:
-    """Root field names, fragments at the root included (each fragment visited once)."""
-    fragments = {
-        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-    }
-    seen: set[str] = set()
-    fields: set[str] = set()
-    pending: list[SelectionSetNode] = [operation.selection_set]
-    while pending:
-        for selection in pending.pop().selections:
-            if isinstance(selection, FieldNode):
-                fields.add(selection.name.value)
-            elif isinstance(selection, InlineFragmentNode):
-                pending.append(selection.selection_set)
-            elif isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                if name in fragments and name not in seen:
-                    seen.add(name)
-                    pending.append(fragments[name].selection_set)
-    return fields
+    """Root field names, fragments at the root included."""
+    return {f.name.value for f in fields_of(operation.selection_set, fragments_of(document).get)}
 
 
 class NameOperation(SchemaExtension):

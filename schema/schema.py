@@ -15,6 +15,7 @@ from schema.customers.queries import CustomerQueries
 from schema.errors import TagValidationErrors, log_errors
 from schema.events.queries import EventQueries
 from schema.fast import FastListExecutor
+from schema.guard import OperationGuard
 from schema.limits import (
     ExpansionLimit,
     IntrospectionDepthRule,
@@ -89,6 +90,7 @@ def build_schema(*, fast_lists: bool = True) -> FinoraSchema:
             ExpansionLimit,
             TagValidationErrors,
             NameOperation,
+            OperationGuard,
             _limit_rules,
             _tokens_limiter,
             _parser_cache,

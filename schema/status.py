@@ -8,6 +8,8 @@ GraphQL over HTTP gives each media type its own rules:
   answer is 200, field errors and a null ``data`` included.  One exception: 503
   when the database was unreachable and nothing could be answered, so that load
   balancers and clients retry.
+- Both: 429 when the request was refused for what its key owes (RATE_LIMITED,
+  before execution), as the HTTP layers answer it.
 - ``application/json``: 400 for parse, validation and limit failures (the
   choice DESIGN.md made: a document refused before execution is the client's
   error, and proxies and dashboards count it as one); 503 when the database was
@@ -20,7 +22,7 @@ from __future__ import annotations
 from graphql import GraphQLError
 
 from app.http.media import GRAPHQL_RESPONSE
-from schema.errors import PARSE_FAILED, UNAVAILABLE, VALIDATION_FAILED
+from schema.errors import PARSE_FAILED, RATE_LIMITED, UNAVAILABLE, VALIDATION_FAILED
 
 _REFUSED = {PARSE_FAILED, VALIDATION_FAILED}
 
@@ -36,6 +38,8 @@ def executed(data: object, errors: list[GraphQLError] | None) -> bool:
 
 
 def status_of(codes: set[str], *, ran: bool, has_data: bool, media: str) -> int:
+    if RATE_LIMITED in codes and not ran:
+        return 429
     if media == GRAPHQL_RESPONSE:
         if not ran:
             return 400

@@ -19,8 +19,9 @@ until it runs fewer than that, so only the newcomer's first requests find the
 borrowed ones ahead of them, once, and a business that keeps sending (even one
 request every second) never does.
 
-Once admitted, the request runs under a work meter (app.meter) and, when it is
-answered, its key is charged for the work done (app.http.ratelimit), so cost
+Once admitted, the request runs under a work meter (app.meter) that can take
+tokens from its key for work about to start (a bulk call's rows) and, when it
+is answered, its key is charged for the work done (app.http.ratelimit), so cost
 follows the real work.
 
 All of this is per process, like the rate limit: with N workers a business may
@@ -32,6 +33,7 @@ per-tenant concurrency limit).
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
 from collections import deque
@@ -217,8 +219,9 @@ class Admit:
             response.headers["Retry-After"] = "1"
             await response(scope, receive, send)
             return
+        pay = functools.partial(self.limits.pay, caller.key_prefix)
         try:
-            with meter.metered() as work:
+            with meter.metered(pay) as work:
                 await self.app(scope, receive, send)
         finally:
             self.slots.leave(caller.business_id)

@@ -1,10 +1,13 @@
 """Per-API-key rate limit: a token bucket per key, in this process.
 
 Each key may make ``rate`` requests a second on average, and ``burst`` at once.
-A request pays one token at the door; after it is answered it also pays for the
-work it caused (``charge``: rows read and values decrypted, app.meter), which may
-leave the bucket in debt, down to ``-burst``: a key whose requests walk a whole
-business waits up to 2 x burst / rate seconds before its next one.
+A request pays one token at the door.  Work whose size is known before it starts
+(a bulk find-or-create's rows) is paid for when it is admitted (``pay``): a key
+that owes nothing may start it, and goes into debt for all of it at once, so
+twenty such calls at once cost as much as twenty in turn.  After a request is
+answered it also pays for the work it caused (``charge``: rows read and values
+decrypted, app.meter).  Debt is never capped: a key waits until it has paid for
+everything it was served, however much that was.
 With several workers each keeps its own buckets, so the effective limit is
 workers x rate (documented in the README); a shared store would be needed to
 hold one limit across hosts.
@@ -49,12 +52,28 @@ class TokenBuckets:
         """Whether `key` has no whole token left (nothing is spent)."""
         return self.enabled and self._refilled(key, time.monotonic()) < 1
 
+    def pay(self, key: str, cost: float) -> float:
+        """Spend `cost` tokens for work about to start; 0 when allowed, else seconds to wait.
+
+        Allowed while the key owes nothing (a call may be larger than the burst,
+        so asking for all of it in hand would refuse it forever); the debt it
+        leaves is repaid before the key's next request.
+        """
+        if not self.enabled or cost <= 0:
+            return 0.0
+        now = time.monotonic()
+        tokens = self._refilled(key, now)
+        if tokens < 0:
+            return -tokens / self.rate
+        self._buckets[key] = (tokens - cost, now)
+        return 0.0
+
     def charge(self, key: str, cost: float) -> None:
-        """Spend `cost` more tokens for work already done (debt down to -burst)."""
+        """Spend `cost` more tokens for work already done (the debt is not capped)."""
         if not self.enabled or cost <= 0 or key not in self._buckets:
             return
         now = time.monotonic()
-        self._buckets[key] = (max(-float(self.burst), self._refilled(key, now) - cost), now)
+        self._buckets[key] = (self._refilled(key, now) - cost, now)
 
 
 def retry_after_header(wait: float) -> str:

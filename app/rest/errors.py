@@ -1,7 +1,8 @@
 """Service errors as REST answers: ``{"success": false, "error": {code, message, field}}``.
 
 Statuses: 400 bad input, 403 a foreign business, 404 no such customer, 409 an
-email taken, 503 database unavailable; anything unexpected is masked as 500.
+email taken, 429 a call the key has not paid for (with Retry-After), 503 database
+unavailable; anything unexpected is masked as 500.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.http.ratelimit import retry_after_header
 from app.http.responses import rest_error
-from app.services.errors import InvalidInput, ServiceError, Unavailable
+from app.services.errors import InvalidInput, RateLimited, ServiceError, Unavailable
 from app.services.health import is_unavailable
 
 log = logging.getLogger("finora.rest")
@@ -52,6 +54,10 @@ def handle_errors(handler: Handler) -> Handler:
             return rest_error(exc.status, "BAD_USER_INPUT", exc.message, exc.field)
         except InvalidInput as exc:
             return _from_invalid(exc)
+        except RateLimited as exc:
+            response = rest_error(429, exc.code, exc.message)
+            response.headers["Retry-After"] = retry_after_header(exc.retry_after)
+            return response
         except ServiceError as exc:
             if exc.code in SERVICE_ERROR_STATUS:
                 return rest_error(SERVICE_ERROR_STATUS[exc.code], exc.code, exc.message)

@@ -52,7 +52,7 @@ from app.services.customers import (
     find_or_create_data,
     new_row,
 )
-from app.services.errors import BadUserInput, InvalidInput, UserError
+from app.services.errors import BadUserInput, InvalidInput, RateLimited, UserError
 
 BULK_MAX = 500
 PATH = "inputs"
@@ -334,11 +334,13 @@ async def find_or_create_customers(
     caller: Caller, *, business_id: str, inputs: Sequence[object]
 ) -> BulkOutcome:
     """findOrCreateCustomer for 1 to 500 inputs, in one transaction; results in input order."""
-    require_business(caller, business_id)
     require_write(caller)
+    require_business(caller, business_id)
     if not 1 <= len(inputs) <= BULK_MAX:
         raise BadUserInput(f"Send 1 to {BULK_MAX} inputs in one call")
-    meter.bulk_rows(len(inputs))
+    wait = meter.pay_rows(len(inputs))
+    if wait:
+        raise RateLimited(wait)
     results = [RowResult(index) for index in range(len(inputs))]
     # One call of the business at a time here: two calls sliced in alternation would
     # both reach the database together and leave the loop idle while it writes.

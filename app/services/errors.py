@@ -3,6 +3,7 @@
     ServiceError              (code INTERNAL_SERVER_ERROR; never shown as is)
     ├── Forbidden             a businessId the caller does not own
     ├── BadUserInput          an argument out of range, a malformed cursor
+    ├── RateLimited           the key has not paid for what it asks (it carries the wait)
     ├── Unavailable           the database cannot be reached
     └── InvalidInput          mutation input errors, carried as UserErrors
 
@@ -38,6 +39,14 @@ class Forbidden(ServiceError):
 
 class BadUserInput(ServiceError):
     code = "BAD_USER_INPUT"
+
+
+class RateLimited(ServiceError):
+    code = "RATE_LIMITED"
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("Too many requests for this API key")
+        self.retry_after = retry_after
 
 
 class Unavailable(ServiceError):
