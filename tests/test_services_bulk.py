@@ -10,7 +10,7 @@ from app import crypto
 from app.models import Customer
 from app.services import bulk, search
 from app.services import customers as svc
-from app.services.access import Caller
+from app.services.access import Caller, Scope
 from app.services.errors import BadUserInput, Forbidden
 from tests.conftest import make_tenant
 
@@ -197,3 +197,33 @@ async def test_a_full_call_takes_turns_on_the_event_loop(caller, settled_heap):
         await probe.stop()
     assert outcome.created_count == 500
     assert probe.worst_s < LOOP_STALL_LIMIT_S, f"loop held {probe.worst_s * 1000:.1f} ms"
+
+
+async def test_a_call_pays_for_its_rows_before_any_is_touched(caller):
+    """The rows are paid for first (app.meter.pay_rows): refused, nothing is written;
+    paid, the same rows are not paid again by a second look in the same request."""
+    from app import meter
+    from app.services.errors import RateLimited
+
+    asked: list[float] = []
+    rows = [{"email": f"paid{n}@x.ng"} for n in range(5)]
+    with meter.metered(lambda cost: asked.append(cost) or 2.5):
+        with pytest.raises(RateLimited) as refused:
+            await run(caller, rows)
+    assert refused.value.retry_after == 2.5 and asked == [4]  # five rows, one paid at the door
+    assert await Customer.filter(business_id=caller.business_id).count() == 0
+
+    asked.clear()
+    with meter.metered(lambda cost: asked.append(cost) or 0.0):
+        assert meter.pay_rows(5) == 0.0
+        outcome = await run(caller, rows)
+    assert asked == [4] and len(outcome.created) == 5
+
+
+async def test_the_scope_is_checked_before_the_business(caller):
+    reader = Caller(caller.business_id, caller.key_prefix, scope=Scope.READ)
+    with pytest.raises(Forbidden) as refused:
+        await bulk.find_or_create_customers(
+            reader, business_id="biz_someone_else", inputs=[{"email": "a@x.ng"}]
+        )
+    assert refused.value.message == "This API key may only read"
