@@ -207,9 +207,9 @@ async def test_a_call_pays_for_its_rows_before_any_is_touched(caller):
 
     asked: list[float] = []
     rows = [{"email": f"paid{n}@x.ng"} for n in range(5)]
-    with meter.metered(lambda cost: asked.append(cost) or 2.5):
-        with pytest.raises(RateLimited) as refused:
-            await run(caller, rows)
+    refuse = meter.metered(lambda cost: asked.append(cost) or 2.5)
+    with refuse, pytest.raises(RateLimited) as refused:
+        await run(caller, rows)
     assert refused.value.retry_after == 2.5 and asked == [4]  # five rows, one paid at the door
     assert await Customer.filter(business_id=caller.business_id).count() == 0
 
