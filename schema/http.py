@@ -30,11 +30,15 @@ from app.http.media import CONTENT_TYPES, GRAPHQL_RESPONSE, JSON, accept_header,
 from app.http.ratelimit import retry_after_header
 from app.http.responses import graphql_error
 from app.services.errors import RateLimited
+from schema import documents
+from schema.bounded import BoundedStore
 from schema.compiled import Plan, compile_plan
 from schema.context import Context
 from schema.errors import BAD_USER_INPUT, format_error
 from schema.observability import VALIDATED_DOCUMENT
-from schema.persisted import BoundedStore, PersistedQueryError, resolve
+from schema.persisted import MAX_CHARS as PERSISTED_CHARS
+from schema.persisted import MAX_ENTRIES as PERSISTED_ENTRIES
+from schema.persisted import PersistedQueryError, resolve
 from schema.status import executed, status_of
 
 MAX_ERRORS = 5
@@ -43,8 +47,8 @@ MEDIA = "graphql_media"
 #: The decoded request parameters, kept in its state for Strawberry's parser.
 PARAMS = "graphql_params"
 #: Compiled plans per (document, operation name); None marks a shape plans do not cover.
+#: A plan keeps its document's tree alive: it is weighed like the document.
 PLAN_ENTRIES = 256
-PLAN_CHARS = 4_000_000
 _MISSING = object()
 NOT_ACCEPTABLE = "Accept must allow application/graphql-response+json or application/json"
 
@@ -146,8 +150,8 @@ class GraphQLView(GraphQL):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.persisted: BoundedStore[str] = BoundedStore()
-        self.plans: BoundedStore[Plan | None] = BoundedStore(PLAN_ENTRIES, PLAN_CHARS)
+        self.persisted: BoundedStore[str] = BoundedStore(PERSISTED_ENTRIES, PERSISTED_CHARS)
+        self.plans: BoundedStore[Plan | None] = BoundedStore(PLAN_ENTRIES, documents.MAX_BYTES)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -252,8 +256,9 @@ class GraphQLView(GraphQL):
         if params is None:
             return await self.run(request)
         _check_params(params)
+        caller = state.get(CALLER)
         try:
-            register = resolve(params, self.persisted)
+            register = resolve(params, self.persisted, caller.business_id if caller else "")
         except PersistedQueryError as exc:
             return graphql_error(exc.status, exc.code, exc.message, state[MEDIA])
         query = params.get("query")
@@ -270,7 +275,8 @@ class GraphQLView(GraphQL):
         setattr(request.state, PARAMS, params)
         response = await self.run(request)
         document = getattr(request.state, VALIDATED_DOCUMENT, None)
-        if document is not None and isinstance(query, str):
+        size = documents.weight(query, document) if isinstance(query, str) and document else None
+        if size is not None:
             if register is not None:
                 self.persisted.put(register, query, len(query))
             if self.plans.get(key, _MISSING) is _MISSING:
@@ -283,7 +289,7 @@ class GraphQLView(GraphQL):
                     [type(e) for e in self.schema.get_extensions()],
                     resolvers_of=self.schema,  # type: ignore[arg-type]
                 )
-                self.plans.put(key, plan, len(query))
+                self.plans.put(key, plan, size)
         return response
 
     async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:

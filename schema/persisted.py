@@ -8,6 +8,11 @@ mismatch is refused, 400) and the document is stored once it has parsed and
 validated, every limit included (the view stores it when ``NameOperation``
 saw it validated, or when a compiled plan for it exists).
 
+Documents are stored per business: a hash names a document only for the
+business that sent it, so another business probing a hash learns nothing
+("not found" either way), not even which searches were run.  A document
+holding a string literal is never stored (``schema.documents.weight``).
+
 The store is bounded by entries and by characters (least recently used out
 first), per process, with no other server: a worker that restarts, or another
 worker, answers "not found" once and learns the query again.  Sharing it across
@@ -17,11 +22,9 @@ workers would need a shared cache (Redis), as Apollo Server's does.
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
-from collections.abc import Hashable
-from typing import Any, Generic, TypeVar
+from typing import Any
 
-V = TypeVar("V")
+from schema.bounded import BoundedStore
 
 VERSION = 1
 NOT_FOUND_MESSAGE = "PersistedQueryNotFound"
@@ -46,42 +49,6 @@ def sha256_hex(query: str) -> str:
     return hashlib.sha256(query.encode()).hexdigest()
 
 
-class BoundedStore(Generic[V]):
-    """A least-recently-used map, bounded in entries and in the characters of its keys
-    and string values (compiled plans are small beside their documents)."""
-
-    def __init__(self, max_entries: int = MAX_ENTRIES, max_chars: int = MAX_CHARS) -> None:
-        self.max_entries = max_entries
-        self.max_chars = max_chars
-        self.chars = 0
-        self._items: OrderedDict[Hashable, tuple[V, int]] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def get(self, key: Hashable, default: Any = None) -> V | Any:
-        item = self._items.get(key)
-        if item is None:
-            return default
-        self._items.move_to_end(key)
-        return item[0]
-
-    def __contains__(self, key: Hashable) -> bool:
-        return key in self._items
-
-    def put(self, key: Hashable, value: V, chars: int) -> None:
-        if chars > self.max_chars:
-            return
-        old = self._items.pop(key, None)
-        if old is not None:
-            self.chars -= old[1]
-        self._items[key] = (value, chars)
-        self.chars += chars
-        while len(self._items) > self.max_entries or self.chars > self.max_chars:
-            _, (_, evicted) = self._items.popitem(last=False)
-            self.chars -= evicted
-
-
 def requested_hash(params: dict[str, Any]) -> str | None:
     """The sha256Hash a request names, or None when it uses no persisted query."""
     extensions = params.get("extensions")
@@ -98,8 +65,11 @@ def requested_hash(params: dict[str, Any]) -> str | None:
     return digest.lower()
 
 
-def resolve(params: dict[str, Any], store: BoundedStore[str]) -> str | None:
-    """Fills ``params["query"]`` from the store; returns the hash to store after validation.
+def resolve(
+    params: dict[str, Any], store: BoundedStore[str], business_id: str
+) -> tuple[str, str] | None:
+    """Fills ``params["query"]`` from the business's documents; returns the key to store
+    the document under after validation.
 
     Raises PersistedQueryError for an unknown hash or a query that does not match it.
     """
@@ -108,7 +78,7 @@ def resolve(params: dict[str, Any], store: BoundedStore[str]) -> str | None:
         return None
     query = params.get("query")
     if query is None:
-        stored = store.get(digest)
+        stored = store.get((business_id, digest))
         if stored is None:
             raise PersistedQueryError(200, NOT_FOUND_CODE, NOT_FOUND_MESSAGE)
         params["query"] = stored
@@ -117,4 +87,4 @@ def resolve(params: dict[str, Any], store: BoundedStore[str]) -> str | None:
         raise PersistedQueryError(
             400, "BAD_USER_INPUT", "The query does not match persistedQuery.sha256Hash"
         )
-    return digest
+    return business_id, digest

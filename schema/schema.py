@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter
 from strawberry.extensions.max_aliases import create_validator as aliases_validator
 from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
 from strawberry.schema.config import StrawberryConfig
@@ -12,6 +12,7 @@ from strawberry.types import ExecutionContext
 
 from schema.customers.mutations import CustomerMutations
 from schema.customers.queries import CustomerQueries
+from schema.documents import DocumentCache
 from schema.errors import TagValidationErrors, log_errors
 from schema.events.queries import EventQueries
 from schema.fast import FastListExecutor
@@ -30,8 +31,6 @@ from schema.webhooks.queries import WebhookQueries
 MAX_DEPTH = 8
 MAX_TOKENS = 2000
 MAX_ALIASES = 15
-#: Parsed and validated documents kept per process (clients send a few shapes).
-DOCUMENT_CACHE = 256
 
 
 @strawberry.type
@@ -71,14 +70,6 @@ def _tokens_limiter() -> MaxTokensLimiter:
     return MaxTokensLimiter(max_token_count=MAX_TOKENS)
 
 
-def _parser_cache() -> ParserCache:
-    return ParserCache(maxsize=DOCUMENT_CACHE)
-
-
-def _validation_cache() -> ValidationCache:
-    return ValidationCache(maxsize=DOCUMENT_CACHE)
-
-
 def build_schema(*, fast_lists: bool = True) -> FinoraSchema:
     """The schema; `fast_lists=False` gives the plain graphql-core path (for comparison)."""
     return FinoraSchema(
@@ -93,8 +84,7 @@ def build_schema(*, fast_lists: bool = True) -> FinoraSchema:
             OperationGuard,
             _limit_rules,
             _tokens_limiter,
-            _parser_cache,
-            _validation_cache,
+            DocumentCache,
         ],
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from schema.persisted import MAX_CHARS, BoundedStore, sha256_hex
+from schema.persisted import sha256_hex
 from tests.test_api import create
 
 NOT_FOUND = {
@@ -117,19 +117,6 @@ async def test_the_key_is_checked_before_any_persisted_query(client):
     assert response.status_code == 401
 
 
-def test_the_store_is_bounded_in_entries_and_characters():
-    store: BoundedStore[str] = BoundedStore(max_entries=100, max_chars=10_000)
-    for n in range(10_000):  # a flood of distinct documents
-        store.put(f"k{n}", "x" * 50, 50)
-    assert len(store) == 100 and store.get("k9999") == "x" * 50 and store.get("k0") is None
-    for n in range(1_000):  # the largest documents a body can carry
-        store.put(f"big{n}", "y" * 3_000, 3_000)
-    assert store.chars <= 10_000 and len(store) == 3
-    store.put("huge", "z" * 20_000, 20_000)  # larger than the whole store: not kept
-    assert store.get("huge") is None and store.chars <= 10_000
-    assert BoundedStore().max_chars == MAX_CHARS
-
-
 async def test_a_browser_get_with_a_known_hash_never_runs_it_without_a_key(client, tenant):
     """GraphiQL's page is served keyless to a browser GET without `query`: a persisted
     hash in such a GET must not slip past the key check."""
@@ -147,3 +134,19 @@ async def test_a_browser_get_with_a_known_hash_never_runs_it_without_a_key(clien
     assert '"data"' not in browser.text and tenant.business_id not in browser.text
     keyless = await client.get("/graphql", params=params)
     assert keyless.status_code == 401
+
+
+async def test_another_business_probing_a_hash_learns_nothing(client, tenant, other):
+    """The store is keyed by business: B asking for the hash of A's search is answered
+    exactly as for a hash nobody ever sent, never FORBIDDEN (which told B that A had
+    run that document)."""
+    query = _query(uuid.uuid4().hex[:8])
+    sent = {"query": query, "variables": {"b": tenant.business_id}, "extensions": _ext(query)}
+    assert (await client.post("/graphql", json=sent, headers=tenant.headers)).status_code == 200
+    again = {"variables": {"b": tenant.business_id}, "extensions": _ext(query)}
+    assert "data" in (await client.post("/graphql", json=again, headers=tenant.headers)).json()
+    probe = await client.post("/graphql", json=again, headers=other.headers)
+    never = {"variables": {"b": tenant.business_id}, "extensions": _ext(query + " ")}
+    unknown = await client.post("/graphql", json=never, headers=other.headers)
+    assert probe.status_code == unknown.status_code == 200
+    assert probe.json() == unknown.json() == NOT_FOUND
