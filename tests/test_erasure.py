@@ -208,3 +208,24 @@ async def test_read_keys_cannot_erase(gql, tenant, raw_db):
     response = await gql(Tenant(tenant.business_id, reader.key), ERASE, {"id": made["id"]})
     assert codes(response.json()) == ["FORBIDDEN"]
     assert (await _stored(raw_db, made["id"]))["email"] is not None
+
+
+async def test_erasure_leaves_no_sampled_name_in_the_planner_statistics(gql, tenant, raw_db):
+    """pg_stats kept an erased name in clear until the next ANALYZE, which autovacuum
+    may not run for hours on a quiet table; an erasure now runs one itself."""
+    from app.db import statistics
+
+    name = "Zebulon Quixotekwe"
+    made = [
+        await create(gql, tenant, name=name, email=f"zq{n}@example.ng") for n in range(40)
+    ]
+    sampled = """SELECT count(*) FROM pg_stats WHERE tablename = 'customer'
+        AND attname IN ('name', 'name_lower')
+        AND (most_common_vals::text ILIKE '%quixotekwe%'
+             OR coalesce(histogram_bounds::text, '') ILIKE '%quixotekwe%')"""
+    await raw_db.execute("ANALYZE customer")
+    assert await raw_db.fetchval(sampled) >= 1  # frequent: among the most common values
+    for customer in made:
+        await _erase(gql, tenant, customer["id"])
+    await statistics.settled()
+    assert await raw_db.fetchval(sampled) == 0

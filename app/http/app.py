@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 from tortoise import Tortoise
 
+from app.db import statistics
 from app.db.orm import close_orm, open_orm
 from app.http import logs
 from app.http.admission import Admit, BusinessSlots
@@ -79,6 +80,7 @@ def create_web_app(
             yield
         finally:
             await probe.stop()
+            await statistics.settled()
             await close_orm()
 
     limits = TokenBuckets(settings.rate_per_second, settings.rate_burst)  # one budget for both APIs
