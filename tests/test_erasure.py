@@ -216,9 +216,7 @@ async def test_erasure_leaves_no_sampled_name_in_the_planner_statistics(gql, ten
     from app.db import statistics
 
     name = "Zebulon Quixotekwe"
-    made = [
-        await create(gql, tenant, name=name, email=f"zq{n}@example.ng") for n in range(40)
-    ]
+    made = [await create(gql, tenant, name=name, email=f"zq{n}@example.ng") for n in range(40)]
     sampled = """SELECT count(*) FROM pg_stats WHERE tablename = 'customer'
         AND attname IN ('name', 'name_lower')
         AND (most_common_vals::text ILIKE '%quixotekwe%'
