@@ -194,3 +194,32 @@ async def test_a_line_batch_writes_whole_lines_at_most_pipe_buf_at_the_end_of_th
     assert written == b"before\n" + b"".join(lines)
     assert all(len(w) <= select.PIPE_BUF and w.endswith(b"\n") for w in raw.writes)
     assert len(raw.writes) < len(lines) / 4  # batched, not a write per line
+
+
+async def test_a_client_gone_mid_request_is_logged_as_499_not_500(tenant):
+    """wrk closing its connections at the end of a run left 500s in the log with no
+    error line.  A client that leaves before its answer began is a 499 (nginx's
+    convention), in the log line and the metrics, and nothing is logged as failed."""
+    import socket
+
+    token = "metrics-token-for-the-499-test"
+    async with running_server(production_env(FINORA_METRICS_TOKEN=token)) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        head = (
+            "POST /graphql HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+            f"Authorization: Bearer {tenant.key}\r\nContent-Length: 5000\r\n\r\n"
+        )
+        for _ in range(3):  # half a body, then gone
+            with socket.create_connection(("127.0.0.1", port)) as sock:
+                sock.sendall(head.encode() + b'{"query": "{ __typename }", "vari')
+                await asyncio.sleep(0.2)
+        await asyncio.sleep(0.3)
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            auth = {"Authorization": f"Bearer {token}"}
+            metrics = (await http.get("/metrics", headers=auth)).text
+    lines = [json.loads(line) for line in server.log.splitlines() if line.startswith("{")]
+    graphql = [e for e in lines if e.get("msg") == "request" and e.get("path") == "/graphql"]
+    assert [e["status"] for e in graphql] == [499, 499, 499]
+    assert not [e for e in lines if e.get("level") in ("error", "ERROR")], lines
+    assert "Exception in ASGI application" not in server.log
+    assert 'status="499"' in metrics
