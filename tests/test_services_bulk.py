@@ -197,3 +197,17 @@ async def test_a_full_call_takes_turns_on_the_event_loop(caller, settled_heap):
         await probe.stop()
     assert outcome.created_count == 500
     assert probe.worst_s < LOOP_STALL_LIMIT_S, f"loop held {probe.worst_s * 1000:.1f} ms"
+
+
+async def test_rows_record_a_defaulted_name_as_the_single_path(caller):
+    outcome = await run(
+        caller,
+        [{"email": "no.name@shop.ng"}, {"email": "named@shop.ng", "name": "Named Person"}],
+    )
+    defaulted, named = (r.customer for r in outcome.results)
+    assert defaulted is not None and named is not None
+    assert defaulted.name == "no.name" and defaulted.name_from_email is True
+    assert named.name_from_email is False  # as served from the call's own rows
+    for row, flag in ((defaulted, True), (named, False)):
+        stored = await svc.get_customer(caller, row.id)
+        assert stored is not None and stored.name_from_email is flag

@@ -363,3 +363,86 @@ async def test_a_cursor_with_a_nul_is_malformed(caller):
         await svc.customer_page(
             caller, business_id=caller.business_id, first=5, after=cursor.encode("a\x00b", "cust_x")
         )
+
+
+# A name that shows its email: recorded on every write -----------------------
+
+
+async def _flag(caller: Caller, customer_id: str) -> bool | None:
+    stored = await svc.get_customer(caller, customer_id)
+    assert stored is not None
+    return stored.name_from_email
+
+
+def test_name_from_email_is_the_default_name_case_aside():
+    assert svc.default_name("adaeze.okafor.e66834@mail.ng") == "adaeze.okafor.e66834"
+    assert svc.name_from_email("adaeze.okafor.e66834", "adaeze.okafor.e66834@mail.ng")
+    assert svc.name_from_email("ada", "ada@x.ng")  # "Ada" typed: shows as much
+    assert not svc.name_from_email("ada obi", "ada@x.ng")
+    assert not svc.name_from_email("ada", "ada.obi@x.ng")  # a part of it is a name
+    long_local = "l" * 230 + "@x.ng"  # the default is cut to 200, as a name is
+    assert svc.name_from_email("l" * 200, long_local)
+
+
+async def test_find_or_create_records_a_defaulted_name(caller):
+    defaulted, _ = await svc.find_or_create_customer(
+        caller, business_id=caller.business_id, email="Ada.Obi@Shop.ng", name="  ", phone=None
+    )
+    named, _ = await svc.find_or_create_customer(
+        caller, business_id=caller.business_id, email="bola@shop.ng", name="Bola Ade", phone=None
+    )
+    typed = await create(caller, "Chi", "chi@shop.ng")  # the local part, typed by hand
+    assert defaulted.name == "ada.obi" and defaulted.name_from_email is True
+    assert await _flag(caller, defaulted.id) is True
+    assert await _flag(caller, named.id) is False
+    assert await _flag(caller, typed.id) is True
+
+
+async def test_update_a_name_clears_the_flag_an_email_alone_keeps_it(caller):
+    customer, _ = await svc.find_or_create_customer(
+        caller, business_id=caller.business_id, email="kept.name@shop.ng", name=None, phone=None
+    )
+    # A new email keeps the name, and the flag: the name still shows the old local part.
+    moved = await svc.update_customer(
+        caller, customer_id=customer.id, changes={"email": "new.box@shop.ng"}
+    )
+    assert moved.name == "kept.name" and await _flag(caller, customer.id) is True
+    await svc.update_customer(caller, customer_id=customer.id, changes={"phone": "08012345678"})
+    assert await _flag(caller, customer.id) is True  # other fields: untouched
+    await svc.update_customer(caller, customer_id=customer.id, changes={"name": "Kept Name"})
+    assert await _flag(caller, customer.id) is False  # a real name
+    # An email whose local part is the name, or a name set to the local part: true again.
+    await svc.update_customer(caller, customer_id=customer.id, changes={"name": "New.Box"})
+    assert await _flag(caller, customer.id) is True
+    await svc.update_customer(caller, customer_id=customer.id, changes={"name": "Kept"})
+    await svc.update_customer(caller, customer_id=customer.id, changes={"email": "kept@shop.ng"})
+    assert await _flag(caller, customer.id) is True
+
+
+async def test_erasure_leaves_no_flag(caller):
+    customer, _ = await svc.find_or_create_customer(
+        caller, business_id=caller.business_id, email="erase.me@shop.ng", name=None, phone=None
+    )
+    erased = await svc.erase_customer(caller, customer_id=customer.id)
+    assert erased.name == svc.ERASED_NAME and await _flag(caller, customer.id) is False
+
+
+async def test_reindex_decides_unknown_flags_and_keeps_known_ones(caller, raw_db):
+    from app.jobs.reindex import reindex
+
+    defaulted, _ = await svc.find_or_create_customer(
+        caller, business_id=caller.business_id, email="old.row@shop.ng", name=None, phone=None
+    )
+    named = await create(caller, "Old Row", "named.row@shop.ng")
+    moved, _ = await svc.find_or_create_customer(
+        caller, business_id=caller.business_id, email="was.here@shop.ng", name=None, phone=None
+    )
+    await svc.update_customer(caller, customer_id=moved.id, changes={"email": "now@shop.ng"})
+    # As rows older than the column are: not known.
+    await raw_db.execute(
+        "UPDATE customer SET name_from_email = NULL WHERE id = ANY($1)", [defaulted.id, named.id]
+    )
+    assert await reindex(business_id=caller.business_id, only_missing=True, show_progress=False)
+    assert await _flag(caller, defaulted.id) is True
+    assert await _flag(caller, named.id) is False
+    assert await _flag(caller, moved.id) is True  # set by its update; the old email is gone
