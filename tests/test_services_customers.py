@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 
+import orjson
 import pytest
 
+from app.jobs.reindex import reindex
 from app.models import Customer
+from app.services import cursor, search
 from app.services import customers as svc
-from app.services import search
-from app.services.access import Caller
+from app.services.access import Caller, Scope
 from app.services.errors import BadUserInput, Forbidden, InvalidInput
 from tests.conftest import make_tenant
 
@@ -428,8 +431,6 @@ async def test_erasure_leaves_no_flag(caller):
 
 
 async def test_reindex_decides_unknown_flags_and_keeps_known_ones(caller, raw_db):
-    from app.jobs.reindex import reindex
-
     defaulted, _ = await svc.find_or_create_customer(
         caller, business_id=caller.business_id, email="old.row@shop.ng", name=None, phone=None
     )
@@ -446,3 +447,63 @@ async def test_reindex_decides_unknown_flags_and_keeps_known_ones(caller, raw_db
     assert await _flag(caller, defaulted.id) is True
     assert await _flag(caller, named.id) is False
     assert await _flag(caller, moved.id) is True  # set by its update; the old email is gone
+
+
+async def test_a_masked_caller_reads_a_name_from_email_masked_and_gets_sealed_cursors(
+    caller, raw_db
+):
+    masked = Caller(caller.business_id, "masked", Scope.READ_MASKED)
+    defaulted, _ = await svc.find_or_create_customer(
+        caller, business_id=caller.business_id, email="zed.q@shop.ng", name=None, phone=None
+    )
+    unknown = await create(caller, "Yemi", "yemi.o@shop.ng")
+    await raw_db.execute("UPDATE customer SET name_from_email = NULL WHERE id = $1", unknown.id)
+    named = await create(caller, "Ada Obi", "ada@shop.ng")
+    shown = {
+        r.id: r.name
+        for r in await svc.list_customers(masked, business_id=masked.business_id, limit=10)
+    }
+    # Not decided yet (NULL) is treated as the default: masked until the backfill decides.
+    assert shown == {defaulted.id: "z***", unknown.id: "Y***", named.id: "Ada Obi"}
+    one = await svc.read_customer(masked, defaulted.id)
+    assert one is not None and (one.name, one.email) == ("z***", "z***@shop.ng")
+    clear = await svc.read_customer(caller, defaulted.id)
+    assert clear is not None and clear.name == "zed.q"
+    # Cursors: in clear for a clear caller, sealed after a hidden name, and both walk on.
+    walked = []
+    after = None
+    while True:
+        page = await svc.customer_page(masked, business_id=masked.business_id, first=1, after=after)
+        walked += [r.id for r in page.customers]
+        if not page.has_next_page:
+            break
+        after = page.end_cursor
+        assert (
+            after is not None
+            and "zed" not in cursor_text(after)
+            and "yemi" not in cursor_text(after)
+        )
+    assert walked == [named.id, unknown.id, defaulted.id]
+    clear_page = await svc.customer_page(
+        caller, business_id=caller.business_id, first=3, after=None
+    )
+    assert "zed.q" in cursor_text(svc.cursor_of(clear_page.customers[-1]))
+
+
+def cursor_text(value: str) -> str:
+    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+
+
+async def test_a_sealed_cursor_moved_or_tampered_is_malformed(caller):
+    sealed = cursor.encode("zed.q", "cust_AAAAAAAAAAAAAAAAAAAAAA", sealed=True)
+    assert cursor.decode(sealed) == ("zed.q", "cust_AAAAAAAAAAAAAAAAAAAAAA")
+    _, box, _ = orjson.loads(cursor_text(sealed))
+    for version, body, row_id in [
+        ("c2", box, "cust_BBBBBBBBBBBBBBBBBBBBBB"),  # bound to its row id
+        ("c2", box[:-4] + "AAA=", "cust_AAAAAAAAAAAAAAAAAAAAAA"),
+        ("c2", "not base64!", "cust_AAAAAAAAAAAAAAAAAAAAAA"),
+        ("c2", "", "cust_AAAAAAAAAAAAAAAAAAAAAA"),
+    ]:
+        forged = base64.urlsafe_b64encode(orjson.dumps([version, body, row_id])).decode()
+        with pytest.raises(BadUserInput):
+            await svc.customer_page(caller, business_id=caller.business_id, first=1, after=forged)

@@ -25,7 +25,7 @@ from app.models.records import CustomerRecord, CustomerView
 from app.services import cursor, events, validation
 from app.services.access import Caller, require_business, require_write
 from app.services.errors import BadUserInput, InvalidInput, UserError
-from app.services.masking import MaskedCustomerRecord
+from app.services.masking import MaskedCustomerRecord, name_hidden
 
 LIST_MAX = 100
 #: The order of every list: lowercased name in code-point order (the columns are
@@ -51,7 +51,10 @@ class Page:
 
 
 def cursor_of(customer: CustomerView) -> str:
-    return cursor.encode(customer.name_lower, customer.id)
+    """The position after a row in list order.  A plain cursor carries the lowercased
+    name, so a masked key's cursor after a hidden name is sealed instead."""
+    sealed = isinstance(customer, MaskedCustomerRecord) and name_hidden(customer.name_from_email)
+    return cursor.encode(customer.name_lower, customer.id, sealed=sealed)
 
 
 def email_hash_of(business_id: str, email: str) -> str:
