@@ -177,3 +177,68 @@ async def test_migration_2_counts_existing_rows_and_migrate_backfills_short_toke
         assert await conn.fetchval("SELECT short_tokens FROM customer WHERE id = 'cust_old2'") == []
     finally:
         await conn.close()
+
+
+async def test_migration_7_leaves_old_names_unknown_and_migrate_decides_them(tmp_path, fresh_db):
+    """At migration 6, customers whose names may be their emails' local parts: SQL cannot
+    tell (emails are ciphertext), so the column starts NULL and `finora migrate`'s
+    backfill decides each row from its decrypted email."""
+    from app import crypto
+    from app.crypto.keys import KeySet
+
+    older = tmp_path / "migrations"
+    (older / "models").mkdir(parents=True)
+    for path in sorted((MIGRATIONS_DIR / "models").glob("[0-6]_*.py")):
+        shutil.copy(path, older / "models")
+    upgraded = subprocess.run(
+        [sys.executable, "-c", _UPGRADE_TO, fresh_db, str(older)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert upgraded.returncode == 0, upgraded.stderr
+    keys = crypto.install(
+        KeySet.parse(os.environ["FINORA_ENCRYPTION_KEYS"], os.environ["FINORA_INDEX_KEY"])
+    )
+    rows = {  # id: (name, email)
+        "cust_defaulted": ("ada.obi", "ada.obi@old.ng"),
+        "cust_named": ("Bola Ade", "bola@old.ng"),
+        "cust_typed": ("Chi", "chi@old.ng"),
+    }
+    conn = await asyncpg.connect(**parse_database_url(fresh_db))
+    try:
+        await conn.execute("INSERT INTO business VALUES ('biz_old', 'Old', now())")
+        for row_id, (name, email) in rows.items():
+            tokens, short = keys.search_tokens.for_rows("biz_old", name.lower(), email)
+            await conn.execute(
+                "INSERT INTO customer (id, business_id, name, name_lower, email, email_hash,"
+                " account_balance_kobo, is_active, created_at, updated_at, search_tokens,"
+                " short_tokens) VALUES ($1, 'biz_old', $2, $3, $4, $5, 0, true, now(), now(),"
+                " $6, $7)",
+                row_id,
+                name,
+                name.lower(),
+                keys.cipher.seal("customer", "email", row_id, email),
+                keys.email_index.digest("biz_old", email),
+                tokens,
+                short,
+            )
+        await conn.execute(
+            "INSERT INTO customer (id, business_id, name, name_lower, account_balance_kobo,"
+            " is_active, created_at, updated_at, erased_at) VALUES ('cust_erased', 'biz_old',"
+            " 'Erased customer', 'erased customer', 0, false, now(), now(), now())"
+        )
+        env = {**os.environ, "DATABASE_URL": fresh_db}
+        migrated = await asyncio.to_thread(_finora, "migrate", env=env)
+        assert migrated.returncode == 0, migrated.stderr
+        assert "applied 1 migration" in migrated.stdout
+        flags = dict(await conn.fetch("SELECT id, name_from_email FROM customer"))
+        assert flags == {
+            "cust_defaulted": True,
+            "cust_named": False,
+            "cust_typed": True,  # "Chi" shows chi@ just as the default would
+            "cust_erased": False,  # decided by the migration itself
+        }
+    finally:
+        await conn.close()

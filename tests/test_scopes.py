@@ -3,6 +3,7 @@ everywhere a customer is shown, and never cause a decryption they were not asked
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -11,7 +12,7 @@ from app import crypto
 from app.services import businesses
 from app.services.access import Caller, Scope
 from app.services.errors import Forbidden
-from app.services.masking import mask_email, mask_phone, mask_tin
+from app.services.masking import mask_email, mask_local, mask_phone, mask_tin
 from schema.schema import schema
 from tests.conftest import Tenant, make_tenant
 from tests.test_api import CREATE, DELETE, FIELDS, FIND_OR_CREATE, UPDATE, codes, create
@@ -326,3 +327,155 @@ async def test_events_for_readers_and_endpoints_only_in_clear(gql, tenant):
     assert "webhookEndpoints" in await gql.data(reader, endpoints, {"b": tenant.business_id})
     refused = await gql(masked, endpoints, {"b": tenant.business_id})
     assert codes(refused.json()) == ["FORBIDDEN"]
+
+
+# Names that show the email: masked, and out of masked search ----------------------
+
+#: Every way a customer gets the default name (its email's local part), and one named.
+DEFAULTED = {
+    "single": "adaeze.okafor.e66834@mail.ng",  # findOrCreateCustomer (GraphQL)
+    "bulk": "bulk.only.k1@mail.ng",  # findOrCreateCustomers (GraphQL)
+    "rest": "rest.single.k2@mail.ng",  # POST /v1/customers/find-or-create
+    "rest bulk": "rest.bulk.k3@mail.ng",  # POST /v1/customers/find-or-create/bulk
+    "import": "imported.k4@mail.ng",  # finora import, a CSV without a name column
+}
+BULK = """mutation($b: ID!, $inputs: [FindOrCreateCustomerInput!]!) {
+  findOrCreateCustomers(businessId: $b, inputs: $inputs) { results { customer { id name } } } }"""
+LOCALS = [email.split("@")[0] for email in DEFAULTED.values()]
+
+
+async def _defaulted_shop(gql, client, tmp_path) -> tuple[Tenant, dict[str, str]]:
+    """A shop with a customer defaulted by each path and one named: their ids by path."""
+    owner = await make_tenant("Defaulted names")
+    b = owner.business_id
+    ids: dict[str, str] = {}
+    made = await gql.data(owner, FIND_OR_CREATE, {"b": b, "input": {"email": DEFAULTED["single"]}})
+    ids["single"] = made["findOrCreateCustomer"]["customer"]["id"]
+    made = await gql.data(owner, BULK, {"b": b, "inputs": [{"email": DEFAULTED["bulk"]}]})
+    ids["bulk"] = made["findOrCreateCustomers"]["results"][0]["customer"]["id"]
+    rest = await client.post(
+        f"/v1/customers/find-or-create?businessId={b}",
+        json={"email": DEFAULTED["rest"]},
+        headers=owner.headers,
+    )
+    ids["rest"] = rest.json()["data"]["id"]
+    rest = await client.post(
+        f"/v1/customers/find-or-create/bulk?businessId={b}",
+        json={"customers": [{"email": DEFAULTED["rest bulk"]}]},
+        headers=owner.headers,
+    )
+    ids["rest bulk"] = rest.json()["data"]["results"][0]["customer"]["id"]
+    source = tmp_path / "no-names.csv"
+    source.write_text(f"email,phone\n{DEFAULTED['import']},08012345678\n")
+    imported = await arun("import", "--business", b, str(source))
+    assert imported.returncode == 0, imported.stderr
+    ids["import"] = next(
+        line.split(",")[2]
+        for line in (tmp_path / "no-names.csv.report.csv").read_text().splitlines()[1:]
+    )
+    ids["named"] = (await create(gql, owner, name="Adaeze Named", email="an@mail.ng"))["id"]
+    return owner, ids
+
+
+def _cursors_text(page: dict) -> str:
+    """Every cursor of a connection, decoded as far as a client can decode one."""
+    cursors = [e["cursor"] for e in page["edges"]] + [page["pageInfo"]["endCursor"]]
+    return " ".join(base64.urlsafe_b64decode(c + "=" * (-len(c) % 4)).decode() for c in cursors)
+
+
+def _without_cursors(data: dict) -> dict:
+    """A sealed cursor differs each time (a random nonce, as every sealed value)."""
+    page = data["page"]
+    edges = [e["node"] for e in page["edges"]]
+    return data | {"page": {"nodes": page["nodes"], "edges": edges}}
+
+
+async def test_a_defaulted_name_is_masked_wherever_a_masked_key_reads_it(
+    gql, client, tmp_path, settings
+):
+    owner, ids = await _defaulted_shop(gql, client, tmp_path)
+    masked, writer = await scoped(owner, "read_masked"), owner
+    b = owner.business_id
+    query = """query($b: ID!, $id: ID!) {
+      one: customer(id: $id) { name email }
+      list: customers(businessId: $b) { id name email }
+      page: customerConnection(businessId: $b) {
+        nodes { id name } edges { cursor node { id name email } } pageInfo { endCursor } }
+      found: searchCustomers(businessId: $b, q: "adaeze") { customers { id name } }
+    }"""
+    variables = {"b": b, "id": ids["single"]}
+    data = await gql.data(masked, query, variables)
+    again = await gql.data(masked, query, variables)  # the compiled plan: the same rows
+    assert _without_cursors(again) == _without_cursors(data)
+    assert data["one"] == {"name": "a***", "email": "a***@mail.ng"}
+    shown = {row["id"]: row for row in data["list"]}
+    for path, email in DEFAULTED.items():
+        row = shown[ids[path]]
+        # Masked exactly as the email's local part is: the name gives back nothing more.
+        assert row["name"] == mask_local(email.split("@")[0]) == row["email"].split("@")[0], path
+    assert shown[ids["named"]]["name"] == "Adaeze Named"  # a real name stays in clear
+    assert [n["name"] for n in data["page"]["nodes"]] == [r["name"] for r in data["list"]]
+    assert [e["node"] for e in data["page"]["edges"]] == data["list"]
+    assert [c["id"] for c in data["found"]["customers"]] == [ids["named"]]
+    rest = [
+        (await client.get(f"/v1/customers/{ids['import']}", headers=masked.headers)).json(),
+        (await client.get(f"/v1/customers?businessId={b}", headers=masked.headers)).json(),
+        (
+            await client.get(f"/v1/customers/search?businessId={b}&q=ada", headers=masked.headers)
+        ).json(),
+    ]
+    assert rest[0]["data"]["name"] == "i***"
+    assert {c["id"]: c["name"] for c in rest[1]["data"]}[ids["rest"]] == "r***"
+    assert [c["id"] for c in rest[2]["data"]["customers"]] == [ids["named"]]
+    everything = json.dumps(data) + json.dumps(rest) + _cursors_text(data["page"])
+    assert not [local for local in LOCALS if local in everything]
+
+    # The sealed cursors still walk every customer once, in order.
+    walk = """query($b: ID!, $after: String) { customerConnection(businessId: $b, first: 1,
+      after: $after) { nodes { id } pageInfo { hasNextPage endCursor } } }"""
+    seen, after = [], None
+    while True:
+        page = (await gql.data(masked, walk, {"b": b, "after": after}))["customerConnection"]
+        seen += [n["id"] for n in page["nodes"]]
+        assert not [local for local in LOCALS if local in _cursors_text(page | {"edges": []})]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert seen == [row["id"] for row in data["list"]]
+
+    # Keys that see PII in clear see the name as it is stored.
+    for key in (writer, await scoped(owner, "read")):
+        clear = await gql.data(key, query, variables)
+        assert clear["one"]["name"] == LOCALS[0]
+        names = {row["id"]: row["name"] for row in clear["list"]}
+        assert [names[ids[path]] for path in DEFAULTED] == LOCALS
+        assert {c["id"] for c in clear["found"]["customers"]} == {ids["named"], ids["single"]}
+
+
+async def test_masked_search_never_matches_a_defaulted_name(gql, client, tmp_path, settings):
+    owner, ids = await _defaulted_shop(gql, client, tmp_path)
+    masked = await scoped(owner, "read_masked")
+    query = """query($b: ID!, $q: String!) {
+      searchCustomers(businessId: $b, q: $q) { customers { id } } }"""
+
+    async def found(key: Tenant, q: str) -> set[str]:
+        data = await gql.data(key, query, {"b": owner.business_id, "q": q})
+        return {c["id"] for c in data["searchCustomers"]["customers"]}
+
+    defaulted = {ids[path] for path in DEFAULTED}
+    # 1 and 2 characters (short tokens), 3 and more (trigrams), the whole local part.
+    guesses = ["a", "k", "e6", "k1", "ada", "okafor", "e66834", *LOCALS]
+    for q in guesses:
+        assert not await found(masked, q) & defaulted, q
+    assert await found(masked, "adaeze") == {ids["named"]}
+    assert await found(owner, "e66834") == {ids["single"]}  # a write key: as before
+    assert defaulted <= await found(owner, "k")
+    # A real name set by an update: shown, and found, again.
+    renamed = await gql.data(
+        owner, UPDATE, {"id": ids["single"], "input": {"name": "Adaeze Okafor"}}
+    )
+    assert renamed["updateCustomer"]["userErrors"] == []
+    assert await found(masked, "okafor") == {ids["single"]}
+    one = "query($id: ID!) { customer(id: $id) { name } }"
+    shown = await gql.data(masked, one, {"id": ids["single"]})
+    assert shown["customer"]["name"] == "Adaeze Okafor"

@@ -153,6 +153,15 @@ async def oracle(business_id: str, q: str) -> list[str]:
     return [r.id for r in hits[:50]]
 
 
+async def masked_oracle(business_id: str, q: str) -> list[str]:
+    """What a read_masked key may find: names only, and never a name that is (or may
+    be) its email's local part."""
+    needle = q.strip().lower()
+    rows = await Customer.filter(business_id=business_id, is_active=True, name_from_email=False)
+    hits = sorted((r.name_lower, r.id) for r in rows if needle in r.name.lower())
+    return [row_id for _, row_id in hits[:50]]
+
+
 NAME_ALPHABET = "abcdeAÉéßİıKk%_ .-'0"  # noqa: RUF001 - dotless i on purpose
 LOCAL_ALPHABET = "abcde%_+-0"
 RARE_PEOPLE = [("Zoë Ọlá", "qj"), ("Øystein ẞ", "zoe"), ("ǅemal 中", "xq"), ("Ọba", "jj")]
@@ -187,6 +196,12 @@ async def _pool(business_id: str) -> list[tuple[str, str]]:
             business_id=business_id,
             values={"name": f"Cap {n}", "email": f"capper{n}@gmail.com"},
         )
+    for n in range(30):  # default names (the local part), among the others in name order
+        customer, _ = await svc.find_or_create_customer(
+            caller, business_id=business_id, email=f"cap.{n}e@ex.ng", name=None, phone=None
+        )
+        if n % 10 == 0:  # and some not decided yet (rows older than the flag)
+            await Customer.filter(id=customer.id).update(name_from_email=None)
     return made
 
 
@@ -248,6 +263,32 @@ async def test_search_equals_the_oracle_when_the_walks_and_batches_are_small(
         if q.strip():
             needle = search.normalise_query(q)
             assert await search.matching_ids(business_id, needle) == await oracle(business_id, q)
+            masked = await search.matching_ids(business_id, needle, names_only=True)
+            assert masked == await masked_oracle(business_id, q), q
+
+
+async def test_masked_search_equals_its_oracle(pool):
+    """Every path (1-2-gram tokens, trigrams, probe, walk, index batches) leaves out the
+    names that show an email, and unindexed rows (NULL tokens) too."""
+    business_id, made = pool
+    texts = [t for pair in made for t in pair]
+    fixed = ["a", "c", "e", ".", "ca", "p.", "cap", "cap.", "cap.1", "cap.12e", "0e", "1e"]
+    unindexed = await Customer.filter(business_id=business_id, name_lower="cap.7e").first()
+    assert unindexed is not None and unindexed.name_from_email is True
+    await Customer.filter(id=unindexed.id).update(search_tokens=None, short_tokens=None)
+    try:
+        for q in fixed + [t[1:3] for t in texts[:40]] + [t[:4] for t in texts[:40]]:
+            if q.strip():
+                needle = search.normalise_query(q)
+                masked = await search.matching_ids(business_id, needle, names_only=True)
+                assert masked == await masked_oracle(business_id, q), q
+        everyone = await search.matching_ids(business_id, "cap.")
+        assert len(everyone) == 30 and unindexed.id in everyone  # a clear key finds them all
+        assert await search.matching_ids(business_id, "cap.", names_only=True) == []
+    finally:
+        await Customer.filter(id=unindexed.id).update(
+            search_tokens=unindexed.search_tokens, short_tokens=unindexed.short_tokens
+        )
 
 
 customers_strategy = st.lists(

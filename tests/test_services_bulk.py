@@ -227,3 +227,17 @@ async def test_the_scope_is_checked_before_the_business(caller):
             reader, business_id="biz_someone_else", inputs=[{"email": "a@x.ng"}]
         )
     assert refused.value.message == "This API key may only read"
+
+
+async def test_rows_record_a_defaulted_name_as_the_single_path(caller):
+    outcome = await run(
+        caller,
+        [{"email": "no.name@shop.ng"}, {"email": "named@shop.ng", "name": "Named Person"}],
+    )
+    defaulted, named = (r.customer for r in outcome.results)
+    assert defaulted is not None and named is not None
+    assert defaulted.name == "no.name" and defaulted.name_from_email is True
+    assert named.name_from_email is False  # as served from the call's own rows
+    for row, flag in ((defaulted, True), (named, False)):
+        stored = await svc.get_customer(caller, row.id)
+        assert stored is not None and stored.name_from_email is flag

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 
+import orjson
 import pytest
 
+from app.jobs.reindex import reindex
 from app.models import Customer
+from app.services import cursor, search
 from app.services import customers as svc
-from app.services import search
-from app.services.access import Caller
+from app.services.access import Caller, Scope
 from app.services.errors import BadUserInput, Forbidden, InvalidInput
 from tests.conftest import make_tenant
 
@@ -363,3 +366,144 @@ async def test_a_cursor_with_a_nul_is_malformed(caller):
         await svc.customer_page(
             caller, business_id=caller.business_id, first=5, after=cursor.encode("a\x00b", "cust_x")
         )
+
+
+# A name that shows its email: recorded on every write -----------------------
+
+
+async def _flag(caller: Caller, customer_id: str) -> bool | None:
+    stored = await svc.get_customer(caller, customer_id)
+    assert stored is not None
+    return stored.name_from_email
+
+
+def test_name_from_email_is_the_default_name_case_aside():
+    assert svc.default_name("adaeze.okafor.e66834@mail.ng") == "adaeze.okafor.e66834"
+    assert svc.name_from_email("adaeze.okafor.e66834", "adaeze.okafor.e66834@mail.ng")
+    assert svc.name_from_email("ada", "ada@x.ng")  # "Ada" typed: shows as much
+    assert not svc.name_from_email("ada obi", "ada@x.ng")
+    assert not svc.name_from_email("ada", "ada.obi@x.ng")  # a part of it is a name
+    long_local = "l" * 230 + "@x.ng"  # the default is cut to 200, as a name is
+    assert svc.name_from_email("l" * 200, long_local)
+
+
+async def test_find_or_create_records_a_defaulted_name(caller):
+    defaulted, _ = await svc.find_or_create_customer(
+        caller, business_id=caller.business_id, email="Ada.Obi@Shop.ng", name="  ", phone=None
+    )
+    named, _ = await svc.find_or_create_customer(
+        caller, business_id=caller.business_id, email="bola@shop.ng", name="Bola Ade", phone=None
+    )
+    typed = await create(caller, "Chi", "chi@shop.ng")  # the local part, typed by hand
+    assert defaulted.name == "ada.obi" and defaulted.name_from_email is True
+    assert await _flag(caller, defaulted.id) is True
+    assert await _flag(caller, named.id) is False
+    assert await _flag(caller, typed.id) is True
+
+
+async def test_update_a_name_clears_the_flag_an_email_alone_keeps_it(caller):
+    customer, _ = await svc.find_or_create_customer(
+        caller, business_id=caller.business_id, email="kept.name@shop.ng", name=None, phone=None
+    )
+    # A new email keeps the name, and the flag: the name still shows the old local part.
+    moved = await svc.update_customer(
+        caller, customer_id=customer.id, changes={"email": "new.box@shop.ng"}
+    )
+    assert moved.name == "kept.name" and await _flag(caller, customer.id) is True
+    await svc.update_customer(caller, customer_id=customer.id, changes={"phone": "08012345678"})
+    assert await _flag(caller, customer.id) is True  # other fields: untouched
+    await svc.update_customer(caller, customer_id=customer.id, changes={"name": "Kept Name"})
+    assert await _flag(caller, customer.id) is False  # a real name
+    # An email whose local part is the name, or a name set to the local part: true again.
+    await svc.update_customer(caller, customer_id=customer.id, changes={"name": "New.Box"})
+    assert await _flag(caller, customer.id) is True
+    await svc.update_customer(caller, customer_id=customer.id, changes={"name": "Kept"})
+    await svc.update_customer(caller, customer_id=customer.id, changes={"email": "kept@shop.ng"})
+    assert await _flag(caller, customer.id) is True
+
+
+async def test_erasure_leaves_no_flag(caller):
+    customer, _ = await svc.find_or_create_customer(
+        caller, business_id=caller.business_id, email="erase.me@shop.ng", name=None, phone=None
+    )
+    erased = await svc.erase_customer(caller, customer_id=customer.id)
+    assert erased.name == svc.ERASED_NAME and await _flag(caller, customer.id) is False
+
+
+async def test_reindex_decides_unknown_flags_and_keeps_known_ones(caller, raw_db):
+    defaulted, _ = await svc.find_or_create_customer(
+        caller, business_id=caller.business_id, email="old.row@shop.ng", name=None, phone=None
+    )
+    named = await create(caller, "Old Row", "named.row@shop.ng")
+    moved, _ = await svc.find_or_create_customer(
+        caller, business_id=caller.business_id, email="was.here@shop.ng", name=None, phone=None
+    )
+    await svc.update_customer(caller, customer_id=moved.id, changes={"email": "now@shop.ng"})
+    # As rows older than the column are: not known.
+    await raw_db.execute(
+        "UPDATE customer SET name_from_email = NULL WHERE id = ANY($1)", [defaulted.id, named.id]
+    )
+    assert await reindex(business_id=caller.business_id, only_missing=True, show_progress=False)
+    assert await _flag(caller, defaulted.id) is True
+    assert await _flag(caller, named.id) is False
+    assert await _flag(caller, moved.id) is True  # set by its update; the old email is gone
+
+
+async def test_a_masked_caller_reads_a_name_from_email_masked_and_gets_sealed_cursors(
+    caller, raw_db
+):
+    masked = Caller(caller.business_id, "masked", Scope.READ_MASKED)
+    defaulted, _ = await svc.find_or_create_customer(
+        caller, business_id=caller.business_id, email="zed.q@shop.ng", name=None, phone=None
+    )
+    unknown = await create(caller, "Yemi", "yemi.o@shop.ng")
+    await raw_db.execute("UPDATE customer SET name_from_email = NULL WHERE id = $1", unknown.id)
+    named = await create(caller, "Ada Obi", "ada@shop.ng")
+    shown = {
+        r.id: r.name
+        for r in await svc.list_customers(masked, business_id=masked.business_id, limit=10)
+    }
+    # Not decided yet (NULL) is treated as the default: masked until the backfill decides.
+    assert shown == {defaulted.id: "z***", unknown.id: "Y***", named.id: "Ada Obi"}
+    one = await svc.read_customer(masked, defaulted.id)
+    assert one is not None and (one.name, one.email) == ("z***", "z***@shop.ng")
+    clear = await svc.read_customer(caller, defaulted.id)
+    assert clear is not None and clear.name == "zed.q"
+    # Cursors: in clear for a clear caller, sealed after a hidden name, and both walk on.
+    walked = []
+    after = None
+    while True:
+        page = await svc.customer_page(masked, business_id=masked.business_id, first=1, after=after)
+        walked += [r.id for r in page.customers]
+        if not page.has_next_page:
+            break
+        after = page.end_cursor
+        assert (
+            after is not None
+            and "zed" not in cursor_text(after)
+            and "yemi" not in cursor_text(after)
+        )
+    assert walked == [named.id, unknown.id, defaulted.id]
+    clear_page = await svc.customer_page(
+        caller, business_id=caller.business_id, first=3, after=None
+    )
+    assert "zed.q" in cursor_text(svc.cursor_of(clear_page.customers[-1]))
+
+
+def cursor_text(value: str) -> str:
+    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+
+
+async def test_a_sealed_cursor_moved_or_tampered_is_malformed(caller):
+    sealed = cursor.encode("zed.q", "cust_AAAAAAAAAAAAAAAAAAAAAA", sealed=True)
+    assert cursor.decode(sealed) == ("zed.q", "cust_AAAAAAAAAAAAAAAAAAAAAA")
+    _, box, _ = orjson.loads(cursor_text(sealed))
+    for version, body, row_id in [
+        ("c2", box, "cust_BBBBBBBBBBBBBBBBBBBBBB"),  # bound to its row id
+        ("c2", box[:-4] + "AAA=", "cust_AAAAAAAAAAAAAAAAAAAAAA"),
+        ("c2", "not base64!", "cust_AAAAAAAAAAAAAAAAAAAAAA"),
+        ("c2", "", "cust_AAAAAAAAAAAAAAAAAAAAAA"),
+    ]:
+        forged = base64.urlsafe_b64encode(orjson.dumps([version, body, row_id])).decode()
+        with pytest.raises(BadUserInput):
+            await svc.customer_page(caller, business_id=caller.business_id, first=1, after=forged)

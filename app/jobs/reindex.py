@@ -2,6 +2,10 @@
 
 Two uses: the backfill after a migration adds an index (rows whose trigram or
 1-2-gram tokens are NULL), and a full rebuild after FINORA_INDEX_KEY changes.
+Both also decide ``name_from_email`` where it is NULL (rows older than migration
+7): it needs the decrypted email, which only a job like this one has.  A flag
+already set is kept: after an email change it records the old email
+(app.services.customers._still_from_email), which the row no longer holds.
 Batches commit with their cursor (app.jobs.batches), so a killed run resumes.  A
 row that a request changed between our read and our write is left alone: its
 writer computed its indexes.
@@ -16,12 +20,14 @@ from app.crypto.cipher import DecryptionError
 from app.crypto.keys import check_value
 from app.jobs.batches import resume, unreadable, walk
 from app.models import Customer, KeyCheck
+from app.services.customers import name_from_email
 from app.startup.keycheck import INDEX_ID
 
 BATCH = 1000
 _EMAIL = Customer._meta.fields_map["email"]
 _UPDATE = (
-    "UPDATE customer SET search_tokens = $2, short_tokens = $3, email_hash = $4 "
+    "UPDATE customer SET search_tokens = $2, short_tokens = $3, email_hash = $4, "
+    "name_from_email = COALESCE(name_from_email, $8) "
     "WHERE id = $1 AND email = $5 AND name_lower = $6 AND is_active = $7"
 )
 
@@ -40,7 +46,11 @@ async def reindex(
     if business_id:
         rows = rows.filter(business_id=business_id)
     if only_missing:
-        rows = rows.filter(Q(search_tokens__isnull=True) | Q(short_tokens__isnull=True))
+        rows = rows.filter(
+            Q(search_tokens__isnull=True)
+            | Q(short_tokens__isnull=True)
+            | Q(name_from_email__isnull=True)
+        )
     keys = crypto.current()
 
     def rewrite(batch: list[tuple]) -> list[tuple]:
@@ -55,7 +65,10 @@ async def reindex(
                 keys.search_tokens.for_rows(owner, name_lower, email) if is_active else ([], [])
             )
             digest = keys.email_index.digest(owner, email)
-            updates.append((row_id, tokens, short, digest, bytes(sealed), name_lower, is_active))
+            shows = name_from_email(name_lower, email)
+            updates.append(
+                (row_id, tokens, short, digest, bytes(sealed), name_lower, is_active, shows)
+            )
         return updates
 
     written = await walk(

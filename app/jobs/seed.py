@@ -18,6 +18,7 @@ import asyncpg
 from app import crypto
 from app.ids import new_id
 from app.jobs.batches import finish, progress, resume
+from app.services.customers import name_from_email
 
 BATCH = 5000
 
@@ -298,6 +299,7 @@ COLUMNS = (
     "business_id",
     "name",
     "name_lower",
+    "name_from_email",
     "email",
     "email_hash",
     "phone",
@@ -361,6 +363,7 @@ def seal_row(business_id: str, person: dict[str, Any], now: datetime) -> tuple:
         business_id,
         person["name"],
         name_lower,
+        name_from_email(name_lower, person["email"]),
         seal("email"),
         keys.email_index.digest(business_id, person["email"]),
         seal("phone"),

@@ -67,6 +67,11 @@ class Customer(EncryptedModel):
     #: ``name.lower()`` computed in Python: the sort and search key, so that
     #: order and case folding do not depend on the database's locale.
     name_lower = fields.CharField(max_length=200)
+    #: Whether the name is the email's local part (find-or-create's default name):
+    #: not PII itself, it tells masked reads to mask the name and masked search to
+    #: skip it (app.services.customers.shows_email).  NULL: not known yet (rows
+    #: older than the column, until `finora migrate` or `finora reindex` decides).
+    name_from_email = fields.BooleanField(null=True)
     #: NULL only once erased (eraseCustomer), like every PII column and index.
     email = EncryptedField(null=True)
     #: HMAC of the normalised email under the index key (see app.crypto.blind).

@@ -24,6 +24,7 @@ PLAIN = (
     "business_id",
     "name",
     "name_lower",
+    "name_from_email",
     "company_name",
     "account_balance_kobo",
     "is_active",
@@ -44,6 +45,7 @@ class CustomerView(Protocol):
     business_id: str
     name: str
     name_lower: str
+    name_from_email: bool | None
     email: str
     phone: str | None
     address: str | None
@@ -121,6 +123,7 @@ class CustomerRecord:
             self.business_id,
             self.name,
             self.name_lower,
+            self.name_from_email,
             self.company_name,
             self.account_balance_kobo,
             self.is_active,

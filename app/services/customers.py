@@ -26,7 +26,7 @@ from app.models.records import CustomerRecord, CustomerView
 from app.services import cursor, events, validation
 from app.services.access import Caller, require_business, require_write
 from app.services.errors import BadUserInput, InvalidInput, UserError
-from app.services.masking import MaskedCustomerRecord
+from app.services.masking import MaskedCustomerRecord, name_hidden
 
 LIST_MAX = 100
 #: The order of every list: lowercased name in code-point order (the columns are
@@ -52,7 +52,10 @@ class Page:
 
 
 def cursor_of(customer: CustomerView) -> str:
-    return cursor.encode(customer.name_lower, customer.id)
+    """The position after a row in list order.  A plain cursor carries the lowercased
+    name, so a masked key's cursor after a hidden name is sealed instead."""
+    sealed = isinstance(customer, MaskedCustomerRecord) and name_hidden(customer.name_from_email)
+    return cursor.encode(customer.name_lower, customer.id, sealed=sealed)
 
 
 def email_hash_of(business_id: str, email: str) -> str:
@@ -201,6 +204,24 @@ async def count_active(business_id: str) -> int:
 # Writes --------------------------------------------------------------------
 
 
+def default_name(email: str) -> str:
+    """The name of a customer found or created without one: the email's local part."""
+    return email.rsplit("@", 1)[0][: validation.NAME_MAX]
+
+
+def name_from_email(name_lower: str, email: str) -> bool:
+    """Whether a name gives its email's local part away: the default name, or one
+    written the same (case aside), which shows just as much.
+
+    Names are in clear for read_masked keys; such a name is not (app.services.masking),
+    and their search skips it.  Every write that sets a name or an email records
+    the answer in ``name_from_email``: create and find-or-create (single, bulk,
+    import) through ``new_row``, ``update_customer``, and the backfill of older rows
+    (app.jobs.reindex).
+    """
+    return name_lower == default_name(email)
+
+
 def new_row(business_id: str, data: Mapping[str, str | None]) -> dict[str, Any]:
     """The values of a new customer, indexes included: shared by the single and bulk paths.
 
@@ -209,12 +230,14 @@ def new_row(business_id: str, data: Mapping[str, str | None]) -> dict[str, Any]:
     name = data["name"]
     email = data["email"]
     assert name is not None and email is not None
-    tokens, short = crypto.current().search_tokens.for_rows(business_id, name.lower(), email)
+    name_lower = name.lower()
+    tokens, short = crypto.current().search_tokens.for_rows(business_id, name_lower, email)
     return {
         "id": new_id("cust"),
         "business_id": business_id,
         "name": name,
-        "name_lower": name.lower(),
+        "name_lower": name_lower,
+        "name_from_email": name_from_email(name_lower, email),
         "email": email,
         "email_hash": email_hash_of(business_id, email),
         "search_tokens": tokens,
@@ -256,7 +279,7 @@ def find_or_create_data(
         values["name"] = name  # blank means "use the default"; a non-string is INVALID
     data = validation.check(values, path)  # type: ignore[arg-type]
     if "name" not in data:
-        data["name"] = str(data["email"]).rsplit("@", 1)[0][: validation.NAME_MAX]
+        data["name"] = default_name(str(data["email"]))  # new_row records where it came from
     return data
 
 
@@ -340,6 +363,9 @@ async def update_customer(
         if "email" in data:
             customer.email_hash = email_hash_of(customer.business_id, customer.email)
             fields.append("email_hash")
+        if "name" in data or "email" in data:
+            customer.name_from_email = _still_from_email(customer, renamed="name" in data)
+            fields.append("name_from_email")
         if customer.is_active and ("name" in data or "email" in data):
             customer.search_tokens, customer.short_tokens = crypto.current().search_tokens.for_rows(
                 customer.business_id, customer.name_lower, customer.email
@@ -349,6 +375,20 @@ async def update_customer(
         if changed:
             await events.record(conn, _event(caller, customer, events.UPDATED, changed))
     return customer
+
+
+def _still_from_email(customer: Customer, *, renamed: bool) -> bool | None:
+    """``name_from_email`` after an update of the name or the email.
+
+    A new name is judged against the email the customer now has.  A new email
+    alone keeps the name and the flag: a defaulted name still shows the old
+    email's local part (the person's, likely still in use), so it stays masked
+    until a name is set; it also becomes true if the new local part is the name.
+    """
+    matches = name_from_email(customer.name_lower, customer.email)
+    if renamed:
+        return matches
+    return True if matches else customer.name_from_email
 
 
 async def delete_customer(caller: Caller, *, customer_id: str) -> CustomerView:
@@ -378,8 +418,8 @@ ERASED_ERROR = UserError(
 #: Every column that holds personal data or is derived from it: NULL once erased.
 _ERASE = """
     UPDATE customer SET
-        name = $2, name_lower = $3, email = NULL, email_hash = NULL, phone = NULL,
-        address = NULL, tin = NULL, company_name = NULL, search_tokens = NULL,
+        name = $2, name_lower = $3, name_from_email = false, email = NULL, email_hash = NULL,
+        phone = NULL, address = NULL, tin = NULL, company_name = NULL, search_tokens = NULL,
         short_tokens = NULL,
         is_active = false, deleted_at = COALESCE(deleted_at, $4), erased_at = $4,
         updated_at = $4

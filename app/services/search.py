@@ -20,6 +20,10 @@ Candidates are wanted in list order (name_lower, id), and two ways get there:
    the candidates after the walk are picked by the GIN indexes, sorted, and
    confirmed in batches that grow 4x until 50 match.
 
+A read_masked key matches names only, and never a name that shows its email's
+local part (or may: ``name_from_email`` not false), in SQL, in every one of these
+ways: such a match would confirm a guess of the email the key sees masked.
+
 So no query walks or decrypts a whole business because its matches are few or
 none (what the name order alone did), nor fetches every candidate of a common
 query to sort it (what the index alone did).  What is left unbounded is a gram
@@ -61,6 +65,9 @@ MAX_BATCH = 8192
 
 _EMAIL = Customer._meta.fields_map["email"]
 _UNINDEXED = "search_tokens IS NULL OR short_tokens IS NULL"
+#: What a masked key's candidates must also be: names that are not (and may not be)
+#: their emails' local parts (app.services.masking.name_hidden, in SQL).
+_NAME_SHOWN = "name_from_email IS FALSE"
 
 
 def normalise_query(q: str) -> str:
@@ -70,8 +77,14 @@ def normalise_query(q: str) -> str:
     return needle
 
 
-def _token_condition(domains: tuple[QueryTokens, ...], params: list[Any]) -> str:
-    """SQL true for candidate rows; appends the token arrays to `params`."""
+def _token_condition(
+    domains: tuple[QueryTokens, ...], params: list[Any], *, names_only: bool = False
+) -> str:
+    """SQL true for candidate rows; appends the token arrays to `params`.
+
+    ``names_only`` (a masked key): rows whose name a masked key may see, by the
+    name's tokens alone (the caller passes only those).
+    """
     arms = []
     for domain in domains:
         params.append(domain.short)
@@ -80,7 +93,8 @@ def _token_condition(domains: tuple[QueryTokens, ...], params: list[Any]) -> str
             params.append(domain.trigrams)
             held.append(f"search_tokens @> ${len(params)}")
         arms.append(" AND ".join(held))
-    return "(" + " OR ".join(f"({arm})" for arm in [*arms, _UNINDEXED]) + ")"
+    condition = "(" + " OR ".join(f"({arm})" for arm in [*arms, _UNINDEXED]) + ")"
+    return f"{condition} AND {_NAME_SHOWN}" if names_only else condition
 
 
 async def _confirmed(
@@ -118,6 +132,8 @@ async def _walk(
     domains: tuple[QueryTokens, ...],
     cursor: tuple[str, str] | None,
     rows: int,
+    *,
+    names_only: bool = False,
 ) -> list[Any]:
     """The first FIRST_BATCH candidates among the next `rows` active rows in name order.
 
@@ -125,14 +141,15 @@ async def _walk(
     first candidates instead of reading all `rows`.
     """
     params: list[Any] = [business_id]
-    condition = _token_condition(domains, params)
+    condition = _token_condition(domains, params, names_only=names_only)
     after = ""
     if cursor is not None:
         after = f"AND {after_cursor(len(params) + 1)}"
         params += cursor
     return await fetch(
         "SELECT id, name_lower, email FROM ("
-        " SELECT id, name_lower, email, search_tokens, short_tokens FROM customer"
+        " SELECT id, name_lower, email, search_tokens, short_tokens, name_from_email"
+        " FROM customer"
         f" WHERE business_id = $1 AND is_active {after} {IN_ORDER} LIMIT {int(rows)}"
         f") head WHERE {condition} {IN_ORDER} LIMIT {FIRST_BATCH}",
         *params,
@@ -144,6 +161,8 @@ async def _candidates(
     domains: tuple[QueryTokens, ...],
     cursor: tuple[str, str] | None,
     limit: int,
+    *,
+    names_only: bool = False,
 ) -> list[Any]:
     """(id, name_lower, email) of the next candidates in list order, picked by the indexes.
 
@@ -151,7 +170,7 @@ async def _candidates(
     reads them through the GIN indexes rather than walking the name order.
     """
     params: list[Any] = [business_id]
-    condition = _token_condition(domains, params)
+    condition = _token_condition(domains, params, names_only=names_only)
     if cursor is not None:
         condition += f" AND {after_cursor(len(params) + 1)}"
         params += cursor
@@ -185,23 +204,24 @@ async def matching_ids(
     """Ids of the first `limit` active customers matching, in list order.
 
     ``names_only`` (a read_masked key) matches names and never opens an email:
-    a masked caller must not learn an email by searching for it.
+    a masked caller must not learn an email by searching for it, nor by searching
+    for a name that is its local part (those rows are never candidates).
     """
     domains = crypto.current().search_tokens.for_query(business_id, needle)
     if names_only:
         domains = domains[:1]  # (name, email): the name's tokens alone
-    rows = await _walk(business_id, domains, None, PROBE)
+    rows = await _walk(business_id, domains, None, PROBE, names_only=names_only)
     found = await _confirmed(needle, rows, limit, names_only=names_only)
     cursor = (rows[-1][1], rows[-1][0]) if rows else None
     if 0 < len(found) < limit and _worth_walking(
         len(found), limit, await count_active(business_id)
     ):
-        rows = await _walk(business_id, domains, cursor, MAX_WALK)
+        rows = await _walk(business_id, domains, cursor, MAX_WALK, names_only=names_only)
         found += await _confirmed(needle, rows, limit - len(found), names_only=names_only)
         cursor = (rows[-1][1], rows[-1][0]) if rows else cursor
     batch = FIRST_BATCH
     while len(found) < limit:
-        rows = await _candidates(business_id, domains, cursor, batch)
+        rows = await _candidates(business_id, domains, cursor, batch, names_only=names_only)
         found += await _confirmed(needle, rows, limit - len(found), names_only=names_only)
         if len(rows) < batch:
             break
