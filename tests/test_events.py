@@ -220,3 +220,34 @@ async def test_prune_command(database_url):
     )
     assert refused.returncode == 2
     assert refused.stderr.decode() == "finora: error: FINORA_EVENTS_KEEP_DAYS must be at least 30\n"
+
+
+@pytest.mark.parametrize(
+    "seq",
+    [
+        str(2**63),  # just past the bigint column
+        "9" * 19,
+        "1" + "0" * 30,
+        "9" * 5000,  # past int()'s digit limit
+        "-1",
+        "\u00b2",  # a digit to str.isdigit, not to int()
+        "\u0661\u0662",  # Arabic-Indic digits
+    ],
+)
+async def test_a_cursor_past_the_sequence_range_is_bad_user_input(gql, tenant, seq):
+    import base64
+
+    after = base64.urlsafe_b64encode(f"e1:{seq}".encode()).decode().rstrip("=")
+    response = await gql(tenant, EVENTS, {"b": tenant.business_id, "first": 5, "after": after})
+    payload = response.json()
+    assert response.status_code == 200, payload
+    assert [e["extensions"]["code"] for e in payload["errors"]] == ["BAD_USER_INPUT"]
+    assert payload["errors"][0]["message"] == "Malformed cursor"
+
+
+async def test_the_largest_sequence_is_a_well_formed_cursor(gql, tenant):
+    import base64
+
+    after = base64.urlsafe_b64encode(f"e1:{2**63 - 1}".encode()).decode().rstrip("=")
+    data = await gql.data(tenant, EVENTS, {"b": tenant.business_id, "first": 5, "after": after})
+    assert data["customerEvents"]["edges"] == []

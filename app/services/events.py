@@ -113,6 +113,7 @@ class EventPage:
 
 
 _CURSOR_PREFIX = "e1:"
+_SEQ_MAX = 2**63 - 1
 
 
 def cursor_of(event: CustomerEvent) -> str:
@@ -125,7 +126,11 @@ def _decode(cursor: str) -> int:
     except (binascii.Error, ValueError):
         raise BadUserInput("Malformed cursor") from None
     seq = raw.removeprefix(_CURSOR_PREFIX)
-    if seq == raw or not seq.isdigit() or len(seq) > 19:
+    # ASCII digits only (str.isdigit also takes "²", which int() refuses), and within
+    # the bigint column: a sequence past it is a made-up cursor, not a database error.
+    if seq == raw or not (seq.isascii() and seq.isdigit()) or len(seq) > 19:
+        raise BadUserInput("Malformed cursor")
+    if int(seq) > _SEQ_MAX:
         raise BadUserInput("Malformed cursor")
     return int(seq)
 
