@@ -238,3 +238,20 @@ async def test_retries_run_out_then_the_next_delivery_goes(gql, database_url, ho
         endpoint_id,
     )
     assert [tuple(r) for r in rows] == [("failed", 3), ("delivered", 1)]
+
+
+async def test_a_worker_started_without_finora_env_never_delivers_to_loopback(
+    hooked, gql, database_url
+):
+    """An endpoint checked while its name was public may later resolve to 127.0.0.1:
+    a worker with FINORA_ENV unset applies production's rules at delivery, and the
+    local receiver is never called."""
+    tenant, receiver = hooked
+    await register(gql, tenant, receiver)  # accepted by the development API
+    await mutate(
+        gql, tenant, CREATE, {"b": tenant.business_id, "i": {"name": "L", "email": "l@x.ng"}}
+    )
+    async with running_worker(database_url, FINORA_ENV="") as worker:
+        await eventually(lambda: "address refused" in worker.output(), timeout=20)
+        await asyncio.sleep(0.5)
+    assert receiver.requests() == 0

@@ -190,6 +190,19 @@ async def test_endpoints_per_business_are_bounded(tenant):
         "https://0.0.0.0/hooks",
         "https://240.0.0.1/hooks",  # reserved
         "https://224.0.0.1/hooks",  # multicast
+        # IPv6 forms that reach an IPv4 host behind NAT64 or a 6to4 relay, and
+        # reserved or site-local ones (the security review's list):
+        "https://[fec0::1]/hooks",  # site-local
+        "https://[::127.0.0.1]/hooks",  # IPv4-compatible
+        "https://[::ffff:0:127.0.0.1]/hooks",  # IPv4-translated
+        "https://[64:ff9b::127.0.0.1]/hooks",  # NAT64
+        "https://[64:ff9b::169.254.169.254]/hooks",
+        "https://[64:ff9b:1::a00:1]/hooks",  # NAT64, local use
+        "https://[2002:7f00:1::1]/hooks",  # 6to4 of 127.0.0.1
+        "https://[2002:a9fe:a9fe::1]/hooks",  # 6to4 of 169.254.169.254
+        "https://[::]/hooks",
+        "https://[4000::1]/hooks",  # reserved (unassigned)
+        "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hooks",  # Teredo
     ],
 )
 async def test_production_refuses_http_and_non_public_addresses(url):
@@ -201,6 +214,51 @@ async def test_production_refuses_http_and_non_public_addresses(url):
 async def test_production_accepts_https_to_a_public_address():
     target = await check("https://93.184.216.34:8443/in?a=1", PRODUCTION)
     assert target.host_header == "93.184.216.34:8443" and target.target == "/in?a=1"
+    for public in ("2606:4700::1111", "64:ff9b::8.8.8.8", "2002:808:808::1"):
+        await check(f"https://[{public}]/in", PRODUCTION)  # carrying a public IPv4
+
+
+@pytest.mark.parametrize(
+    ("address", "carried"),
+    [
+        ("::ffff:10.0.0.1", "10.0.0.1"),
+        ("::ffff:0:127.0.0.1", "127.0.0.1"),
+        ("::127.0.0.1", "127.0.0.1"),
+        ("64:ff9b::169.254.169.254", "169.254.169.254"),
+        ("64:ff9b:1::a00:1", "10.0.0.1"),
+        ("2002:a9fe:a9fe::1", "169.254.169.254"),
+        ("2002:7f00:1::1", "127.0.0.1"),
+        ("2606:4700::1111", None),
+    ],
+)
+def test_the_ipv4_address_an_ipv6_form_carries(address, carried):
+    import ipaddress
+
+    from app.webhooks.addresses import embedded_ipv4
+
+    found = embedded_ipv4(ipaddress.IPv6Address(address))
+    assert (str(found) if found else None) == carried
+
+
+async def test_a_name_that_does_not_resolve_and_a_forbidden_address_get_one_answer(tenant):
+    """Endpoint creation must not tell which internal names exist."""
+    caller = Caller(tenant.business_id, "test")
+    answers = []
+    for url in ("http://no-such-host.invalid/x", "http://10.0.0.7/x", "http://[fec0::1]/x"):
+        with pytest.raises(InvalidInput) as refused:
+            await create_endpoint(caller, business_id=tenant.business_id, url=url, event_types=None)
+        answers.append([(e.field, e.code, e.message) for e in refused.value.errors])
+    assert answers[0] == answers[1] == answers[2]
+
+
+def test_a_worker_left_to_its_defaults_applies_production_url_rules():
+    """FINORA_ENV unset is development for the server (on loopback only), but the worker
+    then applies production's rules; `finora dev` tells its worker it is development."""
+    unset = Settings.from_env({})
+    assert Policy.from_settings(unset, unset_is_production=True) == PRODUCTION
+    assert Policy.from_settings(unset) == DEVELOPMENT
+    told = Settings.from_env({"FINORA_ENV": "development"})
+    assert Policy.from_settings(told, unset_is_production=True) == DEVELOPMENT
 
 
 async def test_development_allows_http_and_loopback_only():

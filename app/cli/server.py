@@ -97,7 +97,8 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 def _start_dev_worker() -> subprocess.Popen[bytes]:
     """`finora worker` beside the dev server; it also stops if this process dies."""
-    env = {**os.environ, "FINORA_WORKER_PARENT": str(os.getpid())}
+    # Told it is development: a worker left to its defaults applies production's URL rules.
+    env = {**os.environ, "FINORA_WORKER_PARENT": str(os.getpid()), "FINORA_ENV": "development"}
     return subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env=env)
 
 

@@ -1,7 +1,9 @@
 """Which webhook URLs may be called: the SSRF rules of the contract.
 
 In production a URL must be https and its host must resolve only to public
-addresses (no loopback, private, link-local, shared or reserved ones).
+addresses (no loopback, private, link-local, shared, site-local or reserved
+ones; an IPv6 form that carries an IPv4 address, NAT64, 6to4, IPv4-mapped,
+-compatible or -translated, is judged as that IPv4 address).
 Development also allows http and loopback, so a receiver on the developer's
 machine works.  ``FINORA_WEBHOOK_ALLOW_PRIVATE=1`` lifts both rules (tests,
 private networks).  The rules are applied when an endpoint is created and again
@@ -22,6 +24,9 @@ from urllib.parse import urlsplit
 from app.settings import Settings
 
 URL_MAX = 2000
+#: One answer for a host that does not resolve and one that resolves where it may not
+#: go, so creating endpoints cannot be used to map internal DNS names.
+NOT_ALLOWED = "the host does not resolve to an address webhooks may reach"
 RESOLVE_TIMEOUT_S = 5.0
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -37,8 +42,12 @@ class Policy:
     allow_private: bool
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Policy:
-        return cls(production=settings.is_production, allow_private=settings.webhook_allow_private)
+    def from_settings(cls, settings: Settings, *, unset_is_production: bool = False) -> Policy:
+        """``unset_is_production``: with FINORA_ENV unset, production's rules (the worker:
+        it has no listening socket to keep on loopback, and a URL checked in production
+        whose name later resolves to 127.0.0.1 must still never be delivered)."""
+        production = settings.is_production or (unset_is_production and not settings.env_explicit)
+        return cls(production=production, allow_private=settings.webhook_allow_private)
 
 
 @dataclass(frozen=True)
@@ -90,14 +99,47 @@ def parse(url: str, policy: Policy) -> Target:
     return Target(parts.scheme, parts.hostname, port or default, target)
 
 
+#: IPv6 forms that carry an IPv4 address, and where: behind NAT64 or a 6to4 relay
+#: (common in IPv6-only clusters) a connection to one of them reaches that IPv4
+#: host, so it is judged as that host.  Shifts count bits from the right.
+_CARRIERS = (
+    (ipaddress.IPv6Network("::ffff:0:0/96"), 0),  # IPv4-mapped
+    (ipaddress.IPv6Network("::ffff:0:0:0/96"), 0),  # IPv4-translated (RFC 2765)
+    (ipaddress.IPv6Network("::/96"), 0),  # IPv4-compatible (deprecated, still routed)
+    (ipaddress.IPv6Network("64:ff9b::/96"), 0),  # NAT64 well-known prefix (RFC 6052)
+    (ipaddress.IPv6Network("64:ff9b:1::/48"), 0),  # NAT64 local use (RFC 8215)
+    (ipaddress.IPv6Network("2002::/16"), 80),  # 6to4: bits 16 to 48
+)
+#: Local-use NAT64 prefix: never public, whatever it carries (RFC 8215).
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 transition form carries, or None."""
+    for network, shift in _CARRIERS:
+        if address in network:
+            return ipaddress.IPv4Address((int(address) >> shift) & 0xFFFFFFFF)
+    return None
+
+
 def allowed(address: IPAddress, policy: Policy) -> bool:
+    """Whether a webhook may connect to ``address``: the one rule for creation and delivery."""
     if policy.allow_private:
         return True
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
     if address.is_loopback:
         return not policy.production
-    return address.is_global and not address.is_multicast and not address.is_unspecified
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.is_site_local or address in _LOCAL_NAT64:
+            return False
+        carried = embedded_ipv4(address)
+        if carried is not None:
+            return allowed(carried, policy)
+    return (
+        address.is_global
+        and not address.is_reserved
+        and not address.is_multicast
+        and not address.is_unspecified
+    )
 
 
 async def resolve(target: Target, policy: Policy) -> list[IPAddress]:
@@ -117,14 +159,14 @@ async def resolve(target: Target, policy: Policy) -> list[IPAddress]:
                 RESOLVE_TIMEOUT_S,
             )
         except (OSError, TimeoutError):
-            raise Refused("the host does not resolve") from None
+            raise Refused(NOT_ALLOWED) from None
         found = []
         for info in infos:
             address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
             if address not in found:
                 found.append(address)
     if not found or not all(allowed(address, policy) for address in found):
-        raise Refused("the host resolves to an address that is not allowed")
+        raise Refused(NOT_ALLOWED)
     return found
 
 

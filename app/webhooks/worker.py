@@ -60,7 +60,7 @@ class Config:
     def from_settings(cls, settings: Settings, **overrides: float) -> Config:
         return cls(
             schedule=settings.webhook_retry_seconds,
-            policy=Policy.from_settings(settings),
+            policy=Policy.from_settings(settings, unset_is_production=True),
             keep_days=settings.events_keep_days,
             **overrides,  # type: ignore[arg-type]
         )
