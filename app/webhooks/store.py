@@ -13,7 +13,7 @@ once; what it had not recorded is sent again by the next one.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -26,13 +26,29 @@ JITTER = 0.1
 
 # An endpoint is due when its oldest pending delivery is due: deliveries go out
 # in event order, so a later one never overtakes one waiting for its retry.
+# Businesses take turns, not endpoints: first those holding the fewest of this
+# worker's senders ($3, $4), then each business's least recently served endpoint
+# before any second one (`turn`), businesses served longest ago first.  So a
+# business with 20 endpoints gets one turn where one with a single endpoint gets
+# one too, and the caller leaves out the businesses it bars ($2).
 _DUE = """
-SELECT e.id FROM webhook_endpoint e
-WHERE e.deleted_at IS NULL AND e.enabled
-  AND (SELECT d.next_attempt_at FROM webhook_delivery d
-       WHERE d.endpoint_id = e.id AND d.status = 'pending'
-       ORDER BY d.event_id LIMIT 1) <= now()
-ORDER BY e.served_at NULLS FIRST
+WITH live AS (
+  SELECT e.id, e.business_id, e.served_at,
+         max(e.served_at) OVER (PARTITION BY e.business_id) AS business_served_at,
+         (SELECT d.next_attempt_at FROM webhook_delivery d
+          WHERE d.endpoint_id = e.id AND d.status = 'pending'
+          ORDER BY d.event_id LIMIT 1) AS due_at
+  FROM webhook_endpoint e
+  WHERE e.deleted_at IS NULL AND e.enabled AND e.business_id <> ALL($2::text[])
+), due AS (
+  SELECT live.*, row_number() OVER (
+           PARTITION BY business_id ORDER BY served_at NULLS FIRST, id) AS turn
+  FROM live WHERE due_at <= now()
+)
+SELECT due.id, due.business_id
+FROM due LEFT JOIN unnest($3::text[], $4::int[]) AS held(business_id, senders) USING (business_id)
+ORDER BY coalesce(held.senders, 0), due.turn, due.business_served_at NULLS FIRST,
+         due.served_at NULLS FIRST
 LIMIT $1
 """
 
@@ -69,8 +85,18 @@ WHERE id = $1
 _DISABLE = "UPDATE webhook_endpoint SET enabled = false WHERE id = $1"
 
 
-async def due_endpoints(conn: asyncpg.Connection, limit: int) -> list[str]:
-    return [row["id"] for row in await conn.fetch(_DUE, limit)]
+async def due_endpoints(
+    conn: asyncpg.Connection,
+    limit: int,
+    *,
+    barred: Sequence[str] = (),
+    held: Mapping[str, int] | None = None,
+) -> list[tuple[str, str]]:
+    """Due endpoints as (endpoint id, business id), in the order they should be served:
+    none of the `barred` businesses, those holding the fewest senders (`held`) first."""
+    held = held or {}
+    rows = await conn.fetch(_DUE, limit, list(barred), list(held), list(held.values()))
+    return [(row["id"], row["business_id"]) for row in rows]
 
 
 async def try_lock(conn: asyncpg.Connection, endpoint_id: str) -> bool:
