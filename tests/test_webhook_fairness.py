@@ -3,11 +3,12 @@
 The worker tests measure the *victim*: a business with one fast endpoint that
 creates a customer every VICTIM_EVERY_S while an attacker business does its
 worst against a real `finora worker` process with the default limits (4
-senders).  The attacker has 20 endpoints, the most a business may have, whose
-receivers answer 200 just under the 15 s timeout (they would hold every
-sender).  Every victim delivery must arrive within VICTIM_BOUND_S of the start
-of the request that committed it; the machine is shared, so a round that misses
-is measured once more and the second must pass.
+senders, the default per-business delivery rate).  The attacker has 20
+endpoints, the most a business may have, whose receivers either answer 200 just
+under the 15 s timeout (they would hold every sender) or answer at once to a big
+fan-out (bulk calls x 20 endpoints).  Every victim delivery must arrive within
+VICTIM_BOUND_S of the start of the request that committed it; the machine is
+shared, so a round that misses is measured once more and the second must pass.
 
 FINORA_TEST_FAIRNESS_SECONDS sets how long a round lasts (default 16: longer
 than one slow answer, so the attacker's senders are held the whole round).
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 import pytest
 
 from app.services.webhooks import MAX_ENDPOINTS
+from app.settings import ConfigError, Settings
 from app.webhooks import store
 from app.webhooks.fairness import Shares
 from app.webhooks.sender import TIMEOUT_S
@@ -33,6 +35,7 @@ from tests.receiver import Receiver
 from tests.test_bulk_api import BULK
 from tests.test_webhook_delivery import (
     CREATE_ENDPOINT,
+    committed,
     create,
     mutate,
     register,
@@ -153,8 +156,68 @@ async def test_slow_endpoints_of_one_business_do_not_delay_another(
     assert result.missing == 0 and result.worst < VICTIM_BOUND_S, str(result)
 
 
+async def test_a_big_fan_out_of_one_business_does_not_delay_another(
+    gql, database_url, hooked, attacker
+):
+    """Bulk calls to a business with 20 fast endpoints (100 rows: 2,000 deliveries a
+    call), one before and one every quarter round during the victim's rounds; the
+    attacker's own deliveries keep to its rate (a burst, then `rate` a second)."""
+    (victim_tenant, victim_receiver), (bad, fast) = hooked, attacker
+    defaults = Settings.from_env({})
+    await register(gql, victim_tenant, victim_receiver)
+    await add_endpoints(gql, bad, fast.port, MAX_ENDPOINTS)
+    await bulk_create(gql, bad, 0, 100)
+    calls = asyncio.Event()
+
+    async def fan_out() -> None:
+        start = 100
+        while not calls.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(calls.wait(), ROUND_S / 4)
+            await bulk_create(gql, bad, start, 100)
+            start += 100
+
+    async with running_worker(database_url):
+        started = time.monotonic()
+        more = asyncio.ensure_future(fan_out())
+        try:
+            result = await victim_rounds(gql, victim_tenant, victim_receiver)
+        finally:
+            calls.set()
+            await more
+        made, elapsed = fast.requests(), time.monotonic() - started
+    allowed = defaults.webhook_business_burst + defaults.webhook_business_rate * elapsed
+    print(f"attacker: {made} deliveries in {elapsed:.1f} s (its budget: {allowed:.0f})")
+    assert result.missing == 0 and result.worst < VICTIM_BOUND_S, str(result)
+    assert made <= allowed
+
+
+async def test_a_business_over_its_rate_is_delayed_never_dropped(gql, database_url, hooked):
+    """40 a second with bursts of 10, 120 deliveries: all arrive, once each, in event
+    order per endpoint, no more than the budget in any second."""
+    tenant, receiver = hooked
+    rate, burst, endpoints, rows = 40, 10, 3, 40
+    await add_endpoints(gql, tenant, receiver.port, endpoints)
+    await bulk_create(gql, tenant, 0, rows)
+    env = {"FINORA_WEBHOOK_BUSINESS_RATE": str(rate), "FINORA_WEBHOOK_BUSINESS_BURST": str(burst)}
+    async with running_worker(database_url, **env):
+        await eventually(lambda: len(receiver.got()) >= endpoints * rows, timeout=30)
+        await asyncio.sleep(0.3)  # room for a duplicate to show up
+    got = receiver.got()
+    events = [event["id"] for event in await committed(gql, tenant)]
+    per_endpoint: dict[str, list[str]] = {}
+    for entry in got:
+        per_endpoint.setdefault(entry.path, []).append(entry.id)
+    assert len(per_endpoint) == endpoints
+    assert all(ids == events for ids in per_endpoint.values())  # once each, in order
+    times = [entry.at for entry in got]
+    in_a_second = max(sum(1 for t in times if at <= t < at + 1) for at in times)
+    assert in_a_second <= burst + rate + 1
+    assert times[-1] - times[0] >= (len(times) - burst) / rate * 0.9
+
+
 def test_a_business_holds_all_senders_but_one():
-    shares = Shares(senders=4)
+    shares = Shares(senders=4, rate=0, burst=0)
     with shares.hold("biz_a"), shares.hold("biz_a"):
         assert shares.may_take("biz_a") and shares.barred() == []
         with shares.hold("biz_a"):
@@ -162,7 +225,20 @@ def test_a_business_holds_all_senders_but_one():
             assert shares.may_take("biz_b")
         assert shares.held == {"biz_a": 2}
     assert shares.held == {}
-    assert Shares(senders=1).most == 1  # one sender: none to leave
+    assert Shares(senders=1, rate=0, burst=0).most == 1  # one sender: none to leave
+
+
+def test_a_business_out_of_tokens_waits_for_a_chunk_of_them():
+    shares = Shares(senders=4, rate=100, burst=5)
+    assert [shares.spend("biz_a") for _ in range(6)] == [True] * 5 + [False]
+    assert shares.barred() == ["biz_a"] and not shares.may_take("biz_a")
+    assert shares.may_take("biz_b") and shares.spend("biz_b")  # its own budget
+    wait = shares.resumes_in()
+    assert 0.03 < wait <= 0.05  # 5 tokens (min(burst, rate x RESUME_S)) at 100 a second
+    time.sleep(wait)
+    assert shares.barred() == [] and shares.resumes_in() == float("inf")
+    assert [shares.spend("biz_a") for _ in range(4)] == [True] * 4
+    assert all(Shares(4, rate=0, burst=0).spend("biz_a") for _ in range(1000))  # 0: off
 
 
 async def test_due_endpoints_take_turns_by_business(gql, hooked, raw_db):
@@ -192,3 +268,13 @@ async def test_due_endpoints_take_turns_by_business(gql, hooked, raw_db):
     assert await due() == [s1, b2, b3, b1]
     assert await due(held={small.business_id: 1}) == [b2, b3, b1, s1]
     assert await due(barred=[big.business_id]) == [s1]
+
+
+def test_the_delivery_rate_comes_from_the_environment():
+    defaults = Settings.from_env({})
+    assert (defaults.webhook_business_rate, defaults.webhook_business_burst) == (100, 500)
+    env = {"FINORA_WEBHOOK_BUSINESS_RATE": "0", "FINORA_WEBHOOK_BUSINESS_BURST": "20"}
+    settings = Settings.from_env(env)
+    assert (settings.webhook_business_rate, settings.webhook_business_burst) == (0, 20)
+    with pytest.raises(ConfigError, match="FINORA_WEBHOOK_BUSINESS_RATE"):
+        Settings.from_env({"FINORA_WEBHOOK_BUSINESS_RATE": "-1"})

@@ -3,12 +3,13 @@
 A few sender tasks share one wake-up signal.  A listener connection sets it on
 every ``NOTIFY`` (sent by PostgreSQL when a transaction that wrote deliveries
 commits), and each sender also polls every `poll_s` as a fallback (retries
-that come due, a lost notification, a reconnecting listener).  A sender takes
-one due endpoint of a business that may have one (app.webhooks.fairness,
-app.webhooks.store), sends its pending deliveries in event order, records each
-outcome as it comes, and lets go after the delivery that ends `batch_s`.  A
-failed attempt stops the endpoint's batch: its later deliveries wait for the
-retry, so nothing overtakes it.  The worker also prunes old events hourly.
+that come due, a lost notification, a reconnecting listener, a business whose
+delivery budget refills).  A sender takes one due endpoint of a business that
+may have one (app.webhooks.fairness, app.webhooks.store), sends its pending
+deliveries in event order, records each outcome as it comes, and lets go after
+the delivery that ends `batch_s` or the business's budget.  A failed attempt
+stops the endpoint's batch: its later deliveries wait for the retry, so nothing
+overtakes it.  The worker also prunes old events hourly.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ class Config:
     schedule: tuple[float, ...]
     policy: Policy
     keep_days: int
+    #: Deliveries a second per business in this worker, and its burst (app.webhooks.fairness).
+    business_rate: float
+    business_burst: int
     concurrency: int = 4
     batch: int = 100
     #: An endpoint is let go after the delivery that ends this long, so one busy
@@ -65,6 +69,8 @@ class Config:
             schedule=settings.webhook_retry_seconds,
             policy=Policy.from_settings(settings),
             keep_days=settings.events_keep_days,
+            business_rate=settings.webhook_business_rate,
+            business_burst=settings.webhook_business_burst,
             **overrides,  # type: ignore[arg-type]
         )
 
@@ -81,9 +87,10 @@ async def serve_endpoint(
 
     It keeps the endpoint while there is work, until the delivery that ends
     `batch_s` (checked after each one: a receiver that answers just under the
-    timeout must not keep the sender for a whole batch).  Successes are recorded
-    a few at a time (one statement); a worker killed before recording them sends
-    those again, which at-least-once allows.
+    timeout must not keep the sender for a whole batch) or until the business
+    has no delivery token left.  Successes are recorded a few at a time (one
+    statement); a worker killed before recording them sends those again, which
+    at-least-once allows.
     """
     endpoint = await store.claimed(conn, endpoint_id)
     if endpoint is None:
@@ -105,6 +112,9 @@ async def serve_endpoint(
     async with session:
         while deliveries and not let_go:
             for delivery in deliveries:
+                if not shares.spend(business_id):
+                    let_go = True  # out of tokens: the rest wait, in order, for the refill
+                    break
                 outcome = await session.send(secret, delivery["id"], payload.body(delivery))
                 if not outcome.delivered:
                     await store.delivered(conn, done)
@@ -191,9 +201,9 @@ async def _sender(
         except TRANSIENT as exc:
             log.warning("database error", extra={"fields": {"error": type(exc).__name__}})
             served = False
-        if not served:
+        if not served:  # until a notification, the next poll, or a budget that refills
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), config.poll_s)
+                await asyncio.wait_for(wake.wait(), min(config.poll_s, shares.resumes_in()))
 
 
 async def _listener(url: str, wake: asyncio.Event, config: Config) -> None:
@@ -248,7 +258,7 @@ async def run(url: str, config: Config, stop: asyncio.Event) -> None:
         command_timeout=30,
     )
     wake = asyncio.Event()
-    shares = Shares(config.concurrency)
+    shares = Shares(config.concurrency, config.business_rate, config.business_burst)
     senders = [
         asyncio.ensure_future(_sender(pool, wake, config, stop, shares))
         for _ in range(config.concurrency)
