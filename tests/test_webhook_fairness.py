@@ -10,7 +10,7 @@ fan-out (bulk calls x 20 endpoints).  Every victim delivery must arrive within
 VICTIM_BOUND_S of the start of the request that committed it; the machine is
 shared, so a round that misses is measured once more and the second must pass.
 
-FINORA_TEST_FAIRNESS_SECONDS sets how long a round lasts (default 16: longer
+FINORA_TEST_WEBHOOK_FAIRNESS_SECONDS sets how long a round lasts (default 16: longer
 than one slow answer, so the attacker's senders are held the whole round).
 """
 
@@ -43,7 +43,7 @@ from tests.test_webhook_delivery import (
 )
 from tests.workers import eventually, running_worker
 
-ROUND_S = float(os.environ.get("FINORA_TEST_FAIRNESS_SECONDS", "16"))
+ROUND_S = float(os.environ.get("FINORA_TEST_WEBHOOK_FAIRNESS_SECONDS", "16"))
 VICTIM_EVERY_S = 0.25
 VICTIM_BOUND_S = 2.0
 #: Just under the timeout: each answer counts as delivered, after holding a sender.
