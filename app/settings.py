@@ -102,6 +102,9 @@ class Settings:
     #: http and private addresses allowed for webhook URLs (tests, private networks).
     webhook_allow_private: bool = False
     events_keep_days: int = EVENTS_KEEP_DAYS_MIN
+    #: Per business, per worker process: webhook deliveries a second, and burst (0: no limit).
+    webhook_business_rate: float = 100.0
+    webhook_business_burst: int = 500
 
     @property
     def is_production(self) -> bool:
@@ -144,6 +147,8 @@ class Settings:
             webhook_retry_seconds=_retry_schedule(env.get("FINORA_WEBHOOK_RETRY_SECONDS", "")),
             webhook_allow_private=_flag(env.get("FINORA_WEBHOOK_ALLOW_PRIVATE", "")),
             events_keep_days=_keep_days(env),
+            webhook_business_rate=_number(env, "FINORA_WEBHOOK_BUSINESS_RATE", 100),
+            webhook_business_burst=int(_number(env, "FINORA_WEBHOOK_BUSINESS_BURST", 500)),
         )
 
 

@@ -349,3 +349,52 @@ async def test_a_closed_port_is_no_answer():
     async with await Session.open(f"http://127.0.0.1:{free_port()}/", DEVELOPMENT) as session:
         outcome = await session.send(signing.new_secret(), "evt_x", b"{}")
     assert (outcome.status, outcome.delivered) == (None, False)
+
+
+def test_lock_keys_are_64_bit_under_their_class():
+    from app.db.migrate import MIGRATION_LOCK
+
+    ids = [f"whep_{n:022d}" for n in range(10_000)]
+    keys = {store.lock_key(endpoint_id) for endpoint_id in ids}
+    assert len(keys) == len(ids)  # 56 bits of hash: no two agree
+    assert all(key >> 56 == store.LOCK_CLASS and 0 < key < 2**63 for key in keys)
+    assert max(keys) - min(keys) > 2**40  # the hash is spread over far more than 32 bits
+    assert store.lock_key(ids[0]) == store.lock_key(ids[0])  # the same in every worker
+    assert MIGRATION_LOCK >> 56 == 0x46 != store.LOCK_CLASS  # the classes cannot meet
+
+
+async def test_endpoints_that_agree_under_hashtext_lock_apart(raw_db, database_url):
+    """Two endpoint ids with the same 32-bit hashtext (found by brute force in
+    PostgreSQL: 300,000 ids make a pair all but surely) and 1,000 others: each is
+    locked independently, and one endpoint is still locked by one connection only."""
+    import asyncpg
+
+    from app.settings import parse_database_url
+
+    pair = await raw_db.fetchval(
+        "SELECT array_agg(s) FROM (SELECT 'whep_' || substr(md5(i::text), 1, 22) AS s"
+        " FROM generate_series(1, 300000) AS i) AS ids GROUP BY hashtext(s)"
+        " HAVING count(*) > 1 LIMIT 1"
+    )
+    a, b = pair[:2]
+    assert await raw_db.fetchval("SELECT hashtext($1) = hashtext($2)", a, b)
+    others = [f"whep_{n:022d}" for n in range(1000)]
+    first, second = [await asyncpg.connect(**parse_database_url(database_url)) for _ in "12"]
+    try:
+        assert await store.try_lock(first, a)
+        assert await store.try_lock(second, b)  # hashtext agrees; the key does not
+        assert not await store.try_lock(second, a)  # an endpoint is still one sender's
+        assert all([await store.try_lock(first, endpoint_id) for endpoint_id in others[:500]])
+        assert all([await store.try_lock(second, endpoint_id) for endpoint_id in others[500:]])
+        held = await raw_db.fetch(
+            "SELECT (classid::bigint << 32 | objid::bigint) AS key, objsubid FROM pg_locks"
+            " WHERE locktype = 'advisory' AND pid = $1",
+            first.get_server_pid(),
+        )
+        assert {row["key"] for row in held} == {store.lock_key(i) for i in [a, *others[:500]]}
+        assert {row["objsubid"] for row in held} == {1}  # the single-bigint form
+        await store.unlock(first, a)
+        assert await store.try_lock(second, a)
+    finally:
+        await first.close()
+        await second.close()

@@ -3,11 +3,13 @@
 A few sender tasks share one wake-up signal.  A listener connection sets it on
 every ``NOTIFY`` (sent by PostgreSQL when a transaction that wrote deliveries
 commits), and each sender also polls every `poll_s` as a fallback (retries
-that come due, a lost notification, a reconnecting listener).  A sender takes
-one due endpoint (see app.webhooks.store), sends up to `batch` of its pending
-deliveries in event order, records each outcome as it comes, and lets go.
-A failed attempt stops the endpoint's batch: its later deliveries wait for the
-retry, so nothing overtakes it.  The worker also prunes old events hourly.
+that come due, a lost notification, a reconnecting listener, a business whose
+delivery budget refills).  A sender takes one due endpoint of a business that
+may have one (app.webhooks.fairness, app.webhooks.store), sends its pending
+deliveries in event order, records each outcome as it comes, and lets go after
+the delivery that ends `batch_s` or the business's budget.  A failed attempt
+stops the endpoint's batch: its later deliveries wait for the retry, so nothing
+overtakes it.  The worker also prunes old events hourly.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from app.services import events
 from app.settings import Settings, parse_database_url
 from app.webhooks import payload, store
 from app.webhooks.addresses import Policy, Refused
+from app.webhooks.fairness import Shares
 from app.webhooks.sender import Session
 
 log = logging.getLogger("finora.webhooks")
@@ -50,9 +53,13 @@ class Config:
     schedule: tuple[float, ...]
     policy: Policy
     keep_days: int
+    #: Deliveries a second per business in this worker, and its burst (app.webhooks.fairness).
+    business_rate: float
+    business_burst: int
     concurrency: int = 4
     batch: int = 100
-    #: An endpoint is let go after this long, so one busy endpoint does not hold a sender.
+    #: An endpoint is let go after the delivery that ends this long, so one busy
+    #: endpoint holds a sender for this plus one request at most (not a batch of them).
     batch_s: float = 5.0
     poll_s: float = 1.0
 
@@ -62,18 +69,28 @@ class Config:
             schedule=settings.webhook_retry_seconds,
             policy=Policy.from_settings(settings, unset_is_production=True),
             keep_days=settings.events_keep_days,
+            business_rate=settings.webhook_business_rate,
+            business_burst=settings.webhook_business_burst,
             **overrides,  # type: ignore[arg-type]
         )
 
 
 async def serve_endpoint(
-    conn: asyncpg.Connection, endpoint_id: str, config: Config, stop: asyncio.Event
+    conn: asyncpg.Connection,
+    endpoint_id: str,
+    business_id: str,
+    config: Config,
+    stop: asyncio.Event,
+    shares: Shares,
 ) -> None:
     """Send the endpoint's due deliveries in order (the caller holds its lock).
 
-    It keeps the endpoint while there is work, up to `batch_s`.  Successes are
-    recorded a few at a time (one statement); a worker killed before recording
-    them sends those again, which at-least-once allows.
+    It keeps the endpoint while there is work, until the delivery that ends
+    `batch_s` (checked after each one: a receiver that answers just under the
+    timeout must not keep the sender for a whole batch) or until the business
+    has no delivery token left.  Successes are recorded a few at a time (one
+    statement); a worker killed before recording them sends those again, which
+    at-least-once allows.
     """
     endpoint = await store.claimed(conn, endpoint_id)
     if endpoint is None:
@@ -91,25 +108,29 @@ async def serve_endpoint(
     deadline = time.monotonic() + config.batch_s
     done: list[tuple[int, int]] = []
     flushed = time.monotonic()
+    let_go = False
     async with session:
-        while deliveries:
+        while deliveries and not let_go:
             for delivery in deliveries:
+                if not shares.spend(business_id):
+                    let_go = True  # out of tokens: the rest wait, in order, for the refill
+                    break
                 outcome = await session.send(secret, delivery["id"], payload.body(delivery))
                 if not outcome.delivered:
                     await store.delivered(conn, done)
                     await _failed(conn, endpoint_id, delivery, outcome.status, config)
                     return  # later deliveries wait: they must not overtake this one
                 done.append((delivery["delivery_id"], outcome.status or 0))
-                if stop.is_set():
-                    break  # shutting down: record what went out, take nothing more
+                if stop.is_set() or time.monotonic() > deadline:
+                    let_go = True  # shutting down, or time's up: record what went out
+                    break
                 if len(done) >= MARK_EVERY or time.monotonic() - flushed > MARK_EVERY_S:
                     await store.delivered(conn, done)
                     done, flushed = [], time.monotonic()
             await store.delivered(conn, done)
             done = []
-            if stop.is_set() or time.monotonic() > deadline:
-                return
-            deliveries = await _due(conn, endpoint_id, config)
+            if not let_go:
+                deliveries = await _due(conn, endpoint_id, config)
 
 
 async def _due(conn: asyncpg.Connection, endpoint_id: str, config: Config) -> list[asyncpg.Record]:
@@ -145,35 +166,44 @@ async def _failed(
         log.info("delivery failed", extra={"fields": fields | {"attempt": attempts}})
 
 
-async def serve_one(pool: asyncpg.Pool, config: Config, stop: asyncio.Event) -> bool:
-    """Serve one due endpoint no other worker holds; False when there is none."""
+async def serve_one(
+    pool: asyncpg.Pool, config: Config, stop: asyncio.Event, shares: Shares
+) -> bool:
+    """Serve one due endpoint no other worker holds, of a business that may have
+    one more sender; False when there is none."""
     async with pool.acquire() as conn:
-        for endpoint_id in await store.due_endpoints(conn, CANDIDATES):
-            if not await store.try_lock(conn, endpoint_id):
-                continue
-            try:
-                await serve_endpoint(conn, endpoint_id, config, stop)
-            finally:
-                # If this fails the connection is broken (its locks die with it) or
-                # the pool's reset on release runs pg_advisory_unlock_all().
-                await store.unlock(conn, endpoint_id)
+        candidates = await store.due_endpoints(
+            conn, CANDIDATES, barred=shares.barred(), held=shares.held
+        )
+        for endpoint_id, business_id in candidates:
+            if not shares.may_take(business_id):
+                continue  # another sender took its share while this one looked
+            with shares.hold(business_id):  # counted from before the lock: no await between
+                if not await store.try_lock(conn, endpoint_id):
+                    continue
+                try:
+                    await serve_endpoint(conn, endpoint_id, business_id, config, stop, shares)
+                finally:
+                    # If this fails the connection is broken (its locks die with it) or
+                    # the pool's reset on release runs pg_advisory_unlock_all().
+                    await store.unlock(conn, endpoint_id)
             return True
     return False
 
 
 async def _sender(
-    pool: asyncpg.Pool, wake: asyncio.Event, config: Config, stop: asyncio.Event
+    pool: asyncpg.Pool, wake: asyncio.Event, config: Config, stop: asyncio.Event, shares: Shares
 ) -> None:
     while not stop.is_set():
         wake.clear()
         try:
-            served = await serve_one(pool, config, stop)
+            served = await serve_one(pool, config, stop, shares)
         except TRANSIENT as exc:
             log.warning("database error", extra={"fields": {"error": type(exc).__name__}})
             served = False
-        if not served:
+        if not served:  # until a notification, the next poll, or a budget that refills
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), config.poll_s)
+                await asyncio.wait_for(wake.wait(), min(config.poll_s, shares.resumes_in()))
 
 
 async def _listener(url: str, wake: asyncio.Event, config: Config) -> None:
@@ -228,8 +258,10 @@ async def run(url: str, config: Config, stop: asyncio.Event) -> None:
         command_timeout=30,
     )
     wake = asyncio.Event()
+    shares = Shares(config.concurrency, config.business_rate, config.business_burst)
     senders = [
-        asyncio.ensure_future(_sender(pool, wake, config, stop)) for _ in range(config.concurrency)
+        asyncio.ensure_future(_sender(pool, wake, config, stop, shares))
+        for _ in range(config.concurrency)
     ]
     others = [
         asyncio.ensure_future(_listener(url, wake, config)),
