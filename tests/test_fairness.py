@@ -256,3 +256,21 @@ async def test_b_is_served_while_a_sends_bulk_variables_of_tens_of_thousands_of_
     print(report(result))  # the figures, with -s
     assert result.attack[200] + result.attack[429] >= 4, report(result)
     assert set(result.attack) <= {200, 429}, report(result)
+
+
+async def test_b_is_served_while_a_sends_full_bulk_calls_twenty_at_a_time(tenants):
+    """The review's second attack: 20 calls of 500 rows at once, all served (10,000 rows
+    where the charge allows about 200).  Now each call pays for its rows when it is
+    admitted: while A owes for one, the others are refused, and B is unharmed."""
+    from tests.test_bulk_api import BULK
+
+    a, b = tenants
+    rows = [{"email": f"bulk.attack.{n}@example.ng", "name": f"Bulk {n}"} for n in range(500)]
+    result = await attack(
+        production_env(), a, b, query=BULK, variables={"inputs": rows}, concurrency=20
+    )
+    print(report(result))  # the figures, with -s
+    # 2 s of attack at 50 tokens a second, from a full bucket of 100: the first call's
+    # 499 rows leave A owing for about 8 s, so no second call can be admitted.
+    assert result.attack[200] == 1 and result.attack[429] >= 19, report(result)
+    assert set(result.attack) == {200, 429}, report(result)
