@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -127,28 +128,34 @@ asyncio.run(main())
 """
 
 
-async def test_migration_2_counts_existing_rows_and_migrate_backfills_short_tokens(
-    tmp_path, fresh_db
-):
-    """A database at migration 1, with customers: `finora migrate` makes them searchable."""
+def _at_migration(database_url: str, tmp_path: Path, numbers: str) -> Any:
+    """Upgrades the database with the migrations whose numbers match ``numbers`` (a glob
+    class) only, and installs the test keys: a database as an older release left it."""
     from app import crypto
     from app.crypto.keys import KeySet
 
     older = tmp_path / "migrations"
     (older / "models").mkdir(parents=True)
-    for path in sorted((MIGRATIONS_DIR / "models").glob("[01]_*.py")):
+    for path in sorted((MIGRATIONS_DIR / "models").glob(f"{numbers}_*.py")):
         shutil.copy(path, older / "models")
     upgraded = subprocess.run(
-        [sys.executable, "-c", _UPGRADE_TO, fresh_db, str(older)],
+        [sys.executable, "-c", _UPGRADE_TO, database_url, str(older)],
         capture_output=True,
         text=True,
         cwd=ROOT,
         timeout=120,
     )
     assert upgraded.returncode == 0, upgraded.stderr
-    keys = crypto.install(
+    return crypto.install(
         KeySet.parse(os.environ["FINORA_ENCRYPTION_KEYS"], os.environ["FINORA_INDEX_KEY"])
     )
+
+
+async def test_migration_2_counts_existing_rows_and_migrate_backfills_short_tokens(
+    tmp_path, fresh_db
+):
+    """A database at migration 1, with customers: `finora migrate` makes them searchable."""
+    keys = _at_migration(fresh_db, tmp_path, "[01]")
     conn = await asyncpg.connect(**parse_database_url(fresh_db))
     try:
         await conn.execute("INSERT INTO business VALUES ('biz_old', 'Old', now())")
@@ -183,24 +190,7 @@ async def test_migration_7_leaves_old_names_unknown_and_migrate_decides_them(tmp
     """At migration 6, customers whose names may be their emails' local parts: SQL cannot
     tell (emails are ciphertext), so the column starts NULL and `finora migrate`'s
     backfill decides each row from its decrypted email."""
-    from app import crypto
-    from app.crypto.keys import KeySet
-
-    older = tmp_path / "migrations"
-    (older / "models").mkdir(parents=True)
-    for path in sorted((MIGRATIONS_DIR / "models").glob("[0-6]_*.py")):
-        shutil.copy(path, older / "models")
-    upgraded = subprocess.run(
-        [sys.executable, "-c", _UPGRADE_TO, fresh_db, str(older)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
-    assert upgraded.returncode == 0, upgraded.stderr
-    keys = crypto.install(
-        KeySet.parse(os.environ["FINORA_ENCRYPTION_KEYS"], os.environ["FINORA_INDEX_KEY"])
-    )
+    keys = _at_migration(fresh_db, tmp_path, "[0-6]")
     rows = {  # id: (name, email)
         "cust_defaulted": ("ada.obi", "ada.obi@old.ng"),
         "cust_named": ("Bola Ade", "bola@old.ng"),
