@@ -12,8 +12,8 @@ while another business's delivery waits.  Two bounds, per worker process:
 - *A delivery rate.*  Deliveries are work the business's key caused, so each one
   spends a token of the business's bucket (``rate`` a second, bursts of
   ``burst``; 0 turns it off).  A business out of tokens is let go and is not
-  claimed again until it has one.  Its deliveries stay pending, in order: they
-  are late, never dropped.
+  claimed again until it has RESUME_S worth of them.  Its deliveries stay
+  pending, in order: they are late, never dropped.
 
 Each worker keeps its own counts and buckets (as the API's rate limits do
 without a shared store), so N workers give a business N x ``rate``.
@@ -40,7 +40,7 @@ class Shares:
         self.most = max(1, senders - 1)
         self.held: dict[str, int] = {}
         self.budget = TokenBuckets(rate, burst)
-        #: Businesses out of tokens, and when their next token comes (monotonic).
+        #: Businesses out of tokens, and when they may be claimed again (monotonic).
         self._paused: dict[str, float] = {}
 
     def barred(self) -> list[str]:
