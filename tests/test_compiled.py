@@ -146,7 +146,9 @@ async def test_plans_answer_like_the_general_path(settings, app, gql, tenant):
 
     assert mismatches == [], mismatches[:3]
     compiled = [plan for _, (plan, _) in view.plans._items.items() if plan is not None]
-    assert len(compiled) >= 20, len(compiled)
+    # Documents holding a string literal are never compiled (schema/documents.py), and
+    # the generated ones often do (ids pointed at real data): 17 to 20 here at 300.
+    assert len(compiled) >= 12, len(compiled)
 
 
 async def test_a_compiled_answer_is_counted_and_named_like_any_other(client, gql, tenant, caplog):
