@@ -31,6 +31,11 @@ class BoundedStore(Generic[V]):
         self._items.move_to_end(key)
         return item[0]
 
+    def weight_of(self, key: Hashable) -> int | None:
+        """The weight ``key`` was kept with, or None when it is not kept."""
+        item = self._items.get(key)
+        return None if item is None else item[1]
+
     def __contains__(self, key: Hashable) -> bool:
         return key in self._items
 

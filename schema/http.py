@@ -275,7 +275,9 @@ class GraphQLView(GraphQL):
         setattr(request.state, PARAMS, params)
         response = await self.run(request)
         document = getattr(request.state, VALIDATED_DOCUMENT, None)
-        size = documents.weight(query, document) if isinstance(query, str) and document else None
+        # Weighed once, when the document cache kept it; one it did not keep (a string
+        # literal, too heavy) is not compiled or persisted either.
+        size = documents.DOCUMENTS.weight_of(query) if isinstance(query, str) and document else None
         if size is not None:
             if register is not None:
                 self.persisted.put(register, query, len(query))
