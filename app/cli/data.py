@@ -85,13 +85,27 @@ def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
-    from app.jobs.importer import ImportFileError, import_file
+    from app.jobs.importer import ImportFileError, Options, import_file
     from app.models import Business
+    from app.services.imports import Update
+    from app.shoppers.columns import MapError, parse_maps
 
     source = Path(args.file)
     report = Path(args.report) if args.report else Path(f"{args.file}.report.csv")
     if not source.is_file():
         return fail(f"no such file: {source}")
+    try:
+        maps = parse_maps(args.map)
+    except MapError as exc:
+        return fail(str(exc))
+    options = Options(
+        format=args.format,
+        encoding=args.encoding,
+        maps=maps,
+        update=Update(args.update),
+        strict=args.strict,
+        batch_size=args.batch_size,
+    )
 
     async def work(_: str) -> Any:
         if not await Business.exists(id=args.business):
@@ -100,25 +114,52 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
             source,
             business_id=args.business,
             report=report,
-            batch_size=args.batch_size,
+            options=options,
             restart=args.restart,
+            dry_run=args.dry_run,
         )
 
     try:
         summary = asyncio.run(with_keys(settings, work))
-    except ImportFileError as exc:
-        return fail(str(exc))
-    if summary.ignored_columns:
-        print(f"ignored column(s): {', '.join(summary.ignored_columns)}")
-    if summary.already_done:
-        print(f"{source} was already imported ({report}); --restart imports it again")
-        return 0
-    resumed = f" (resumed after {summary.resumed_after})" if summary.resumed_after else ""
-    print(
-        f"imported {summary.total} row(s){resumed}: {summary.created} created, "
-        f"{summary.found} found, {summary.failed} failed; report: {report}"
-    )
+    except (ImportFileError, MapError) as exc:
+        return fail(f"{exc}; nothing was imported")
+    for line in _import_summary(summary, source, report):
+        print(line)
     return 0
+
+
+def _import_summary(summary: Any, source: Path, report: Path) -> list[str]:
+    """What `finora import` prints: the layout, the counts, the warnings; never a value."""
+    lines = [f"{source.name}: {summary.label}"]
+    lines += summary.notes
+    if summary.already_done:
+        return [*lines, f"already imported ({report}); --restart imports it again"]
+    counts = ", ".join(f"{n} {outcome}" for outcome, n in summary.counts.items())
+    resumed = f" (resumed after {summary.resumed_after})" if summary.resumed_after else ""
+    verb = "would import" if summary.dry_run else "imported"
+    lines.append(f"{verb} {summary.total} record(s){resumed}: {counts}")
+    if summary.warned:
+        lines.append(
+            f"warning: {summary.warned} record(s) kept with a value left out or defaulted "
+            "(field:CODE in the report)"
+        )
+    if summary.defaulted_names:
+        lines.append(
+            f"warning: {summary.defaulted_names} name(s) defaulted from the email "
+            "(the file gave none)"
+        )
+    if summary.unused:
+        lines.append(f"not imported (no field reads them): {', '.join(summary.unused)}")
+    if summary.dry_run:
+        lines += [
+            f"line {n}: {outcome} {problems}" for n, outcome, problems in summary.first_problems
+        ]
+        lines.append("dry run: nothing was written")
+    else:
+        if summary.kept_report is not None:
+            lines.append(f"the earlier report is kept as {summary.kept_report}")
+        lines.append(f"report: {report}")
+    return lines
 
 
 def cmd_events_prune(settings: Settings, args: argparse.Namespace) -> int:

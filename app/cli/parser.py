@@ -111,14 +111,48 @@ def _parser() -> argparse.ArgumentParser:
     seed.set_defaults(run=cmd_seed_demo)
 
     importer = sub.add_parser(
-        "import", help="find or create customers from a CSV or JSON Lines file (resumable)"
+        "import",
+        help="customers from a Shopify or WooCommerce export, a CSV or JSON file (resumable)",
     )
     importer.add_argument("--business", required=True)
-    importer.add_argument("file", help="CSV with a header row (email, name, phone) or JSON Lines")
-    importer.add_argument("--report", help="per-row report (default: FILE.report.csv)")
+    importer.add_argument(
+        "file",
+        help="Shopify's customer CSV, WooCommerce's REST JSON (array or lines) or Analytics "
+        "CSV, or any CSV with a header row (Email, Name, Phone, ...)",
+    )
+    importer.add_argument(
+        "--format",
+        choices=("auto", "shopify", "woocommerce", "csv", "jsonl"),
+        default="auto",
+        help="the layout (default: recognised from the header or the JSON keys)",
+    )
+    importer.add_argument("--encoding", help="the file's encoding (default: UTF-8, else cp1252)")
+    importer.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="COLUMN=FIELD",
+        help="read a column as a field, e.g. 'Mobile No=phone' ('Notes=' leaves one out)",
+    )
+    importer.add_argument(
+        "--update",
+        choices=("find", "fill", "overwrite"),
+        default="find",
+        help="existing customers: leave them (find), fill their empty fields, or overwrite "
+        "them with the file's non-empty values",
+    )
+    importer.add_argument(
+        "--strict", action="store_true", help="reject a row with any invalid value"
+    )
+    importer.add_argument(
+        "--dry-run", action="store_true", help="check and count only; write nothing"
+    )
+    importer.add_argument("--report", help="per-record report (default: FILE.report.csv)")
     importer.add_argument("--batch-size", type=int, default=500, help="rows per batch, 1 to 500")
     importer.add_argument(
-        "--restart", action="store_true", help="import a file again from the start"
+        "--restart",
+        action="store_true",
+        help="import a file again from the start (the earlier report is kept)",
     )
     importer.set_defaults(run=cmd_import)
     erasures = sub.add_parser(

@@ -1,156 +1,123 @@
-"""`finora import`: customers from a CSV or JSON Lines file, through bulk find-or-create.
+"""`finora import`: a shop's or a spreadsheet's export into the directory, resumable.
 
-A shop's export goes through the very function the API's bulk mutation calls
-(app.services.bulk), in batches, so the rules are the API's.  Each input row
-gets one line in a CSV report: its line number, the outcome (created, found,
-failed), the customer id or the error codes; never a value from the file.
+The file is recognised and read by app.imports (every problem of the file as
+a whole is raised before anything is written); each record becomes a
+customer's fields by app.shoppers; the rules of what a row does are
+app.services.imports'.  Each record of the file gets one line in a CSV report:
+its line, the outcome (created, found, updated, failed, unreadable), the
+customer id and every problem as ``field:CODE``; never a value from the file.
+The summary's counts add up to the file's records.
 
-Resuming: progress lives in the ``job`` table under the file's SHA-256 and the
-business, and each batch commits together with it.  The batch's report lines
-are written (and synced) just before that commit; a run that resumes first cuts
-the report back to the last committed line, so a kill at any point leaves
-neither a duplicate customer nor a missing or doubled report line.  A finished
-import is remembered: running it again says so (``--restart`` runs it anew,
-and rows already imported are then reported as found).
+Resuming: progress lives in the ``job`` table under the file's SHA-256, the
+options that change outcomes, and the business; each batch commits together
+with it.  The batch's report lines are written (and synced) just before that
+commit; a run that resumes first cuts the report back to the last committed
+line, so a kill at any point leaves neither a duplicate customer nor a missing
+or doubled report line.  A finished import is remembered: running it again says
+so (``--restart`` runs it anew, keeping the earlier report beside the new one).
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import os
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from app.db.transaction import transaction
+from app.imports.errors import ImportFileError
+from app.imports.sources import Item, Source, open_source
 from app.jobs.batches import progress
 from app.models import Job
-from app.services import bulk
+from app.services import bulk, imports
 from app.services.access import Caller
 
-#: The fields of FindOrCreateCustomerInput, as CSV headers and JSON keys.
-FIELDS = ("email", "name", "phone")
-REPORT_HEADER = ("line", "outcome", "customer_id", "errors")
-JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
+__all__ = ["ImportFileError", "Options", "Summary", "import_file"]
+
+REPORT_HEADER = ("line", "outcome", "customer_id", "problems")
+OUTCOMES = ("created", "found", "updated", "failed", "unreadable")
 DONE = "done"
 ACTOR = "cli"
-
-
-class ImportFileError(Exception):
-    """The file (or its report) cannot be imported; the message says why, without values."""
+FIRST_PROBLEMS = 20
 
 
 @dataclass(frozen=True)
-class Row:
-    line: int
-    #: Field -> value as read; None when the line could not be read at all.
-    values: Any
-    problem: str | None = None
+class Options:
+    """How to read the file and what its rows may do."""
+
+    format: str = "auto"
+    encoding: str | None = None
+    maps: Mapping[str, str | None] = field(default_factory=dict)
+    update: imports.Update = imports.Update.FIND
+    strict: bool = False
+    batch_size: int = bulk.BULK_MAX
+
+    def key(self) -> str:
+        """What sets a run apart from another of the same file (for resuming)."""
+        maps = ",".join(f"{k}={v}" for k, v in sorted(self.maps.items()))
+        return f"{self.format}|{self.encoding}|{maps}|{self.update}|{self.strict}"
 
 
 @dataclass
 class Summary:
     total: int = 0
-    created: int = 0
-    found: int = 0
-    failed: int = 0
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+    #: Records kept with a value left out (or a name defaulted), among those counted.
+    warned: int = 0
+    defaulted_names: int = 0
     #: Rows done by an earlier, interrupted run (0 for a fresh one).
     resumed_after: int = 0
     already_done: bool = False
-    ignored_columns: list[str] = field(default_factory=list)
+    label: str = ""
+    unused: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    #: The earlier report, when this run set it aside.
+    kept_report: Path | None = None
+    dry_run: bool = False
+    #: (line, outcome, problems) of the first records with problems (dry runs).
+    first_problems: list[tuple[int, str, str]] = field(default_factory=list)
 
-    def count(self, outcome: str) -> None:
-        self.created += outcome == "created"
-        self.found += outcome == "found"
-        self.failed += outcome == "failed"
+    def count(self, outcome: str, problems: str) -> None:
+        self.counts[outcome] += 1
+        if problems and outcome not in ("failed", "unreadable"):
+            self.warned += 1
+        self.defaulted_names += f"name:{imports.DEFAULTED}" in problems.split(";")
 
-
-# Reading ---------------------------------------------------------------------
-
-
-def is_jsonl(path: Path) -> bool:
-    """By extension, else by content: a JSON Lines file starts with "{"."""
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return False
-    if suffix in JSONL_SUFFIXES:
-        return True
-    with path.open("rb") as raw:
-        return raw.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{")
-
-
-def _csv_rows(handle: IO[str], ignored: list[str]) -> Iterator[Row]:
-    reader = csv.reader(handle)
-    header = next(reader, None)
-    columns = [name.strip() for name in header or ()]
-    if "email" not in columns:
-        raise ImportFileError(
-            "the first line must be a header naming the columns: email, and optionally "
-            + ", ".join(FIELDS[1:])
-        )
-    ignored.extend(name for name in columns if name not in FIELDS)
-    start = reader.line_num + 1
-    for record in reader:
-        line, start = start, reader.line_num + 1
-        if not any(cell.strip() for cell in record):
-            continue  # a blank line is no row
-        yield Row(
-            line, {name: v for name, v in zip(columns, record, strict=False) if name in FIELDS}
-        )
-
-
-def _jsonl_rows(handle: IO[str]) -> Iterator[Row]:
-    for line, text in enumerate(handle, start=1):
-        if not text.strip():
-            continue
-        try:
-            value = json.loads(text)
-        except ValueError:
-            yield Row(line, None, "UNREADABLE")
-            continue
-        if isinstance(value, dict):
-            value = {name: v for name, v in value.items() if name in FIELDS}
-        yield Row(line, value)  # anything but an object is the service's INVALID
-
-
-def read_rows(path: Path, ignored: list[str] | None = None) -> Iterator[Row]:
-    """The file's rows in order, with their line numbers (the header is line 1)."""
-    jsonl = is_jsonl(path)
-    ignored = [] if ignored is None else ignored
-    try:
-        with path.open(encoding="utf-8-sig", newline="" if not jsonl else None) as handle:
-            yield from _jsonl_rows(handle) if jsonl else _csv_rows(handle, ignored)
-    except UnicodeDecodeError:
-        raise ImportFileError(f"{path.name} is not UTF-8 text") from None
-    except csv.Error as exc:
-        raise ImportFileError(f"{path.name} is not valid CSV ({exc.__class__.__name__})") from None
-
-
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as raw:
-        for chunk in iter(lambda: raw.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    @property
+    def counted(self) -> int:
+        return sum(self.counts.values())
 
 
 # The report --------------------------------------------------------------------
 
 
-def _report_line(row: Row, result: bulk.RowResult | None) -> list[str]:
-    if result is None:  # the line could not be read
-        return [str(row.line), "failed", "", str(row.problem)]
+def _problems(errors: Sequence[bulk.UserError]) -> str:
+    return ";".join(f"{name}:{e.code}" if (name := bulk.field_of(e)) else e.code for e in errors)
+
+
+def _report_line(item: Item, result: bulk.RowResult | None) -> list[str]:
+    if result is None:  # no customer could be read from the record
+        return [str(item.line), "unreadable", "", str(item.problem)]
     if result.errors:
-        codes = ";".join(
-            f"{name}:{e.code}" if (name := bulk.field_of(e)) else e.code for e in result.errors
-        )
-        return [str(row.line), "failed", "", codes]
-    assert result.customer is not None
-    return [str(row.line), "created" if result.created else "found", result.customer.id, ""]
+        return [str(item.line), "failed", "", _problems(result.errors)]
+    outcome = "created" if result.created else "updated" if result.updated else "found"
+    customer_id = result.customer.id if result.customer is not None else ""
+    return [str(item.line), outcome, customer_id, _problems(result.warnings)]
+
+
+def _set_aside(report: Path) -> Path | None:
+    """Move an earlier report out of the way (report.1.csv, report.2.csv, ...)."""
+    if not report.exists():
+        return None
+    for number in range(1, 10_000):
+        kept = report.with_name(f"{report.stem}.{number}{report.suffix}")
+        if not kept.exists():
+            report.rename(kept)
+            return kept
+    raise ImportFileError(f"too many earlier reports beside {report}")
 
 
 def _cut_report(report: Path, last_line: int) -> Summary:
@@ -166,7 +133,7 @@ def _cut_report(report: Path, last_line: int) -> Summary:
         for record in islice(csv.reader(handle), 1, None):
             if record and int(record[0]) <= last_line:
                 kept.append(record)
-                summary.count(record[1])
+                summary.count(record[1], record[3])
     with report.open("w", newline="") as handle:
         csv.writer(handle).writerows([list(REPORT_HEADER), *kept])
     summary.resumed_after = len(kept)
@@ -176,9 +143,69 @@ def _cut_report(report: Path, last_line: int) -> Summary:
 # The job -----------------------------------------------------------------------
 
 
-def _batches(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
-    while batch := list(islice(rows, size)):
+def _batches(items: Iterator[Item], size: int) -> Iterator[list[Item]]:
+    while batch := list(islice(items, size)):
         yield batch
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as raw:
+        for chunk in iter(lambda: raw.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+async def _import_batch(
+    caller: Caller,
+    business_id: str,
+    batch: list[Item],
+    options: Options,
+    *,
+    dry_run: bool = False,
+    before_commit: Callable[[Any, list[list[str]]], Awaitable[None]] | None = None,
+) -> list[list[str]]:
+    """The batch's report lines; ``before_commit(connection, lines)`` runs in the
+    transaction of its rows (with None when none is written)."""
+    readable = [item for item in batch if item.values is not None]
+    lines: list[list[str]] = []
+
+    async def report(conn: Any, results: list[bulk.RowResult]) -> None:
+        of = dict(zip((item.line for item in readable), results, strict=True))
+        lines.extend(_report_line(item, of.get(item.line)) for item in batch)
+        if before_commit is not None:
+            await before_commit(conn, lines)
+
+    if readable:
+        rows = [item.values for item in readable if item.values is not None]
+        await imports.import_rows(
+            caller,
+            business_id=business_id,
+            rows=rows,
+            update=options.update,
+            strict=options.strict,
+            dry_run=dry_run,
+            also=report,
+        )
+    else:
+        await report(None, [])
+    return lines
+
+
+async def _dry_run(
+    source: Source, caller: Caller, business_id: str, options: Options, show_progress: bool
+) -> Summary:
+    """Every record checked and matched against the directory; nothing written."""
+    summary = Summary(total=source.total, label=source.label, dry_run=True)
+    with progress("dry run", total=source.total, initial=0, enabled=show_progress) as bar:
+        for batch in _batches(source.items(), options.batch_size):
+            for line in await _import_batch(caller, business_id, batch, options, dry_run=True):
+                summary.count(line[1], line[3])
+                if line[3] and len(summary.first_problems) < FIRST_PROBLEMS:
+                    summary.first_problems.append((int(line[0]), line[1], line[3]))
+            bar.update(len(batch))
+    summary.unused, summary.notes = source.unused, source.notes
+    return summary
 
 
 async def import_file(
@@ -186,56 +213,61 @@ async def import_file(
     *,
     business_id: str,
     report: Path,
-    batch_size: int = bulk.BULK_MAX,
+    options: Options | None = None,
     restart: bool = False,
+    dry_run: bool = False,
     show_progress: bool = True,
 ) -> Summary:
     """Import `path` into the business, resuming an interrupted run of the same file."""
-    if not 1 <= batch_size <= bulk.BULK_MAX:
+    options = options or Options()
+    if not 1 <= options.batch_size <= bulk.BULK_MAX:
         raise ImportFileError(f"the batch size must be 1 to {bulk.BULK_MAX}")
-    ignored: list[str] = []
-    total = sum(1 for _ in read_rows(path, ignored))  # reads it all once: errors come first
-    name = f"import:{business_id}:{file_digest(path)[:48]}"
-    job, fresh = await Job.get_or_create(name=name, defaults={"total": total})
+    source = open_source(path, format=options.format, encoding=options.encoding, maps=options.maps)
+    caller = Caller(business_id, ACTOR)
+    if dry_run:
+        return await _dry_run(source, caller, business_id, options, show_progress)
+    run = hashlib.sha256(f"{_file_digest(path)}|{options.key()}".encode()).hexdigest()
+    name = f"import:{business_id}:{run[:48]}"
+    job, fresh = await Job.get_or_create(name=name, defaults={"total": source.total})
     if restart and not fresh:
         job.cursor, job.done = "", 0
         await job.save()
+    described = {"label": source.label, "unused": source.unused, "notes": source.notes}
     if job.cursor == DONE:
-        return Summary(total=total, already_done=True, ignored_columns=ignored)
+        return Summary(total=source.total, already_done=True, **described)
+    kept = None
     if job.done:
         summary = _cut_report(report, int(job.cursor))
     else:
         summary = Summary()
+        kept = _set_aside(report)
         with report.open("w", newline="") as handle:
             csv.writer(handle).writerow(REPORT_HEADER)
-    summary.total, summary.ignored_columns = total, ignored
-    caller = Caller(business_id, ACTOR)
+    summary.total, summary.kept_report = source.total, kept
+    summary.label, summary.unused, summary.notes = source.label, source.unused, source.notes
     last = int(job.cursor or 0)
-    todo = (row for row in read_rows(path) if row.line > last)
+    todo = (item for item in source.items() if item.line > last)
     with (
-        progress("import", total=total, initial=job.done, enabled=show_progress) as bar,
+        progress("import", total=source.total, initial=job.done, enabled=show_progress) as bar,
         report.open("a", newline="") as handle,
     ):
         writer = csv.writer(handle)
-        for batch in _batches(todo, batch_size):
-            readable = [row for row in batch if row.problem is None]
-            async with transaction() as conn:
-                results: dict[int, bulk.RowResult] = {}
-                if readable:
-                    outcome = await bulk.find_or_create_customers(
-                        caller, business_id=business_id, inputs=[row.values for row in readable]
-                    )
-                    results = {
-                        row.line: r for row, r in zip(readable, outcome.results, strict=True)
-                    }
-                lines = [_report_line(row, results.get(row.line)) for row in batch]
+        for batch in _batches(todo, options.batch_size):
+
+            async def commit_with(
+                conn: Any, lines: list[list[str]], batch: list[Item] = batch
+            ) -> None:
                 writer.writerows(lines)
                 handle.flush()
-                os.fsync(handle.fileno())  # on disk before the batch commits
+                os.fsync(handle.fileno())  # on disk before the batch's progress commits
                 job.cursor, job.done = str(batch[-1].line), job.done + len(batch)
                 await job.save(using_db=conn, update_fields=["cursor", "done", "updated_at"])
+
+            lines = await _import_batch(
+                caller, business_id, batch, options, before_commit=commit_with
+            )
             for line in lines:
-                summary.count(line[1])
+                summary.count(line[1], line[3])
             bar.update(len(batch))
     job.cursor = DONE
     await job.save(update_fields=["cursor", "updated_at"])

@@ -34,7 +34,7 @@ from __future__ import annotations
 import functools
 import gc
 import operator
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -66,6 +66,10 @@ class RowResult:
     customer: CustomerView | None = None
     created: bool = False
     errors: list[UserError] = field(default_factory=list)
+    #: Problems that did not stop the row (an import leaves a bad optional value out).
+    warnings: list[UserError] = field(default_factory=list)
+    #: Contract names of the fields an import's update changed (app.services.imports).
+    updated: list[str] = field(default_factory=list)
 
 
 def field_of(error: UserError) -> str | None:
@@ -210,6 +214,10 @@ _READ_ACTIVE = (
 )
 
 
+#: Checks one input: its values, or None with its errors recorded on the result.
+Check = Callable[[object, RowResult], dict[str, str | None] | None]
+
+
 def _checked(raw: object, result: RowResult) -> dict[str, str | None] | None:
     """One input's checked values, or None with its errors recorded on `result`."""
     path = (PATH, str(result.index))
@@ -253,7 +261,7 @@ def _collector_paused() -> Iterator[None]:
 
 
 @dataclass
-class _Batch:
+class Batch:
     """What a call will write: per email hash, the row its first input creates (if none
     exists), that row's own column values, sealed, and the results of its inputs, in
     order; and the values its rows share."""
@@ -264,8 +272,10 @@ class _Batch:
     columns: _Columns | None = None
     shared: list[Any] = field(default_factory=list)
 
-    def add(self, business_id: str, result: RowResult, raw: object, now: datetime) -> None:
-        data = _checked(raw, result)
+    def add(
+        self, business_id: str, result: RowResult, raw: object, now: datetime, check: Check
+    ) -> None:
+        data = check(raw, result)
         if data is None:
             return
         row = new_row(business_id, data)  # a repeated email's row is simply not used
@@ -279,7 +289,12 @@ class _Batch:
         self.rows_of.setdefault(digest, []).append(result)
 
 
-async def _prepare(business_id: str, inputs: Sequence[object], results: list[RowResult]) -> _Batch:
+async def prepare(
+    business_id: str,
+    inputs: Sequence[object],
+    results: list[RowResult],
+    check: Check = _checked,
+) -> Batch:
     """Check every input; build and seal the row each email's first input would create.
 
     About 0.12 ms a row: a full call would hold the event loop for 60 ms, so it
@@ -287,13 +302,13 @@ async def _prepare(business_id: str, inputs: Sequence[object], results: list[Row
     of rows at a time.
     """
     now = datetime.now(UTC)
-    batch = _Batch()
+    batch = Batch()
     pending = iter(zip(results, inputs, strict=True))
     async with pacing.heavy(every=1) as turn:
         while True:
             with _collector_paused():
                 for result, raw in pending:
-                    batch.add(business_id, result, raw, now)
+                    batch.add(business_id, result, raw, now, check)
                     if turn.due():
                         break
                 else:
@@ -301,8 +316,8 @@ async def _prepare(business_id: str, inputs: Sequence[object], results: list[Row
             await turn.pause()
 
 
-async def _write(
-    db: Any, business_id: str, batch: _Batch
+async def write(
+    db: Any, business_id: str, batch: Batch
 ) -> tuple[list[CustomerRecord], dict[str, CustomerView]]:
     """Insert the batch's rows where no active customer has the email; read the others'
     customers.  Returns the rows inserted and the customer of every email hash."""
@@ -345,7 +360,7 @@ async def find_or_create_customers(
     # One call of the business at a time here: two calls sliced in alternation would
     # both reach the database together and leave the loop idle while it writes.
     async with pacing.one_at_a_time(business_id):
-        batch = await _prepare(business_id, inputs, results)
+        batch = await prepare(business_id, inputs, results)
     created: list[CustomerRecord] = []
     if batch.new:
         # Heavy work too, while the database writes: another call's slices need not
@@ -353,7 +368,7 @@ async def find_or_create_customers(
         # is reading the answer.
         with meter.heavy_work():
             async with transaction() as conn, conn.acquire_connection() as db:
-                created, found = await _write(db, business_id, batch)
+                created, found = await write(db, business_id, batch)
                 actor = events.actor_of(caller)
                 await events.record(
                     db,

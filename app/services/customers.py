@@ -352,29 +352,42 @@ async def update_customer(
             raise InvalidInput([ERASED_ERROR])
         if not data:
             return customer
-        # In the contract's field order; reading an old value opens only that field.
-        changed = [k for k in validation.RULES if k in data and getattr(customer, k) != data[k]]
-        for key, value in data.items():
-            setattr(customer, key, value)
-        fields = [*data, "updated_at"]
-        if "name" in data:
-            customer.name_lower = customer.name.lower()
-            fields.append("name_lower")
-        if "email" in data:
-            customer.email_hash = email_hash_of(customer.business_id, customer.email)
-            fields.append("email_hash")
-        if "name" in data or "email" in data:
-            customer.name_from_email = _still_from_email(customer, renamed="name" in data)
-            fields.append("name_from_email")
-        if customer.is_active and ("name" in data or "email" in data):
-            customer.search_tokens, customer.short_tokens = crypto.current().search_tokens.for_rows(
-                customer.business_id, customer.name_lower, customer.email
-            )
-            fields += ["search_tokens", "short_tokens"]
+        fields, changed = apply_changes(customer, data)
         await _save_unless_taken(customer, update_fields=fields, using_db=conn)
         if changed:
             await events.record(conn, _event(caller, customer, events.UPDATED, changed))
     return customer
+
+
+def apply_changes(
+    customer: Customer, data: Mapping[str, str | None]
+) -> tuple[list[str], list[str]]:
+    """Set checked values on a customer and everything derived from them (sort key,
+    blind index, search tokens); returns the columns to save and the fields changed.
+
+    Shared by update_customer and an import's updates (app.services.imports), so an
+    updated customer is indexed the same way whichever path changed it.
+    """
+    # In the contract's field order; reading an old value opens only that field.
+    changed = [k for k in validation.RULES if k in data and getattr(customer, k) != data[k]]
+    for key, value in data.items():
+        setattr(customer, key, value)
+    fields = [*data, "updated_at"]
+    if "name" in data:
+        customer.name_lower = customer.name.lower()
+        fields.append("name_lower")
+    if "email" in data:
+        customer.email_hash = email_hash_of(customer.business_id, customer.email)
+        fields.append("email_hash")
+    if "name" in data or "email" in data:
+        customer.name_from_email = _still_from_email(customer, renamed="name" in data)
+        fields.append("name_from_email")
+    if customer.is_active and ("name" in data or "email" in data):
+        customer.search_tokens, customer.short_tokens = crypto.current().search_tokens.for_rows(
+            customer.business_id, customer.name_lower, customer.email
+        )
+        fields += ["search_tokens", "short_tokens"]
+    return fields, changed
 
 
 def _still_from_email(customer: Customer, *, renamed: bool) -> bool | None:

@@ -340,6 +340,21 @@ RULES: dict[str, tuple[str, Callable[[str | None], str | None]]] = {
 
 def check(values: Mapping[str, str | None], path: tuple[str, ...] = ("input",)) -> dict:
     """Apply the rule of every given field; raise InvalidInput listing all problems."""
+    clean, errors = check_each(values, path)
+    if errors:
+        raise InvalidInput(errors)
+    return clean
+
+
+def check_each(
+    values: Mapping[str, str | None], path: tuple[str, ...] = ("input",)
+) -> tuple[dict[str, str | None], list[UserError]]:
+    """The good values and the problems of the others, field by field.
+
+    An import (app.services.imports) keeps a customer whose optional phone is
+    bad and leaves only that value out; the API refuses the whole input
+    (``check``).  Both read the same rules here.
+    """
     clean: dict[str, str | None] = {}
     errors: list[UserError] = []
     for key, value in values.items():
@@ -351,6 +366,4 @@ def check(values: Mapping[str, str | None], path: tuple[str, ...] = ("input",)) 
             clean[key] = rule(value)
         except FieldProblem as problem:
             errors.append(UserError((*path, api_name), problem.code, problem.message))
-    if errors:
-        raise InvalidInput(errors)
-    return clean
+    return clean, errors
