@@ -399,3 +399,40 @@ def test_every_record_is_counted(tmp_path):
         for n in range(50):
             writer.writerow([f"p{n}@c.ng", "two\nlines" if n % 7 == 0 else "one"])
     assert open_source(source).total == 50
+
+
+def test_a_compact_json_array_longer_than_a_line_is_streamed(tmp_path):
+    """GET /customers pages joined into one array: one line of megabytes, read element
+    by element with bounded memory."""
+    source = tmp_path / "all-pages.json"
+    customers = [dict(WOO_CUSTOMERS[0], id=n, email=f"c{n}@big.ng") for n in range(3000)]
+    source.write_text(json.dumps(customers, separators=(",", ":")))
+    assert source.stat().st_size > 1 << 20  # more than a line may hold
+    tracemalloc.start()
+    opened = open_source(source)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert opened.total == 3000 and opened.platform == "woocommerce"
+    assert peak < 1 << 20
+
+
+async def test_cli_options_are_checked_in_one_line(settings, app, tmp_path):
+    tenant = await make_tenant("Import options")
+    source = tmp_path / "sheet.csv"
+    source.write_text("Email,Mobile No\na@opt.ng,08031234567\n")
+    for extra, words in (
+        (["--map", "Mobile No=mobile"], "the field must be one of"),
+        (["--map", "Fax=phone"], "names no column of the file: fax"),
+        (["--format", "woocommerce"], "is not a woocommerce customer export"),
+        (["--encoding", "klingon"], "unknown encoding"),
+    ):
+        result = await arun("import", "--business", tenant.business_id, str(source), *extra)
+        assert result.returncode == 2 and words in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert await Customer.filter(business_id=tenant.business_id).count() == 0
+    mapped = await arun(
+        "import", "--business", tenant.business_id, str(source), "--map", "Mobile No=phone"
+    )
+    assert mapped.returncode == 0 and "1 created" in mapped.stdout, mapped.stderr
+    customer = await Customer.get(business_id=tenant.business_id)
+    assert customer.phone == "+2348031234567"

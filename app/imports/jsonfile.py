@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from app.imports.errors import ImportFileError
-from app.imports.text import MAX_LINE, WrongEncoding
+from app.imports.text import MAX_LINE, wrong_encoding
 
 MAX_ELEMENT = MAX_LINE
 _CHUNK = 1 << 16
@@ -124,6 +124,6 @@ def json_array(path: Path, encoding: str) -> Iterator[Record]:
             if stream.next_char():
                 raise ImportFileError(f"{name} has more text after its JSON array")
     except UnicodeDecodeError:
-        raise WrongEncoding(f"{name} is not {encoding} text") from None
+        raise wrong_encoding(path, encoding) from None
     except _Binary:
         raise ImportFileError(f"{name} is not a text file (a NUL byte)") from None

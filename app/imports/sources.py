@@ -125,9 +125,15 @@ class Source:
 
 
 def _first_char(path: Path, encoding: str) -> str:
-    for _, line in text.lines(path, encoding):
-        if line.strip():
-            return line.strip()[0]
+    """The first character that is not white space, read from a bounded window (a
+    compact JSON array is one line of any length)."""
+    try:
+        with path.open(encoding=encoding) as handle:
+            while chunk := handle.read(1 << 16):
+                if chunk.strip():
+                    return chunk.strip()[0]
+    except UnicodeDecodeError:
+        raise text.wrong_encoding(path, encoding) from None
     return ""
 
 

@@ -78,7 +78,11 @@ def lines(path: Path, encoding: str) -> Iterator[tuple[int, str]]:
                     )
                 yield number, text
     except UnicodeDecodeError:
-        raise WrongEncoding(
-            f"{path.name} is not {encoding} text; pass --encoding with the file's encoding "
-            "(Excel's plain CSV on Windows is cp1252), or save it as CSV UTF-8"
-        ) from None
+        raise wrong_encoding(path, encoding) from None
+
+
+def wrong_encoding(path: Path, encoding: str) -> WrongEncoding:
+    return WrongEncoding(
+        f"{path.name} is not {encoding} text; pass --encoding with the file's encoding "
+        "(Excel's plain CSV on Windows is cp1252), or save it as CSV UTF-8"
+    )
