@@ -100,6 +100,17 @@ class Source:
             else:
                 yield Item(record.line, rules.values(read(record.value)))
 
+    def count(self) -> int:
+        """The file's records, read through once; a CSV's without mapping each row (its
+        header names the unused columns), a JSON file's keys noted on the way."""
+        if self.syntax != "csv":
+            return sum(1 for _ in self.items())
+        header, records = csvfile.header_and_records(
+            text.lines(self.path, self.encoding), self.path.name
+        )
+        self._note_unused(list(columns.Layout.of(header, self.maps).unused))
+        return sum(1 for _ in records)
+
     def _json_reader(self) -> Callable[[dict[str, object]], rules.Shopper]:
         if self.platform is not None:
             platform, reader = self.platform, platforms.READERS[self.platform]
@@ -194,12 +205,12 @@ def open_source(
     maps = maps or {}
     try:
         source = _inspect(path, codec, format, maps)
-        source.total = sum(1 for _ in source.items())
+        source.total = source.count()
     except text.WrongEncoding:
         if encoding or codec != text.UTF8:
             raise
         source = _inspect(path, text.WINDOWS_1252, format, maps)
-        source.total = sum(1 for _ in source.items())
+        source.total = source.count()
         source.notes.append(
             "read as Windows-1252 (cp1252), since it is not UTF-8; "
             "--encoding names another encoding"
