@@ -436,3 +436,31 @@ async def test_cli_options_are_checked_in_one_line(settings, app, tmp_path):
     assert mapped.returncode == 0 and "1 created" in mapped.stdout, mapped.stderr
     customer = await Customer.get(business_id=tenant.business_id)
     assert customer.phone == "+2348031234567"
+
+
+async def test_utf16_tab_text_and_json_lines_with_mapped_keys(gql, tenant, tmp_path):
+    """Excel's "Unicode Text" (UTF-16 with a BOM, tabs), and flat JSON Lines whose
+    objects do not all have the mapped key."""
+    sheet = tmp_path / "unicode.txt"
+    sheet.write_bytes(
+        "Name\tEmail\tPhone Number\r\nÒlá Àlàbí\tola@u16.ng\t+234 803 123 4567\r\n".encode("utf-16")
+    )
+    flat = tmp_path / "flat.jsonl"
+    flat.write_text(
+        json.dumps({"Email": "one@u16.ng", "Cell No": "08031234567"})
+        + "\n"
+        + json.dumps({"Email": "two@u16.ng", "companyName": "Two Ltd"})
+        + "\n"
+    )
+    options = {"business_id": tenant.business_id, "show_progress": False}
+    await import_file(sheet, report=tmp_path / "1.csv", **options)
+    mapped = Options(maps=parse_maps(["Cell No=phone"]))
+    summary = await import_file(flat, report=tmp_path / "2.csv", options=mapped, **options)
+    assert summary.counts["created"] == 2 and summary.unused == []
+    customers = await stored(gql, tenant)
+    assert (customers["ola@u16.ng"]["name"], customers["ola@u16.ng"]["phone"]) == (
+        "Òlá Àlàbí",
+        "+2348031234567",
+    )
+    assert customers["one@u16.ng"]["phone"] == "+2348031234567"
+    assert customers["two@u16.ng"]["companyName"] == "Two Ltd"

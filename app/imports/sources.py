@@ -126,7 +126,7 @@ class Source:
             keys = tuple(value)
             layout = layouts.get(keys)
             if layout is None:
-                layout = columns.Layout.of(keys, self.maps)
+                layout = columns.Layout.of(keys, self.maps, every_map_used=False)
                 if len(layouts) < _LAYOUTS_MAX:
                     layouts[keys] = layout
                 self._note_unused(list(layout.unused))

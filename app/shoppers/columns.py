@@ -117,7 +117,15 @@ class Layout:
     unused: tuple[str, ...]
 
     @classmethod
-    def of(cls, header: Sequence[str], maps: Mapping[str, str | None] | None = None) -> Layout:
+    def of(
+        cls,
+        header: Sequence[str],
+        maps: Mapping[str, str | None] | None = None,
+        *,
+        every_map_used: bool = True,
+    ) -> Layout:
+        """The layout of a header; a --map naming no column of it is refused, unless
+        `every_map_used` is off (JSON objects need not all have every key)."""
         maps = maps or {}
         found: dict[str, list[int]] = {}
         unused: list[str] = []
@@ -132,7 +140,7 @@ class Layout:
                 continue
             found.setdefault(part, []).append(position)
         unknown = set(maps) - {key(name) for name in header}
-        if unknown:
+        if unknown and every_map_used:
             raise MapError(f"--map names no column of the file: {', '.join(sorted(unknown))}")
         return cls(tuple((p, tuple(at)) for p, at in found.items()), tuple(unused))
 
