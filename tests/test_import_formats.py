@@ -425,6 +425,7 @@ async def test_cli_options_are_checked_in_one_line(settings, app, tmp_path):
         (["--map", "Fax=phone"], "names no column of the file: fax"),
         (["--format", "woocommerce"], "is not a woocommerce customer export"),
         (["--encoding", "klingon"], "unknown encoding"),
+        (["--report", str(source)], "the report cannot be the file imported"),
     ):
         result = await arun("import", "--business", tenant.business_id, str(source), *extra)
         assert result.returncode == 2 and words in result.stderr, result.stderr

@@ -220,6 +220,8 @@ async def import_file(
 ) -> Summary:
     """Import `path` into the business, resuming an interrupted run of the same file."""
     options = options or Options()
+    if report.resolve() == path.resolve():
+        raise ImportFileError("the report cannot be the file imported: name another --report")
     if not 1 <= options.batch_size <= bulk.BULK_MAX:
         raise ImportFileError(f"the batch size must be 1 to {bulk.BULK_MAX}")
     source = open_source(path, format=options.format, encoding=options.encoding, maps=options.maps)
