@@ -72,27 +72,26 @@ class Source:
             if name not in self.unused and len(self.unused) < _UNUSED_MAX:
                 self.unused.append(name[:64])
 
+    def _csv(self) -> tuple[columns.Layout, Iterator[csvfile.Record]]:
+        """The CSV's layout (its unused columns noted) and its records."""
+        lines = text.lines(self.path, self.encoding)
+        header, records = csvfile.header_and_records(lines, self.path.name)
+        layout = columns.Layout.of(header, self.maps)
+        self._note_unused(list(layout.unused))
+        return layout, records
+
     def items(self) -> Iterator[Item]:
         """Every record in file order, read afresh from the file."""
-        lines = text.lines(self.path, self.encoding)
         if self.syntax == "csv":
-            header, records = csvfile.header_and_records(lines, self.path.name)
-            layout = columns.Layout.of(header, self.maps)
-            self._note_unused(list(layout.unused))
+            layout, records = self._csv()
             for record in records:
                 if record.cells is None:
                     yield Item(record.line, None, record.problem)
                 else:
                     yield Item(record.line, rules.values(layout.shopper(record.cells)))
             return
-        starts_array = _first_char(self.path, self.encoding) == "["
-        records = (
-            jsonfile.json_array(self.path, self.encoding)
-            if starts_array
-            else jsonfile.json_lines(lines)
-        )
         read = self._json_reader()
-        for record in records:
+        for record in _json_records(self.path, self.encoding):
             if record.problem is not None:
                 yield Item(record.line, None, record.problem)
             elif not isinstance(record.value, dict):
@@ -105,11 +104,7 @@ class Source:
         header names the unused columns), a JSON file's keys noted on the way."""
         if self.syntax != "csv":
             return sum(1 for _ in self.items())
-        header, records = csvfile.header_and_records(
-            text.lines(self.path, self.encoding), self.path.name
-        )
-        self._note_unused(list(columns.Layout.of(header, self.maps).unused))
-        return sum(1 for _ in records)
+        return sum(1 for _ in self._csv()[1])
 
     def _json_reader(self) -> Callable[[dict[str, object]], rules.Shopper]:
         if self.platform is not None:
@@ -157,7 +152,7 @@ def _inspect(path: Path, encoding: str, format: str, maps: Mapping[str, str | No
     if is_json:
         platform = format if format in platforms.READERS else None
         if format == "auto":
-            first_object = _first_object(path, encoding, first == "[")
+            first_object = _first_object(path, encoding)
             platform = platforms.platform_of(first_object) if first_object is not None else None
         return Source(path, encoding, "json", platform, maps)
     header, _ = csvfile.header_and_records(text.lines(path, encoding), path.name)
@@ -179,13 +174,15 @@ def _inspect(path: Path, encoding: str, format: str, maps: Mapping[str, str | No
     return Source(path, encoding, "csv", detected, maps)
 
 
-def _first_object(path: Path, encoding: str, array: bool) -> dict[str, object] | None:
-    records = (
-        jsonfile.json_array(path, encoding)
-        if array
-        else jsonfile.json_lines(text.lines(path, encoding))
-    )
-    for record in records:
+def _json_records(path: Path, encoding: str) -> Iterator[jsonfile.Record]:
+    """A JSON file's records: the elements of its array, else its lines."""
+    if _first_char(path, encoding) == "[":
+        return jsonfile.json_array(path, encoding)
+    return jsonfile.json_lines(text.lines(path, encoding))
+
+
+def _first_object(path: Path, encoding: str) -> dict[str, object] | None:
+    for record in _json_records(path, encoding):
         if isinstance(record.value, dict):
             return record.value
     return None
@@ -202,17 +199,19 @@ def open_source(
     if format not in FORMATS:
         raise ImportFileError(f"--format must be one of {', '.join(FORMATS)}")
     codec = text.encoding_of(path, encoding)
-    maps = maps or {}
-    try:
-        source = _inspect(path, codec, format, maps)
+
+    def read_with(codec: str) -> Source:
+        source = _inspect(path, codec, format, maps or {})
         source.total = source.count()
+        return source
+
+    try:
+        return read_with(codec)
     except text.WrongEncoding:
         if encoding or codec != text.UTF8:
             raise
-        source = _inspect(path, text.WINDOWS_1252, format, maps)
-        source.total = source.count()
-        source.notes.append(
-            "read as Windows-1252 (cp1252), since it is not UTF-8; "
-            "--encoding names another encoding"
-        )
+    source = read_with(text.WINDOWS_1252)  # what Excel's plain CSV is on Windows
+    source.notes.append(
+        "read as Windows-1252 (cp1252), since it is not UTF-8; --encoding names another encoding"
+    )
     return source

@@ -196,7 +196,7 @@ async def _dry_run(
     source: Source, caller: Caller, business_id: str, options: Options, show_progress: bool
 ) -> Summary:
     """Every record checked and matched against the directory; nothing written."""
-    summary = Summary(total=source.total, label=source.label, dry_run=True)
+    summary = _described(Summary(dry_run=True), source)
     with progress("dry run", total=source.total, initial=0, enabled=show_progress) as bar:
         for batch in _batches(source.items(), options.batch_size):
             for line in await _import_batch(caller, business_id, batch, options, dry_run=True):
@@ -204,6 +204,13 @@ async def _dry_run(
                 if line[3] and len(summary.first_problems) < FIRST_PROBLEMS:
                     summary.first_problems.append((int(line[0]), line[1], line[3]))
             bar.update(len(batch))
+    return summary
+
+
+def _described(summary: Summary, source: Source) -> Summary:
+    """The summary with what the source says of the file (its unused names and notes
+    are the source's own lists, complete once the file has been read)."""
+    summary.total, summary.label = source.total, source.label
     summary.unused, summary.notes = source.unused, source.notes
     return summary
 
@@ -234,19 +241,14 @@ async def import_file(
     if restart and not fresh:
         job.cursor, job.done = "", 0
         await job.save()
-    described = {"label": source.label, "unused": source.unused, "notes": source.notes}
     if job.cursor == DONE:
-        return Summary(total=source.total, already_done=True, **described)
-    kept = None
+        return _described(Summary(already_done=True), source)
     if job.done:
-        summary = _cut_report(report, int(job.cursor))
+        summary = _described(_cut_report(report, int(job.cursor)), source)
     else:
-        summary = Summary()
-        kept = _set_aside(report)
+        summary = _described(Summary(kept_report=_set_aside(report)), source)
         with report.open("w", newline="") as handle:
             csv.writer(handle).writerow(REPORT_HEADER)
-    summary.total, summary.kept_report = source.total, kept
-    summary.label, summary.unused, summary.notes = source.label, source.unused, source.notes
     last = int(job.cursor or 0)
     todo = (item for item in source.items() if item.line > last)
     with (

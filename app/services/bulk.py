@@ -288,6 +288,14 @@ class Batch:
             self.values[digest] = _db_values(self.columns, stored)
         self.rows_of.setdefault(digest, []).append(result)
 
+    def settle(self, found: Mapping[str, CustomerView], created_ids: set[str]) -> None:
+        """Give each input the customer of its email; the first input of each email
+        created it when its id is among `created_ids`."""
+        for digest, rows in self.rows_of.items():
+            for result in rows:
+                result.customer = found[digest]
+            rows[0].created = found[digest].id in created_ids
+
 
 async def prepare(
     business_id: str,
@@ -374,9 +382,5 @@ async def find_or_create_customers(
                     db,
                     [events.Change(business_id, row.id, events.CREATED, actor) for row in created],
                 )
-        created_ids = {row.id for row in created}
-        for digest, rows in batch.rows_of.items():
-            for result in rows:
-                result.customer = found[digest]
-            rows[0].created = found[digest].id in created_ids
+        batch.settle(found, {row.id for row in created})
     return BulkOutcome(results=results, created=created)

@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from app import pacing
+from app.db import reads
 from app.db.transaction import transaction
 from app.models import Customer
 from app.services import bulk, events, validation
@@ -65,10 +66,15 @@ class _Checker:
         self.given[result.index] = dict(clean)
         if "name" not in clean:
             clean["name"] = default_name(str(clean["email"]))
-            result.warnings.append(
-                UserError((*path, "name"), DEFAULTED, "Name defaulted from the email")
-            )
         return clean
+
+    def note_defaulted(self, results: Sequence[bulk.RowResult]) -> None:
+        """Warn of a name defaulted from the email where it made one: on the rows that
+        created their customer (a row that found one changed no name)."""
+        for result in results:
+            if result.created and "name" not in self.given[result.index]:
+                path = (bulk.PATH, str(result.index), "name")
+                result.warnings.append(UserError(path, DEFAULTED, "Name defaulted from the email"))
 
 
 def _changes(customer: Customer, given: Mapping[str, str | None], mode: Update) -> dict[str, Any]:
@@ -83,14 +89,6 @@ def _changes(customer: Customer, given: Mapping[str, str | None], mode: Update) 
         if current != value and (mode is Update.OVERWRITE or empty):
             changes[key] = value
     return changes
-
-
-def _only_created_defaulted(results: Sequence[bulk.RowResult]) -> None:
-    """A name is defaulted only where a customer was created: a row that found one
-    (without --update, or with a name the customer already has) changed no name."""
-    for result in results:
-        if not result.created:
-            result.warnings = [w for w in result.warnings if w.code != DEFAULTED]
 
 
 def _apply_rows(
@@ -160,7 +158,7 @@ async def import_rows(
     if not batch.new or dry_run:
         if dry_run and batch.new:
             await _plan(business_id, batch, checker, update)
-        _only_created_defaulted(results)
+        checker.note_defaulted(results)
         if also is not None:
             await also(None, results)
         return results
@@ -172,16 +170,13 @@ async def import_rows(
             created, views = await bulk.write(db, business_id, batch)
         created_ids = {row.id for row in created}
         changes = [events.Change(business_id, r.id, events.CREATED, actor) for r in created]
-        for digest, rows_of in batch.rows_of.items():
-            for result in rows_of:
-                result.customer = views[digest]
-            rows_of[0].created = views[digest].id in created_ids
+        batch.settle(views, created_ids)
         if update is not Update.FIND:
             targets = _update_targets(batch, {d: v.id for d, v in views.items()}, created_ids)
             changes += await _update(conn, business_id, targets, checker, update, actor)
         async with conn.acquire_connection() as db:
             await events.record(db, changes)
-        _only_created_defaulted(results)
+        checker.note_defaulted(results)
         if also is not None:
             await also(conn, results)
     return results
@@ -212,8 +207,7 @@ async def _update(
 async def _plan(business_id: str, batch: bulk.Batch, checker: _Checker, update: Update) -> None:
     """A dry run's outcomes: existing customers are read, never locked or written;
     the ones the batch would create exist in memory only."""
-    async with transaction() as conn, conn.acquire_connection() as db:
-        existing = dict(await db.fetch(_READ_IDS, business_id, list(batch.new)))
+    existing = dict(await reads.fetch(_READ_IDS, business_id, list(batch.new)))
     id_of = {d: existing.get(d) or batch.new[d]["id"] for d in batch.new}
     created_ids = {id_of[d] for d in batch.new if d not in existing}
     for digest, rows_of in batch.rows_of.items():

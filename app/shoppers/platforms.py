@@ -26,19 +26,40 @@ READ_KEYS: dict[str, frozenset[str]] = {
     ),
     WOOCOMMERCE: frozenset({"email", "first_name", "last_name", "billing", "shipping"}),
 }
-#: Keys of a nested address each reader reads.
+#: Per platform, the keys of a nested address that hold each part of ours, in the
+#: order they are tried (Shopify's JSON has the province's name and its code).
+ADDRESS_PARTS: dict[str, dict[str, tuple[str, ...]]] = {
+    SHOPIFY: {
+        "first_name": ("first_name",),
+        "last_name": ("last_name",),
+        "name": ("name",),
+        "company": ("company",),
+        "line1": ("address1",),
+        "line2": ("address2",),
+        "city": ("city",),
+        "region": ("province", "province_code"),
+        "postcode": ("zip",),
+        "country": ("country", "country_code"),
+        "phone": ("phone",),
+    },
+    WOOCOMMERCE: {
+        "first_name": ("first_name",),
+        "last_name": ("last_name",),
+        "company": ("company",),
+        "line1": ("address_1",),
+        "line2": ("address_2",),
+        "city": ("city",),
+        "region": ("state",),
+        "postcode": ("postcode",),
+        "country": ("country",),
+        "phone": ("phone",),
+    },
+}
+#: Keys of a nested address each reader reads (WooCommerce's billing email too).
 ADDRESS_KEYS: dict[str, frozenset[str]] = {
-    SHOPIFY: frozenset(
-        {
-            *("first_name", "last_name", "name", "company", "address1", "address2", "city"),
-            *("province", "province_code", "zip", "country", "country_code", "phone"),
-        }
-    ),
+    SHOPIFY: frozenset(k for keys in ADDRESS_PARTS[SHOPIFY].values() for k in keys),
     WOOCOMMERCE: frozenset(
-        {
-            *("first_name", "last_name", "company", "address_1", "address_2", "city"),
-            *("state", "postcode", "country", "email", "phone"),
-        }
+        {"email", *(k for keys in ADDRESS_PARTS[WOOCOMMERCE].values() for k in keys)}
     ),
 }
 
@@ -56,20 +77,13 @@ def _mapping(value: object) -> Mapping[str, object]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _shopify_address(raw: Mapping[str, object]) -> Address:
-    return Address(
-        first_name=raw.get("first_name"),
-        last_name=raw.get("last_name"),
-        name=raw.get("name"),
-        company=raw.get("company"),
-        line1=raw.get("address1"),
-        line2=raw.get("address2"),
-        city=raw.get("city"),
-        region=raw.get("province") or raw.get("province_code"),
-        postcode=raw.get("zip"),
-        country=raw.get("country") or raw.get("country_code"),
-        phone=raw.get("phone"),
-    )
+def _address(platform: str, raw: Mapping[str, object]) -> Address:
+    """A nested address of the platform: each part from the first of its keys that
+    holds something."""
+    parts = {}
+    for part, keys in ADDRESS_PARTS[platform].items():
+        parts[part] = next((raw[k] for k in keys if raw.get(k) not in (None, "")), None)
+    return Address(**parts)
 
 
 def from_shopify(customer: Mapping[str, object]) -> Shopper:
@@ -82,22 +96,7 @@ def from_shopify(customer: Mapping[str, object]) -> Shopper:
         first_name=customer.get("first_name"),
         last_name=customer.get("last_name"),
         phone=customer.get("phone"),
-        addresses=(_shopify_address(_mapping(default)),),
-    )
-
-
-def _woocommerce_address(raw: Mapping[str, object]) -> Address:
-    return Address(
-        first_name=raw.get("first_name"),
-        last_name=raw.get("last_name"),
-        company=raw.get("company"),
-        line1=raw.get("address_1"),
-        line2=raw.get("address_2"),
-        city=raw.get("city"),
-        region=raw.get("state"),
-        postcode=raw.get("postcode"),
-        country=raw.get("country"),
-        phone=raw.get("phone"),
+        addresses=(_address(SHOPIFY, _mapping(default)),),
     )
 
 
@@ -109,7 +108,7 @@ def from_woocommerce(customer: Mapping[str, object]) -> Shopper:
         email=email if email not in (None, "") else billing.get("email"),
         first_name=customer.get("first_name"),
         last_name=customer.get("last_name"),
-        addresses=(_woocommerce_address(billing), _woocommerce_address(shipping)),
+        addresses=(_address(WOOCOMMERCE, billing), _address(WOOCOMMERCE, shipping)),
     )
 
 

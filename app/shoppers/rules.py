@@ -110,7 +110,7 @@ def values(shopper: Shopper) -> dict[str, object]:
     """The customer's fields (service names) by the rules above; None where the
     shopper gives nothing.  Nothing is checked here: validation does that."""
     addresses = shopper.addresses
-    located = next((a for a in addresses if a.line() is not None), None)
+    address = next((line for a in addresses if (line := a.line()) is not None), None)
     return {
         "email": text(shopper.email),
         "name": _first(
@@ -121,7 +121,7 @@ def values(shopper: Shopper) -> dict[str, object]:
             *(text(a.company) for a in addresses),
         ),
         "phone": _first(phone_text(shopper.phone), *(phone_text(a.phone) for a in addresses)),
-        "address": located.line() if located is not None else None,
+        "address": address,
         "company_name": _first(text(shopper.company), *(text(a.company) for a in addresses)),
         "tin": text(shopper.tin),
     }
