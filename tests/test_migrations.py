@@ -222,7 +222,7 @@ async def test_migration_7_leaves_old_names_unknown_and_migrate_decides_them(tmp
         env = {**os.environ, "DATABASE_URL": fresh_db}
         migrated = await asyncio.to_thread(_finora, "migrate", env=env)
         assert migrated.returncode == 0, migrated.stderr
-        assert "applied 1 migration" in migrated.stdout
+        assert "7_20261207052955_name_from_email.py" in migrated.stdout
         flags = dict(await conn.fetch("SELECT id, name_from_email FROM customer"))
         assert flags == {
             "cust_defaulted": True,

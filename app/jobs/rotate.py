@@ -15,7 +15,7 @@ from __future__ import annotations
 from app import crypto
 from app.crypto.cipher import DecryptionError, key_id_of
 from app.jobs.batches import resume, unreadable, walk
-from app.models import Customer, WebhookEndpoint
+from app.models import Customer
 
 BATCH = 1000
 COLUMNS = ("email", "phone", "address", "tin")
@@ -36,33 +36,50 @@ def _header_key(column: str) -> str:
 STALE = " OR ".join(f"({column} IS NOT NULL AND {_header_key(column)} <> $1)" for column in COLUMNS)
 
 
-#: Webhook signing secrets are sealed with the same keys (a few rows per business).
-_STALE_SECRETS = f"FROM webhook_endpoint WHERE {_header_key('secret')} <> $1"
-_RESEAL_SECRET = "UPDATE webhook_endpoint SET secret = $2 WHERE id = $1 AND secret = $3"
+#: Signing secrets are sealed with the same keys (a few rows per business): the
+#: webhook endpoints' (and the one kept during a rotation) and the shop connections'.
+SECRETS = (
+    ("webhook_endpoint", "secret"),
+    ("webhook_endpoint", "previous_secret"),
+    ("shop_connection", "secret"),
+)
+
+
+def _stale_secrets(table: str, column: str) -> str:
+    return f"FROM {table} WHERE {column} IS NOT NULL AND {_header_key(column)} <> $1"
 
 
 async def stale_rows() -> int:
-    """Rows (customers, webhook endpoints) with a value sealed under an old key."""
+    """Rows (customers, secrets) with a value sealed under an old key."""
     active = crypto.current().keys.active_id
+    counts = " + ".join(
+        f"(SELECT count(*) {_stale_secrets(table, column)})" for table, column in SECRETS
+    )
     rows = await Customer._meta.db.execute_query_dict(
-        f"SELECT (SELECT count(*) FROM customer WHERE {STALE})"
-        f" + (SELECT count(*) {_STALE_SECRETS}) AS n",
-        [active],
+        f"SELECT (SELECT count(*) FROM customer WHERE {STALE}) + {counts} AS n", [active]
     )
     return int(rows[0]["n"])
 
 
 async def _reseal_secrets() -> int:
-    """Webhook secrets under the active key; a secret changed meanwhile is left to it."""
+    """Secrets under the active key; a secret changed meanwhile is left to it."""
     keys = crypto.current()
-    db = WebhookEndpoint._meta.db
-    rows = await db.execute_query_dict(f"SELECT id, secret {_STALE_SECRETS}", [keys.keys.active_id])
-    for row in rows:
-        old = bytes(row["secret"])
-        plain = keys.cipher.open("webhook_endpoint", "secret", row["id"], old)
-        new = keys.cipher.seal("webhook_endpoint", "secret", row["id"], plain)
-        await db.execute_query(_RESEAL_SECRET, [row["id"], new, old])
-    return len(rows)
+    db = Customer._meta.db
+    resealed = 0
+    for table, column in SECRETS:
+        rows = await db.execute_query_dict(
+            f"SELECT id, {column} AS sealed {_stale_secrets(table, column)}", [keys.keys.active_id]
+        )
+        for row in rows:
+            old = bytes(row["sealed"])
+            plain = keys.cipher.open(table, column, row["id"], old)
+            new = keys.cipher.seal(table, column, row["id"], plain)
+            await db.execute_query(
+                f"UPDATE {table} SET {column} = $2 WHERE id = $1 AND {column} = $3",
+                [row["id"], new, old],
+            )
+        resealed += len(rows)
+    return resealed
 
 
 async def _pass(*, restart: bool, show_progress: bool) -> int:

@@ -156,6 +156,10 @@ class WebhookEndpoint(EncryptedModel):
     )
     url = fields.CharField(max_length=2000)
     secret = EncryptedField()
+    #: The secret before the last rotation, still signed with until `previous_until`
+    #: (both signatures go out meanwhile, as Standard Webhooks allows).
+    previous_secret = EncryptedField(null=True)
+    previous_until = fields.DatetimeField(null=True)
     event_types = ArrayField("TEXT")
     enabled = fields.BooleanField(default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -170,11 +174,15 @@ class WebhookEndpoint(EncryptedModel):
 
 
 class WebhookDelivery(Model):
-    """One event for one endpoint: pending until a 2xx, or failed after the last try."""
+    """One event (or a ping) for one endpoint: pending until a 2xx, or failed after the
+    last try."""
 
     id = fields.BigIntField(primary_key=True)
-    event: fields.ForeignKeyRelation[CustomerEvent] = fields.ForeignKeyField(
-        "models.CustomerEvent", related_name="deliveries", on_delete=fields.CASCADE
+    #: The public id (``whdl_`` + 32 hex digits), made by the database's default.
+    uid = fields.CharField(max_length=40, unique=True)
+    #: NULL for a ping (webhook.ping), which no event caused.
+    event: fields.ForeignKeyNullableRelation[CustomerEvent] = fields.ForeignKeyField(
+        "models.CustomerEvent", related_name="deliveries", on_delete=fields.CASCADE, null=True
     )
     endpoint: fields.ForeignKeyRelation[WebhookEndpoint] = fields.ForeignKeyField(
         "models.WebhookEndpoint", related_name="deliveries", on_delete=fields.CASCADE
@@ -183,8 +191,87 @@ class WebhookDelivery(Model):
     attempts = fields.IntField(default=0)
     next_attempt_at = fields.DatetimeField()
     last_status = fields.IntField(null=True)
+    last_attempt_at = fields.DatetimeField(null=True)
     delivered_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "webhook_delivery"
         unique_together = (("event", "endpoint"),)
+
+
+class ShopConnection(EncryptedModel):
+    """A shop (Shopify, WooCommerce) that sends its customers in; its webhook signing
+    secret is encrypted like PII."""
+
+    id = fields.CharField(primary_key=True, max_length=40)
+    business: fields.ForeignKeyRelation[Business] = fields.ForeignKeyField(
+        "models.Business", related_name="shop_connections", on_delete=fields.RESTRICT
+    )
+    platform = fields.CharField(max_length=16)
+    shop_domain = fields.CharField(max_length=300)
+    secret = EncryptedField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+    last_delivery_at = fields.DatetimeField(null=True)
+    deleted_at = fields.DatetimeField(null=True)
+
+    business_id: str
+
+    class Meta:
+        table = "shop_connection"
+
+
+class ExternalLink(Model):
+    """A shop's customer id, linked to one directory customer (unique per connection)."""
+
+    id = fields.BigIntField(primary_key=True)
+    connection: fields.ForeignKeyRelation[ShopConnection] = fields.ForeignKeyField(
+        "models.ShopConnection", related_name="links", on_delete=fields.RESTRICT
+    )
+    customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
+        "models.Customer", related_name="external_links", on_delete=fields.CASCADE
+    )
+    platform = fields.CharField(max_length=16)
+    external_id = fields.CharField(max_length=64)
+    linked_at = fields.DatetimeField(auto_now_add=True)
+    removed_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "customer_external_id"
+        unique_together = (("connection", "external_id"),)
+        indexes = (("customer", "id"),)
+
+
+class ShopDelivery(Model):
+    """A shop delivery applied: its id and signature, so that a repeat changes nothing.
+
+    The signature (an HMAC of the body under the connection's secret) stands for the
+    body: a keyed digest, so no unkeyed hash of PII is kept."""
+
+    id = fields.BigIntField(primary_key=True)
+    connection_id = fields.CharField(max_length=40)
+    delivery_id = fields.CharField(max_length=200)
+    signature = fields.CharField(max_length=64)
+    received_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "shop_delivery"
+        unique_together = (("connection_id", "delivery_id", "signature"),)
+        indexes = (("received_at",),)
+
+
+class ShopProblem(Model):
+    """What a shop delivery could not apply: the field (contract name) and a code, never
+    a value."""
+
+    id = fields.BigIntField(primary_key=True)
+    connection_id = fields.CharField(max_length=40)
+    occurred_at = fields.DatetimeField()
+    topic = fields.CharField(max_length=64)
+    external_id = fields.CharField(max_length=64, null=True)
+    field = fields.CharField(max_length=32, null=True)
+    code = fields.CharField(max_length=16)
+
+    class Meta:
+        table = "shop_problem"
+        indexes = (("connection_id", "id"),)
