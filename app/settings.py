@@ -105,6 +105,17 @@ class Settings:
     #: Per business, per worker process: webhook deliveries a second, and burst (0: no limit).
     webhook_business_rate: float = 100.0
     webhook_business_burst: int = 500
+    #: Where this service is reached from outside (shops' webhook URLs); "" means the
+    #: address it listens on.
+    public_url: str = ""
+    #: Per shop connection, per process: deliveries a second, and burst (0: no limit).
+    shop_rate: float = 50.0
+    shop_burst: int = 200
+
+    @property
+    def origin(self) -> str:
+        """FINORA_PUBLIC_URL without a trailing slash, else http://HOST:PORT."""
+        return self.public_url.rstrip("/") or f"http://{self.host}:{self.port}"
 
     @property
     def is_production(self) -> bool:
@@ -149,6 +160,9 @@ class Settings:
             events_keep_days=_keep_days(env),
             webhook_business_rate=_number(env, "FINORA_WEBHOOK_BUSINESS_RATE", 100),
             webhook_business_burst=int(_number(env, "FINORA_WEBHOOK_BUSINESS_BURST", 500)),
+            public_url=_public_url(env.get("FINORA_PUBLIC_URL", "")),
+            shop_rate=_number(env, "FINORA_SHOP_RATE", 50),
+            shop_burst=int(_number(env, "FINORA_SHOP_BURST", 200)),
         )
 
 
@@ -162,6 +176,17 @@ def _connection_limits(env: Mapping[str, str]) -> ConnectionLimits:
             raise ConfigError(f"{variable} must be greater than 0")
         values[field_name] = type(default)(value)
     return ConnectionLimits(**values)  # type: ignore[arg-type]
+
+
+def _public_url(text: str) -> str:
+    """FINORA_PUBLIC_URL: an absolute http(s) URL, an origin or a path prefix under one."""
+    text = text.strip()
+    if not text:
+        return ""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise ConfigError("FINORA_PUBLIC_URL must be an http(s) URL, e.g. https://api.example.ng")
+    return text.rstrip("/")
 
 
 def _flag(text: str) -> bool:

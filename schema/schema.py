@@ -25,6 +25,8 @@ from schema.limits import (
 )
 from schema.observability import NameOperation
 from schema.scalars import SCALARS
+from schema.shops.mutations import ShopMutations
+from schema.shops.queries import ShopQueries
 from schema.webhooks.mutations import WebhookMutations
 from schema.webhooks.queries import WebhookQueries
 
@@ -34,12 +36,12 @@ MAX_ALIASES = 15
 
 
 @strawberry.type
-class Query(CustomerQueries, EventQueries, WebhookQueries):
+class Query(CustomerQueries, EventQueries, WebhookQueries, ShopQueries):
     pass
 
 
 @strawberry.type
-class Mutation(CustomerMutations, WebhookMutations):
+class Mutation(CustomerMutations, WebhookMutations, ShopMutations):
     pass
 
 

@@ -29,6 +29,7 @@ from app.http.metrics import metrics_endpoint
 from app.http.observe import ObserveRequests
 from app.http.ratelimit import TokenBuckets
 from app.http.responses import json_response
+from app.http.shops import shop_webhooks
 from app.rest.openapi import document
 from app.rest.routes import routes as rest_routes
 from app.settings import Settings
@@ -99,6 +100,8 @@ def create_web_app(
         return RequireApiKey(admitted, open_ide=open_ide, limits=limits, unknown_keys=unknown_keys)
 
     graphql = guard(api, open_ide=settings.graphiql)
+    # Shops sign their deliveries instead of holding a key; each connection has a budget.
+    shops = shop_webhooks(TokenBuckets(settings.shop_rate, settings.shop_burst))
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
@@ -113,6 +116,7 @@ def create_web_app(
                 "/v1",
                 routes=[
                     Route("/openapi.json", openapi, methods=["GET"]),
+                    Route("/shops/{connection_id}/webhooks", shops, methods=["POST"]),
                     Mount("", app=guard(Router(rest_routes), open_ide=False)),
                 ],
             ),

@@ -62,7 +62,8 @@ def email_hash_of(business_id: str, email: str) -> str:
     return crypto.current().email_index.digest(business_id, email)
 
 
-def _is_email_conflict(exc: IntegrityError) -> bool:
+def is_email_conflict(exc: IntegrityError) -> bool:
+    """Whether an insert or update lost to another active customer with the email."""
     cause = exc.args[0] if exc.args else None
     return getattr(cause, "constraint_name", None) == EMAIL_INDEX
 
@@ -86,7 +87,7 @@ async def _save_unless_taken(customer: Customer, **save_options: Any) -> None:
     try:
         await customer.save(**save_options)
     except IntegrityError as exc:
-        if _is_email_conflict(exc):
+        if is_email_conflict(exc):
             raise _taken() from None
         raise
 
@@ -305,7 +306,7 @@ async def find_or_create_customer(
                 await customer.save(force_create=True, using_db=conn)
                 await events.record(conn, _event(caller, customer, events.CREATED))
         except IntegrityError as exc:
-            if not _is_email_conflict(exc):
+            if not is_email_conflict(exc):
                 raise
             continue  # another call created it first: read it
         return customer, True
@@ -462,13 +463,23 @@ async def erase_customer(caller: Caller, *, customer_id: str) -> CustomerView:
         customer = await _locked(caller, customer_id, conn)
         if customer is None:
             raise _not_found()
-        if customer.erased_at is None:
-            now = datetime.now(UTC)
-            await conn.execute_query(_ERASE, [customer.id, ERASED_NAME, ERASED_NAME.lower(), now])
-            await events.record(conn, _event(caller, customer, events.ERASED))
-            customer.erased_at = now
+        await erase_locked(conn, customer, events.actor_of(caller))
     statistics.analyze_soon(Customer._meta.db_table)  # sampled values leave pg_statistic
     return await _shown(customer)
+
+
+async def erase_locked(conn: Any, customer: Customer, actor: str) -> None:
+    """Erase a customer row-locked in the open transaction `conn` (eraseCustomer, and a
+    shop's redaction request), with its ERASED event; nothing if already erased.
+    After the commit, the caller refreshes the statistics (``statistics.analyze_soon``)."""
+    if customer.erased_at is not None:
+        return
+    now = datetime.now(UTC)
+    await conn.execute_query(_ERASE, [customer.id, ERASED_NAME, ERASED_NAME.lower(), now])
+    await events.record(
+        conn, [events.Change(customer.business_id, customer.id, events.ERASED, actor)]
+    )
+    customer.erased_at = now
 
 
 async def erased_between(start: datetime, end: datetime) -> list[tuple[str, str, datetime]]:

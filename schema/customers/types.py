@@ -16,8 +16,10 @@ from strawberry.types.base import StrawberryOptional
 
 from app.models.records import CustomerView
 from app.services.customers import Page, cursor_of
+from schema.context import Info
 from schema.errors import UserErrorType
 from schema.scalars import BigInt
+from schema.shops.types import ExternalId, external_ids_of
 
 
 @strawberry.type
@@ -50,6 +52,10 @@ class Customer:
     @strawberry.field(description="Balance in naira: accountBalanceKobo / 100.")
     def account_balance(self) -> float:
         return self.account_balance_kobo / 100
+
+    @strawberry.field(description="Links to shop customer records, oldest first.")
+    async def external_ids(self, info: Info) -> list[ExternalId]:
+        return await external_ids_of(info, str(self.id))
 
 
 def as_customer(row: CustomerView) -> Customer:
