@@ -110,7 +110,11 @@ def test_the_mapping_rules_for_shop_objects():
         "company_name": "Acme",
         "tin": None,
     }
-    assert platforms.unread_keys(platforms.SHOPIFY, shopify) == ["id"]
+    assert platforms.unread_keys(platforms.SHOPIFY, shopify) == []  # id: the link's (shop_id)
+    assert rules.shop_id(platforms.from_shopify(shopify).external_id) == str(shopify["id"])
+    assert [
+        rules.shop_id(v) for v in (706405506930370084, "'7210448301122", 0, "0", True, None)
+    ] == ["706405506930370084", "7210448301122", None, None, None, None]
     only_company = rules.Shopper(email="x@y.ng", company=" Eze Stores ")
     assert rules.values(only_company)["name"] == "Eze Stores"
     assert rules.values(rules.Shopper(email="x@y.ng", first_name=["a"]))["name"] == ["a"]

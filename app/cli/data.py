@@ -105,6 +105,7 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
         update=Update(args.update),
         strict=args.strict,
         batch_size=args.batch_size,
+        connection=args.connection,
     )
 
     async def work(_: str) -> Any:
@@ -138,6 +139,8 @@ def _import_summary(summary: Any, source: Path, report: Path) -> list[str]:
     resumed = f" (resumed after {summary.resumed_after})" if summary.resumed_after else ""
     verb = "would import" if summary.dry_run else "imported"
     lines.append(f"{verb} {summary.total} record(s){resumed}: {counts}")
+    if summary.linked:
+        lines.append(f"linked {summary.linked} shop customer id(s) on the connection")
     if summary.warned:
         lines.append(
             f"warning: {summary.warned} record(s) kept with a value left out or defaulted "

@@ -145,6 +145,12 @@ def _parser() -> argparse.ArgumentParser:
         "--strict", action="store_true", help="reject a row with any invalid value"
     )
     importer.add_argument(
+        "--connection",
+        metavar="SHOP_CONNECTION_ID",
+        help="link each row's shop customer id (Shopify's Customer ID, the objects' id) "
+        "on this shop connection, so the shop's webhooks update the same customers",
+    )
+    importer.add_argument(
         "--dry-run", action="store_true", help="check and count only; write nothing"
     )
     importer.add_argument("--report", help="per-record report (default: FILE.report.csv)")

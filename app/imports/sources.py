@@ -49,6 +49,12 @@ class Item:
     line: int
     values: dict[str, object] | None
     problem: str | None = None
+    #: The shop's id of the customer, when the file gives one (linked with --connection).
+    external_id: str | None = None
+
+    @classmethod
+    def of(cls, line: int, shopper: rules.Shopper) -> Item:
+        return cls(line, rules.values(shopper), external_id=rules.shop_id(shopper.external_id))
 
 
 @dataclass
@@ -62,6 +68,8 @@ class Source:
     #: Header names or JSON keys that no field was read from, in order of appearance.
     unused: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: Whether the shop's customer ids are linked (--connection); else they are unused.
+    linking: bool = False
 
     @property
     def label(self) -> str:
@@ -78,6 +86,15 @@ class Source:
         header, records = csvfile.header_and_records(lines, self.path.name)
         layout = columns.Layout.of(header, self.maps)
         self._note_unused(list(layout.unused))
+        if not self.linking:
+            self._note_unused(
+                [
+                    header[at]
+                    for part, ats in layout.positions
+                    for at in ats
+                    if part == "external_id"
+                ]
+            )
         return layout, records
 
     def items(self) -> Iterator[Item]:
@@ -88,7 +105,7 @@ class Source:
                 if record.cells is None:
                     yield Item(record.line, None, record.problem)
                 else:
-                    yield Item(record.line, rules.values(layout.shopper(record.cells)))
+                    yield Item.of(record.line, layout.shopper(record.cells))
             return
         read = self._json_reader()
         for record in _json_records(self.path, self.encoding):
@@ -97,7 +114,14 @@ class Source:
             elif not isinstance(record.value, dict):
                 yield Item(record.line, None, NOT_AN_OBJECT)
             else:
-                yield Item(record.line, rules.values(read(record.value)))
+                yield Item.of(record.line, read(record.value))
+
+    def has_external_ids(self) -> bool:
+        """Whether records carry the shop's customer ids: a platform's JSON objects do,
+        a CSV does when a column holds them (Shopify's Customer ID)."""
+        if self.syntax != "csv":
+            return self.platform is not None
+        return self._csv()[0].has("external_id")
 
     def count(self) -> int:
         """The file's records, read through once; a CSV's without mapping each row (its
@@ -111,7 +135,8 @@ class Source:
             platform, reader = self.platform, platforms.READERS[self.platform]
 
             def read(value: dict[str, object]) -> rules.Shopper:
-                self._note_unused(platforms.unread_keys(platform, value))
+                ids = [] if self.linking or "id" not in value else ["id"]
+                self._note_unused([*ids, *platforms.unread_keys(platform, value)])
                 return reader(value)
 
             return read
@@ -194,14 +219,17 @@ def open_source(
     format: str = "auto",
     encoding: str | None = None,
     maps: Mapping[str, str | None] | None = None,
+    linking: bool = False,
 ) -> Source:
-    """The export at `path`, read through once (see the module's docstring)."""
+    """The export at `path`, read through once (see the module's docstring); with
+    `linking`, the shop's customer ids are read to be linked."""
     if format not in FORMATS:
         raise ImportFileError(f"--format must be one of {', '.join(FORMATS)}")
     codec = text.encoding_of(path, encoding)
 
     def read_with(codec: str) -> Source:
         source = _inspect(path, codec, format, maps or {})
+        source.linking = linking
         source.total = source.count()
         return source
 

@@ -15,6 +15,10 @@ commit; a run that resumes first cuts the report back to the last committed
 line, so a kill at any point leaves neither a duplicate customer nor a missing
 or doubled report line.  A finished import is remembered: running it again says
 so (``--restart`` runs it anew, keeping the earlier report beside the new one).
+
+With a shop connection (``--connection``), each row's shop customer id is linked
+to its customer on it, in the row's transaction: a backfill from an export, then
+the shop's webhooks, keep one customer per shopper (app.services.shop_sync).
 """
 
 from __future__ import annotations
@@ -31,8 +35,8 @@ from typing import Any
 from app.imports.errors import ImportFileError
 from app.imports.sources import Item, Source, open_source
 from app.jobs.batches import progress
-from app.models import Job
-from app.services import bulk, imports
+from app.models import Job, ShopConnection
+from app.services import bulk, imports, shop_sync
 from app.services.access import Caller
 
 __all__ = ["ImportFileError", "Options", "Summary", "import_file"]
@@ -54,11 +58,13 @@ class Options:
     update: imports.Update = imports.Update.FIND
     strict: bool = False
     batch_size: int = bulk.BULK_MAX
+    #: A shop connection: each row's shop customer id is linked on it.
+    connection: str | None = None
 
     def key(self) -> str:
         """What sets a run apart from another of the same file (for resuming)."""
         maps = ",".join(f"{k}={v}" for k, v in sorted(self.maps.items()))
-        return f"{self.format}|{self.encoding}|{maps}|{self.update}|{self.strict}"
+        return f"{self.format}|{self.encoding}|{maps}|{self.update}|{self.strict}|{self.connection}"
 
 
 @dataclass
@@ -70,6 +76,8 @@ class Summary:
     defaulted_names: int = 0
     #: Rows done by an earlier, interrupted run (0 for a fresh one).
     resumed_after: int = 0
+    #: Shop customer ids linked on --connection by this run.
+    linked: int = 0
     already_done: bool = False
     label: str = ""
     unused: list[str] = field(default_factory=list)
@@ -164,15 +172,18 @@ async def _import_batch(
     *,
     dry_run: bool = False,
     before_commit: Callable[[Any, list[list[str]]], Awaitable[None]] | None = None,
+    link: Link | None = None,
 ) -> list[list[str]]:
     """The batch's report lines; ``before_commit(connection, lines)`` runs in the
-    transaction of its rows (with None when none is written)."""
+    transaction of its rows (with None when none is written), and so do the links."""
     readable = [item for item in batch if item.values is not None]
     lines: list[list[str]] = []
 
     async def report(conn: Any, results: list[bulk.RowResult]) -> None:
         of = dict(zip((item.line for item in readable), results, strict=True))
         lines.extend(_report_line(item, of.get(item.line)) for item in batch)
+        if link is not None and conn is not None:
+            await link.add(conn, readable, results)
         if before_commit is not None:
             await before_commit(conn, lines)
 
@@ -190,6 +201,49 @@ async def _import_batch(
     else:
         await report(None, [])
     return lines
+
+
+@dataclass
+class Link:
+    """Links each row's shop customer id to its customer on a connection (--connection)."""
+
+    connection_id: str
+    platform: str
+    linked: int = 0
+
+    @classmethod
+    async def to(cls, connection_id: str, business_id: str, source: Source) -> Link:
+        """The connection of the business, checked against the file: the same platform,
+        and shop customer ids to link (a Shopify export's Customer ID, objects' id)."""
+        connection = await ShopConnection.filter(
+            id=connection_id, business_id=business_id, deleted_at=None
+        ).first()
+        if connection is None:
+            raise ImportFileError(f"--connection {connection_id}: no such shop connection")
+        if source.platform != connection.platform:
+            raise ImportFileError(
+                f"--connection {connection_id} is a {_PLATFORMS[connection.platform]} "
+                f"connection; the file is {source.label}"
+            )
+        if not source.has_external_ids():
+            raise ImportFileError(
+                "the file has no shop customer ids to link (a Shopify export's Customer ID "
+                "column, the id of WooCommerce's or Shopify's customer objects)"
+            )
+        return cls(connection.id, connection.platform)
+
+    async def add(
+        self, conn: Any, items: Sequence[Item], results: Sequence[bulk.RowResult]
+    ) -> None:
+        pairs = [
+            (result.customer.id, item.external_id)
+            for item, result in zip(items, results, strict=True)
+            if item.external_id is not None and result.customer is not None and not result.errors
+        ]
+        self.linked += await shop_sync.link_all(conn, self.connection_id, self.platform, pairs)
+
+
+_PLATFORMS = {"shopify": "Shopify", "woocommerce": "WooCommerce"}
 
 
 async def _dry_run(
@@ -231,7 +285,13 @@ async def import_file(
         raise ImportFileError("the report cannot be the file imported: name another --report")
     if not 1 <= options.batch_size <= bulk.BULK_MAX:
         raise ImportFileError(f"the batch size must be 1 to {bulk.BULK_MAX}")
-    source = open_source(path, format=options.format, encoding=options.encoding, maps=options.maps)
+    source = open_source(
+        path,
+        format=options.format,
+        encoding=options.encoding,
+        maps=options.maps,
+        linking=options.connection is not None,
+    )
     caller = Caller(business_id, ACTOR)
     if dry_run:
         return await _dry_run(source, caller, business_id, options, show_progress)
@@ -249,6 +309,9 @@ async def import_file(
         summary = _described(Summary(kept_report=_set_aside(report)), source)
         with report.open("w", newline="") as handle:
             csv.writer(handle).writerow(REPORT_HEADER)
+    link = None
+    if options.connection is not None:
+        link = await Link.to(options.connection, business_id, source)
     last = int(job.cursor or 0)
     todo = (item for item in source.items() if item.line > last)
     with (
@@ -268,11 +331,12 @@ async def import_file(
                 await job.save(using_db=conn, update_fields=["cursor", "done", "updated_at"])
 
             lines = await _import_batch(
-                caller, business_id, batch, options, before_commit=commit_with
+                caller, business_id, batch, options, before_commit=commit_with, link=link
             )
             for line in lines:
                 summary.count(line[1], line[3])
             bar.update(len(batch))
     job.cursor = DONE
     await job.save(update_fields=["cursor", "updated_at"])
+    summary.linked = link.linked if link is not None else 0
     return summary

@@ -350,3 +350,29 @@ async def prune(connection: Any, *, now: datetime | None = None) -> int:
 def problem_fields(problems: Sequence[tuple[str | None, str]]) -> list[str]:
     """Problems as `field:CODE` (or `CODE`), for logs: names and codes, never values."""
     return [f"{f}:{c}" if f else c for f, c in problems]
+
+
+# Imports -------------------------------------------------------------------
+
+_LINK_MANY = """
+INSERT INTO customer_external_id (connection_id, customer_id, platform, external_id, linked_at)
+SELECT $1, c, $2, x, now() FROM unnest($3::text[], $4::text[]) AS pairs(c, x)
+ON CONFLICT (connection_id, external_id) DO NOTHING
+RETURNING 1
+"""
+
+
+async def link_all(
+    conn: Any, connection_id: str, platform: str, pairs: Sequence[tuple[str, str]]
+) -> int:
+    """Link (customer id, shop customer id) pairs on a connection, in the caller's
+    transaction (an import's batch); a shop id already linked keeps its customer (the
+    shop's deliveries made that link).  The number of new links."""
+    if not pairs:
+        return 0
+    customer_ids, external_ids = zip(*pairs, strict=True)
+    # execute_query would count an INSERT by its status's OID field: read the rows back.
+    rows = await conn.execute_query_dict(
+        _LINK_MANY, [connection_id, platform, list(customer_ids), list(external_ids)]
+    )
+    return len(rows)

@@ -58,6 +58,8 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         "billingcountry",
     ),
     "address_phone": ("defaultaddressphone",),
+    #: The shop's id of the customer (Shopify's export), linked with --connection.
+    "external_id": ("customerid",),
 }
 _PART_OF = {alias: part for part, aliases in _ALIASES.items() for alias in aliases}
 assert len(_PART_OF) == sum(map(len, _ALIASES.values())), "an alias names two parts"
@@ -169,4 +171,5 @@ class Layout:
             company=parts.get("company"),
             tin=parts.get("tin"),
             addresses=(address,),
+            external_id=parts.get("external_id"),
         )

@@ -22,9 +22,9 @@ SHOPIFY, WOOCOMMERCE = "shopify", "woocommerce"
 #: Top-level keys each platform's reader reads.
 READ_KEYS: dict[str, frozenset[str]] = {
     SHOPIFY: frozenset(
-        {"email", "first_name", "last_name", "phone", "default_address", "addresses"}
+        {"id", "email", "first_name", "last_name", "phone", "default_address", "addresses"}
     ),
-    WOOCOMMERCE: frozenset({"email", "first_name", "last_name", "billing", "shipping"}),
+    WOOCOMMERCE: frozenset({"id", "email", "first_name", "last_name", "billing", "shipping"}),
 }
 #: Per platform, the keys of a nested address that hold each part of ours, in the
 #: order they are tried (Shopify's JSON has the province's name and its code).
@@ -97,6 +97,7 @@ def from_shopify(customer: Mapping[str, object]) -> Shopper:
         last_name=customer.get("last_name"),
         phone=customer.get("phone"),
         addresses=(_address(SHOPIFY, _mapping(default)),),
+        external_id=customer.get("id"),
     )
 
 
@@ -109,6 +110,7 @@ def from_woocommerce(customer: Mapping[str, object]) -> Shopper:
         first_name=customer.get("first_name"),
         last_name=customer.get("last_name"),
         addresses=(_address(WOOCOMMERCE, billing), _address(WOOCOMMERCE, shipping)),
+        external_id=customer.get("id"),
     )
 
 

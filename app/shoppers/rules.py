@@ -60,6 +60,9 @@ class Shopper:
     company: Part = None
     tin: Part = None
     addresses: Sequence[Address] = ()
+    #: The shop's own id of the customer (Shopify's ``id``/``Customer ID``, WooCommerce's
+    #: ``id``), which links it on a shop connection; not a field of the customer.
+    external_id: Part = None
 
 
 def text(value: Part) -> Part:
@@ -84,6 +87,22 @@ def phone_text(value: Part) -> Part:
             value = value[2:-1].strip()
         value = value.removeprefix("'").strip()
     return value or None
+
+
+#: Longest shop customer id kept (the link column's size).
+SHOP_ID_MAX = 64
+
+
+def shop_id(value: Part) -> str | None:
+    """A shop customer id as exact text (Shopify's exceed 2^53: never a float), from a
+    JSON number, a string, or an export's cell (``'7210448301122``); None for none,
+    a guest's 0, or anything that is no id."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value) if value > 0 else None
+    value = phone_text(value)
+    if not isinstance(value, str) or value == "0" or len(value) > SHOP_ID_MAX:
+        return None
+    return value
 
 
 def _joined(parts: Sequence[Part], separator: str) -> Part:

@@ -18,11 +18,9 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from app.shoppers import rules
 from app.shoppers.platforms import READERS, SHOPIFY, WOOCOMMERCE
 from app.shoppers.rules import Shopper
-
-#: Longest external id kept (the column's size).
-EXTERNAL_ID_MAX = 64
 
 
 class Kind(enum.Enum):
@@ -58,16 +56,7 @@ def handled(platform: str, topic: str) -> bool:
     return any(topic in table[platform] for table in (UPSERTS, ORDERS, REMOVALS, REDACTIONS))
 
 
-def external_id(value: object) -> str | None:
-    """A shop customer id as text; None for a guest's 0, nothing, or a non-id."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return str(value) if value > 0 else None
-    if isinstance(value, str):
-        value = value.strip()
-        return value if value and value != "0" and len(value) <= EXTERNAL_ID_MAX else None
-    return None
+external_id = rules.shop_id
 
 
 def _mapping(value: object) -> Mapping[str, object]:
