@@ -152,12 +152,11 @@ async def customer_by_external_id(
     if not well_formed(connection_id, "shop"):
         return None
     kind = customers.record_type(caller)
-    columns = ", ".join(f"c.{column}" for column in kind.select.split(", "))
     rows = await fetch(
-        f"SELECT {columns} FROM customer_external_id l "
+        f"SELECT {kind.select} FROM customer WHERE business_id = $3 AND id = ("
+        "SELECT l.customer_id FROM customer_external_id l "
         "JOIN shop_connection s ON s.id = l.connection_id "
-        "JOIN customer c ON c.id = l.customer_id "
-        "WHERE l.connection_id = $1 AND l.external_id = $2 AND s.business_id = $3",
+        "WHERE l.connection_id = $1 AND l.external_id = $2 AND s.business_id = $3)",
         connection_id,
         external_id.strip(),
         caller.business_id,
