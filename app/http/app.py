@@ -101,7 +101,7 @@ def create_web_app(
 
     graphql = guard(api, open_ide=settings.graphiql)
     # Shops sign their deliveries instead of holding a key; each connection has a budget.
-    shops = shop_webhooks(TokenBuckets(settings.shop_rate, settings.shop_burst))
+    shops = shop_webhooks(TokenBuckets(settings.shop_rate, settings.shop_burst), slots)
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),

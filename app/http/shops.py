@@ -6,7 +6,9 @@ length over 1 MB, before anything is read, app.http.bodylimit), one
 primary-key read of the connection (404), one HMAC over the raw bytes and the
 origin check (401), and only then the connection's own rate limit (429 with
 Retry-After, which shops honour), so forged requests cannot spend a real
-shop's budget.  A verified delivery is applied in the request, in one
+shop's budget.  Then a slot of the business (app.http.admission): a shop's
+deliveries are its business's requests, so a burst waits behind that
+business's own share, not other businesses'.  A verified delivery is applied in the request, in one
 transaction (app.services.shop_sync), and answered 200 only once it has
 committed: a 200 is never lost, and anything else is delivered again.
 
@@ -22,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.http.admission import BusinessSlots
 from app.http.bodylimit import BodyLimit
 from app.http.ratelimit import TokenBuckets, retry_after_header
 from app.http.responses import json_response
@@ -39,10 +42,12 @@ def _answer(status: int, outcome: str) -> Response:
 
 
 class ShopWebhooks:
-    """The endpoint; `limits` holds one token bucket per connection."""
+    """The endpoint; `limits` holds one token bucket per connection, and `slots` are the
+    businesses' admission slots (a shop's deliveries are its business's requests)."""
 
-    def __init__(self, limits: TokenBuckets) -> None:
+    def __init__(self, limits: TokenBuckets, slots: BusinessSlots) -> None:
         self.limits = limits
+        self.slots = slots
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -69,15 +74,22 @@ class ShopWebhooks:
             response = _answer(429, "rate_limited")
             response.headers["Retry-After"] = retry_after_header(wait)
             return response
+        await shop_sync.touch(connection.id)
         if not topics.handled(connection.platform, delivery.topic):
-            await shop_sync.touch(connection.id)
             return _answer(200, shop_sync.Result.IGNORED)
         try:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError:
             return _answer(400, "not_json")
         action = topics.action(connection.platform, delivery.topic, payload)
-        applied = await shop_sync.apply(connection, delivery, action)
+        if not await self.slots.enter(connection.business_id):
+            response = _answer(429, "busy")
+            response.headers["Retry-After"] = "1"
+            return response
+        try:
+            applied = await shop_sync.apply(connection, delivery, action)
+        finally:
+            self.slots.leave(connection.business_id)
         fields = {
             "connection": connection.id,
             "topic": delivery.topic,
@@ -90,6 +102,6 @@ class ShopWebhooks:
         return _answer(200, applied.result)
 
 
-def shop_webhooks(limits: TokenBuckets) -> ASGIApp:
+def shop_webhooks(limits: TokenBuckets, slots: BusinessSlots) -> ASGIApp:
     """The endpoint behind its body limit."""
-    return BodyLimit(ShopWebhooks(limits), max_bytes=MAX_BODY_BYTES)
+    return BodyLimit(ShopWebhooks(limits, slots), max_bytes=MAX_BODY_BYTES)
