@@ -391,3 +391,50 @@ async def test_an_updated_customer_by_the_api_then_by_the_shop(gql, client, tena
         tenant, "query($id: ID!) { customer(id: $id) { name tin } }", {"id": customer["id"]}
     )
     assert data["customer"] == {"name": "Chidiebere Okafor\u00e9", "tin": "12345678-0001"}
+
+
+async def test_a_shop_change_is_fanned_out_to_outbound_webhooks(gql, client, tenant, raw_db):
+    made = await gql.data(
+        tenant,
+        'mutation($b: ID!) { createWebhookEndpoint(businessId: $b, url: "http://127.0.0.1:9/h")'
+        " { endpoint { id } } }",
+        {"b": tenant.business_id},
+    )
+    endpoint = made["createWebhookEndpoint"]["endpoint"]["id"]
+    shop = await connect(gql, client, tenant)
+    await shop.shopify("customers/create", shopify_customer())
+    await shop.shopify("customers/update", shopify_customer(first_name="Robert"))
+    rows = await raw_db.fetch(
+        "SELECT e.type, e.actor, e.changed_fields FROM webhook_delivery d "
+        "JOIN customer_event e ON e.seq = d.event_id WHERE d.endpoint_id = $1 ORDER BY e.seq",
+        endpoint,
+    )
+    actor = f"shop:{shop.id}"
+    assert [(r["type"], r["actor"], list(r["changed_fields"])) for r in rows] == [
+        ("CREATED", actor, []),
+        ("UPDATED", actor, ["name"]),
+    ]
+
+
+async def test_a_page_of_customers_reads_its_links_in_one_query(gql, client, tenant, monkeypatch):
+    from app.services import shops as service
+
+    shop = await connect(gql, client, tenant, "WOOCOMMERCE")
+    for n in range(5):
+        await shop.woo("customer.created", woo_customer(id=40 + n, email=f"p{n}@example.ng"))
+    calls: list[int] = []
+    real = service.links_of
+
+    async def counted(customer_ids):
+        calls.append(len(customer_ids))
+        return await real(customer_ids)
+
+    monkeypatch.setattr(service, "links_of", counted)
+    data = await gql.data(
+        tenant,
+        "query($b: ID!) { customers(businessId: $b, limit: 10) { email externalIds { id } } }",
+        {"b": tenant.business_id},
+    )
+    links = {c["email"]: [x["id"] for x in c["externalIds"]] for c in data["customers"]}
+    assert links == {f"p{n}@example.ng": [str(40 + n)] for n in range(5)}
+    assert calls == [5]  # one read for the page, not one per customer
