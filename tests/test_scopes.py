@@ -121,6 +121,15 @@ MUTATIONS = {
         "mutation($id: ID!) { deleteWebhookEndpoint(id: $id) { deletedEndpointId } }",
         lambda b, c: {"id": "whep_AAAAAAAAAAAAAAAAAAAAAA"},
     ),
+    "createShopConnection": (
+        "mutation($b: ID!) { createShopConnection(businessId: $b, platform: SHOPIFY,"
+        ' shopDomain: "scoped.myshopify.com", secret: "a-long-secret") { connection { id } } }',
+        lambda b, c: {"b": b},
+    ),
+    "deleteShopConnection": (
+        "mutation($id: ID!) { deleteShopConnection(id: $id) { deletedConnectionId } }",
+        lambda b, c: {"id": "shop_AAAAAAAAAAAAAAAAAAAAAA"},
+    ),
 }
 
 
