@@ -4,8 +4,9 @@ Its own process, so that the test's busy event loop does not slow its answers.
 It verifies every request as a receiver would (the standardwebhooks package)
 and appends each 2xx delivery to a JSON-lines file with the time it arrived
 (time.monotonic: one clock for every process of the machine).  The test steers
-it over HTTP (``POST /_control``: status to answer, delay, secret) and can stop
-it and start it again on the same port, with the same file.
+it over HTTP (``POST /_control``: status to answer, or one per body type in
+`status_for`; delay; secret; and `keys`, more secrets each tried on its own, for
+a rotation) and can stop it and start it again on the same port, same file.
 
     python -m tests.receiver PORT FILE
 """
@@ -46,6 +47,11 @@ class Received:
     verified: bool
     host: str
     path: str
+    #: Per secret of `keys`: whether the request verifies with it alone.
+    verified_with: list[bool] = field(default_factory=list)
+    #: Per signature of the header, in its order: the index in `keys` of the secret
+    #: that made it (-1: none of them).
+    signed_by: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -57,6 +63,9 @@ class Receiver:
     secret: str | None = None
     status: int = 200
     delay: float = 0.0
+    keys: list[str] = field(default_factory=list)
+    #: The status to answer to a body of this "type" (e.g. webhook.ping), else `status`.
+    status_for: dict[str, int] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -82,7 +91,13 @@ class Receiver:
         """Apply changes (secret, status, delay) here and in the process."""
         for key, value in changes.items():
             setattr(self, key, value)
-        settings = {"secret": self.secret, "status": self.status, "delay": self.delay}
+        settings = {
+            "secret": self.secret,
+            "status": self.status,
+            "delay": self.delay,
+            "keys": self.keys,
+            "status_for": self.status_for,
+        }
         httpx.post(f"http://127.0.0.1:{self.port}{CONTROL}", json=settings, timeout=5)
 
     def stop(self) -> None:
@@ -116,10 +131,39 @@ class Receiver:
         return [line for line in path.read_bytes().splitlines() if line.endswith(b"}")]
 
 
+def _check_keys(keys: list[str], body: bytes, headers: dict[str, str]) -> dict[str, list]:
+    """Which of `keys` verify the request, and which made each of its signatures."""
+    from datetime import UTC, datetime
+
+    from standardwebhooks import Webhook
+
+    verified = []
+    for key in keys:
+        try:
+            Webhook(key).verify(body, headers)
+            verified.append(True)
+        except Exception:
+            verified.append(False)
+    try:
+        at = datetime.fromtimestamp(int(headers.get("webhook-timestamp", "")), UTC)
+    except ValueError:
+        return {"verified_with": verified, "signed_by": []}
+    made = [Webhook(key).sign(headers.get("webhook-id", ""), at, body) for key in keys]
+    given = headers.get("webhook-signature", "").split(" ")
+    signed_by = [made.index(sig) if sig in made else -1 for sig in given]
+    return {"verified_with": verified, "signed_by": signed_by}
+
+
 def serve(port: int, path: Path) -> None:
     from standardwebhooks import Webhook
 
-    state: dict[str, Any] = {"secret": None, "status": 200, "delay": 0.0}
+    state: dict[str, Any] = {
+        "secret": None,
+        "status": 200,
+        "delay": 0.0,
+        "keys": [],
+        "status_for": {},
+    }
     received = path.open("ab", buffering=0)
     attempts = path.with_suffix(".all").open("ab", buffering=0)
 
@@ -140,13 +184,16 @@ def serve(port: int, path: Path) -> None:
                 verified = False
             entry = {"at": at, "id": headers.get("webhook-id", ""), "verified": verified}
             entry |= {"host": headers.get("host", ""), "path": self.path}
+            if state["keys"]:
+                entry |= _check_keys(state["keys"], body, headers)
             entry["body"] = orjson.loads(body)
             attempts.write(orjson.dumps(entry) + b"\n")
             if state["delay"]:
                 time.sleep(state["delay"])
-            if 200 <= state["status"] < 300:
+            status = state["status_for"].get(entry["body"].get("type"), state["status"])
+            if 200 <= status < 300:
                 received.write(orjson.dumps(entry) + b"\n")
-            self._answer(state["status"])
+            self._answer(status)
 
         def _answer(self, status: int) -> None:
             self.send_response(status)

@@ -121,6 +121,22 @@ MUTATIONS = {
         "mutation($id: ID!) { deleteWebhookEndpoint(id: $id) { deletedEndpointId } }",
         lambda b, c: {"id": "whep_AAAAAAAAAAAAAAAAAAAAAA"},
     ),
+    "updateWebhookEndpoint": (
+        "mutation($id: ID!) { updateWebhookEndpoint(id: $id, enabled: false) { endpoint { id } } }",
+        lambda b, c: {"id": "whep_AAAAAAAAAAAAAAAAAAAAAA"},
+    ),
+    "rotateWebhookEndpointSecret": (
+        "mutation($id: ID!) { rotateWebhookEndpointSecret(id: $id) { secret } }",
+        lambda b, c: {"id": "whep_AAAAAAAAAAAAAAAAAAAAAA"},
+    ),
+    "pingWebhookEndpoint": (
+        "mutation($id: ID!) { pingWebhookEndpoint(id: $id) { delivery { id } } }",
+        lambda b, c: {"id": "whep_AAAAAAAAAAAAAAAAAAAAAA"},
+    ),
+    "retryWebhookDelivery": (
+        "mutation($id: ID!) { retryWebhookDelivery(id: $id) { delivery { id } } }",
+        lambda b, c: {"id": "whdl_00000000000000000000000000000000"},
+    ),
     "createShopConnection": (
         "mutation($b: ID!) { createShopConnection(businessId: $b, platform: SHOPIFY,"
         ' shopDomain: "scoped.myshopify.com", secret: "a-long-secret") { connection { id } } }',

@@ -212,14 +212,15 @@ async def test_410_disables_the_endpoint(gql, database_url, hooked, raw_db):
             return data["webhookEndpoints"] == [{"id": endpoint_id, "enabled": False}]
 
         await eventually(disabled, timeout=10)
-        await create(gql, tenant, 2)  # no delivery row for a disabled endpoint
+        await create(gql, tenant, 2)  # held for the disabled endpoint, not sent
         await asyncio.sleep(0.5)
     assert receiver.requests() == 1
     rows = await raw_db.fetch(
-        "SELECT status, attempts, last_status FROM webhook_delivery WHERE endpoint_id = $1",
+        "SELECT status, attempts, last_status FROM webhook_delivery WHERE endpoint_id = $1"
+        " ORDER BY id",
         endpoint_id,
     )
-    assert [tuple(r) for r in rows] == [("failed", 1, 410)]
+    assert [tuple(r) for r in rows] == [("failed", 1, 410), ("pending", 0, None)]
 
 
 async def test_retries_run_out_then_the_next_delivery_goes(gql, database_url, hooked, raw_db):

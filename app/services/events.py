@@ -4,7 +4,9 @@
 commits has its events and one that rolls back has none.  The same statement
 fans each event out to a delivery row per subscribed endpoint of the business
 and, when there is one, wakes the webhook workers (``NOTIFY``, sent by
-PostgreSQL at commit).  Events hold no PII: ids, the type, contract field
+PostgreSQL at commit).  A disabled endpoint (HTTP 410) gets its rows too: they
+are held, pending, while the workers skip it, and go out in event order once
+updateWebhookEndpoint enables it again.  Events hold no PII: ids, the type, contract field
 names, the actor and the time.
 """
 
@@ -68,7 +70,7 @@ WITH input AS (
     SELECT event.seq, endpoint.id, 'pending', 0, now()
     FROM event JOIN webhook_endpoint endpoint
       ON endpoint.business_id = event.business_id AND endpoint.deleted_at IS NULL
-     AND endpoint.enabled AND event.type = ANY(endpoint.event_types)
+     AND event.type = ANY(endpoint.event_types)
     RETURNING 1
 )
 SELECT pg_notify('{CHANNEL}', '') FROM (SELECT 1 FROM delivery LIMIT 1) AS woken

@@ -13,6 +13,7 @@ import asyncio
 import functools
 import ssl
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -70,8 +71,11 @@ class Session:
         target = parse(url, policy)
         return cls(target, await resolve(target, policy))
 
-    async def send(self, secret: str, message_id: str, body: bytes) -> Outcome:
-        headers = signing.headers(secret, message_id, int(time.time()), body)
+    async def send(
+        self, secret: str, message_id: str, body: bytes, *, previous: Sequence[str] = ()
+    ) -> Outcome:
+        """One attempt, signed with `secret` (and `previous`, during a rotation's overlap)."""
+        headers = signing.headers(secret, message_id, int(time.time()), body, previous=previous)
         headers["host"] = self.target.host_header
         headers["user-agent"] = USER_AGENT
         extensions = {"sni_hostname": self.target.host} if self.target.scheme == "https" else {}

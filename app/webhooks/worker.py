@@ -9,7 +9,9 @@ may have one (app.webhooks.fairness, app.webhooks.store), sends its pending
 deliveries in event order, records each outcome as it comes, and lets go after
 the delivery that ends `batch_s` or the business's budget.  A failed attempt
 stops the endpoint's batch: its later deliveries wait for the retry, so nothing
-overtakes it.  The worker also prunes old events hourly.
+overtakes it.  Pings (webhook.ping) are sent first, each on its own: they are
+outside the event order, so they neither wait behind nor hold back an event.
+The worker also prunes old events hourly.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from app.settings import Settings, parse_database_url
 from app.webhooks import payload, store
 from app.webhooks.addresses import Policy, Refused
 from app.webhooks.fairness import Shares
-from app.webhooks.sender import Session
+from app.webhooks.sender import Outcome, Session
 
 log = logging.getLogger("finora.webhooks")
 
@@ -44,6 +46,7 @@ DRAIN_S = 16.0
 MARK_EVERY = 50
 MARK_EVERY_S = 0.05
 _SECRET = WebhookEndpoint._meta.fields_map["secret"]
+_PREVIOUS = WebhookEndpoint._meta.fields_map["previous_secret"]
 #: What a database hiccup looks like to the loop: log, wait, carry on.
 TRANSIENT = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
 
@@ -75,6 +78,51 @@ class Config:
         )
 
 
+@dataclass(frozen=True)
+class _Keys:
+    """The endpoint's secret, and the one before it while a rotation's overlap lasts."""
+
+    secret: str
+    previous: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, endpoint: asyncpg.Record) -> _Keys:
+        secret = _SECRET.open_for(endpoint["id"], endpoint["secret"])
+        if endpoint["previous_secret"] is None:
+            return cls(secret)
+        return cls(secret, (_PREVIOUS.open_for(endpoint["id"], endpoint["previous_secret"]),))
+
+
+@dataclass(frozen=True)
+class _Turn:
+    """One sender's turn at one endpoint: what sending and recording need."""
+
+    conn: asyncpg.Connection
+    session: Session
+    keys: _Keys
+    endpoint_id: str
+    business_id: str
+    config: Config
+    stop: asyncio.Event
+    shares: Shares
+    #: time.monotonic() after which the endpoint is let go (after the request in flight)
+    deadline: float
+
+    def over(self) -> bool:
+        """Time to let the endpoint go: shutting down, or its `batch_s` is up."""
+        return self.stop.is_set() or time.monotonic() > self.deadline
+
+    async def send(self, delivery: asyncpg.Record, body: bytes) -> tuple[Outcome, datetime]:
+        """One attempt, and when it started."""
+        at = datetime.now(UTC)
+        keys = self.keys
+        outcome = await self.session.send(keys.secret, delivery["id"], body, previous=keys.previous)
+        return outcome, at
+
+    async def failed(self, delivery: asyncpg.Record, outcome: Outcome, at: datetime) -> None:
+        await _failed(self.conn, self.endpoint_id, delivery, outcome.status, self.config, at)
+
+
 async def serve_endpoint(
     conn: asyncpg.Connection,
     endpoint_id: str,
@@ -83,54 +131,84 @@ async def serve_endpoint(
     stop: asyncio.Event,
     shares: Shares,
 ) -> None:
-    """Send the endpoint's due deliveries in order (the caller holds its lock).
+    """Send the endpoint's due pings, then its due deliveries in event order (the
+    caller holds its lock).
 
-    It keeps the endpoint while there is work, until the delivery that ends
+    Pings go first and apart: a ping is not held behind an event delivery that
+    waits for its retry, and a failing ping holds no event back.
+    """
+    endpoint = await store.claimed(conn, endpoint_id)
+    if endpoint is None:
+        return  # deleted or disabled meanwhile
+    pings = await store.due_pings(conn, endpoint_id, config.batch)
+    deliveries = await _due(conn, endpoint_id, config)
+    if not pings and not deliveries:
+        return  # another worker got there first
+    keys = _Keys.of(endpoint)
+    try:
+        session = await Session.open(endpoint["url"], config.policy)
+    except Refused:
+        for delivery in [*pings, *deliveries[:1]]:
+            await _failed(conn, endpoint_id, delivery, None, config, datetime.now(UTC))
+        log.warning("address refused", extra={"fields": {"endpoint": endpoint_id}})
+        return
+    async with session:
+        deadline = time.monotonic() + config.batch_s
+        turn = _Turn(conn, session, keys, endpoint_id, business_id, config, stop, shares, deadline)
+        if await _send_pings(turn, pings):
+            await _send_events(turn, deliveries)
+
+
+async def _send_pings(turn: _Turn, pings: list[asyncpg.Record]) -> bool:
+    """Send each due ping once and record its outcome; False when the endpoint is
+    done for now (it answered 410, time is up, or the business is out of tokens)."""
+    for ping in pings:
+        if turn.over() or not turn.shares.spend(turn.business_id):
+            return False
+        outcome, at = await turn.send(ping, payload.ping_body(ping))
+        if outcome.delivered:
+            await store.delivered(turn.conn, [(ping["delivery_id"], outcome.status or 0, at)])
+            continue
+        await turn.failed(ping, outcome, at)
+        if outcome.gone:
+            return False  # disabled: nothing more goes to it
+    return True
+
+
+async def _send_events(turn: _Turn, deliveries: list[asyncpg.Record]) -> None:
+    """Send event deliveries in event order, recording each outcome as it comes.
+
+    The endpoint is kept while there is work, until the delivery that ends
     `batch_s` (checked after each one: a receiver that answers just under the
     timeout must not keep the sender for a whole batch) or until the business
     has no delivery token left.  Successes are recorded a few at a time (one
     statement); a worker killed before recording them sends those again, which
     at-least-once allows.
     """
-    endpoint = await store.claimed(conn, endpoint_id)
-    if endpoint is None:
-        return  # deleted or disabled meanwhile
-    deliveries = await _due(conn, endpoint_id, config)
-    if not deliveries:
-        return  # another worker got there first
-    secret = _SECRET.open_for(endpoint_id, endpoint["secret"])
-    try:
-        session = await Session.open(endpoint["url"], config.policy)
-    except Refused:
-        await _failed(conn, endpoint_id, deliveries[0], None, config)
-        log.warning("address refused", extra={"fields": {"endpoint": endpoint_id}})
-        return
-    deadline = time.monotonic() + config.batch_s
-    done: list[tuple[int, int]] = []
+    done: list[store.Delivered] = []
     flushed = time.monotonic()
     let_go = False
-    async with session:
-        while deliveries and not let_go:
-            for delivery in deliveries:
-                if not shares.spend(business_id):
-                    let_go = True  # out of tokens: the rest wait, in order, for the refill
-                    break
-                outcome = await session.send(secret, delivery["id"], payload.body(delivery))
-                if not outcome.delivered:
-                    await store.delivered(conn, done)
-                    await _failed(conn, endpoint_id, delivery, outcome.status, config)
-                    return  # later deliveries wait: they must not overtake this one
-                done.append((delivery["delivery_id"], outcome.status or 0))
-                if stop.is_set() or time.monotonic() > deadline:
-                    let_go = True  # shutting down, or time's up: record what went out
-                    break
-                if len(done) >= MARK_EVERY or time.monotonic() - flushed > MARK_EVERY_S:
-                    await store.delivered(conn, done)
-                    done, flushed = [], time.monotonic()
-            await store.delivered(conn, done)
-            done = []
-            if not let_go:
-                deliveries = await _due(conn, endpoint_id, config)
+    while deliveries and not let_go:
+        for delivery in deliveries:
+            if not turn.shares.spend(turn.business_id):
+                let_go = True  # out of tokens: the rest wait, in order, for the refill
+                break
+            outcome, at = await turn.send(delivery, payload.body(delivery))
+            if not outcome.delivered:
+                await store.delivered(turn.conn, done)
+                await turn.failed(delivery, outcome, at)
+                return  # later deliveries wait: they must not overtake this one
+            done.append((delivery["delivery_id"], outcome.status or 0, at))
+            if turn.over():
+                let_go = True  # shutting down, or time's up: record what went out
+                break
+            if len(done) >= MARK_EVERY or time.monotonic() - flushed > MARK_EVERY_S:
+                await store.delivered(turn.conn, done)
+                done, flushed = [], time.monotonic()
+        await store.delivered(turn.conn, done)
+        done = []
+        if not let_go:
+            deliveries = await _due(turn.conn, turn.endpoint_id, turn.config)
 
 
 async def _due(conn: asyncpg.Connection, endpoint_id: str, config: Config) -> list[asyncpg.Record]:
@@ -147,7 +225,9 @@ async def _failed(
     delivery: asyncpg.Record,
     status: int | None,
     config: Config,
+    at: datetime,
 ) -> None:
+    """Record a failed attempt (started `at`); a 410 also disables the endpoint."""
     attempts = delivery["attempts"] + 1
     gone = status == 410
     await store.failed_attempt(
@@ -156,9 +236,11 @@ async def _failed(
         attempts=attempts,
         status=status,
         schedule=config.schedule,
+        at=at,
         final=gone,
     )
-    fields = {"endpoint": endpoint_id, "event": delivery["id"], "status": status}
+    # `id` is the webhook-id: the event's public id, or a ping's delivery id.
+    fields = {"endpoint": endpoint_id, "message": delivery["id"], "status": status}
     if gone:
         await store.disable(conn, endpoint_id)
         log.warning("endpoint answered 410: disabled", extra={"fields": fields})
@@ -229,6 +311,7 @@ async def _pruner(pool: asyncpg.Pool, config: Config) -> None:
         try:
             async with pool.acquire() as conn:
                 removed = await events.prune(conn, keep_days=config.keep_days)
+                removed += await store.prune_pings(conn, keep_days=config.keep_days)
             if removed:
                 log.info("pruned old events", extra={"fields": {"removed": removed}})
         except TRANSIENT as exc:

@@ -1,4 +1,8 @@
-"""Webhook endpoint mutations: bad input comes back as userErrors."""
+"""Webhook endpoint and delivery mutations: bad input comes back as userErrors.
+
+A key that may not write gets FORBIDDEN as a top-level error (the services
+raise it before reading anything), as for every mutation.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from schema.errors import UserErrorType
 from schema.events.types import CustomerEventType
 from schema.webhooks.types import (
     DeleteWebhookEndpointPayload,
+    WebhookDelivery,
+    WebhookDeliveryPayload,
     WebhookEndpoint,
     WebhookEndpointPayload,
 )
@@ -55,3 +61,53 @@ class WebhookMutations:
         except InvalidInput as exc:
             return DeleteWebhookEndpointPayload(user_errors=_errors(exc))
         return DeleteWebhookEndpointPayload(deleted_endpoint_id=strawberry.ID(deleted))
+
+    @strawberry.mutation(
+        description="NOT_FOUND for an id of another business; url rules as createWebhookEndpoint."
+    )
+    async def update_webhook_endpoint(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        url: str | None = None,
+        event_types: list[CustomerEventType] | None = None,
+        enabled: bool | None = None,
+    ) -> WebhookEndpointPayload:
+        kinds = [kind.value for kind in event_types] if event_types is not None else None
+        try:
+            row = await service.update_endpoint(
+                info.context.caller,
+                endpoint_id=str(id),
+                url=url,
+                event_types=kinds,
+                enabled=enabled,
+            )
+        except InvalidInput as exc:
+            return WebhookEndpointPayload(user_errors=_errors(exc))
+        return WebhookEndpointPayload(endpoint=WebhookEndpoint.from_row(row))
+
+    @strawberry.mutation(description="The new secret is in the payload's `secret`, once.")
+    async def rotate_webhook_endpoint_secret(
+        self, info: Info, id: strawberry.ID
+    ) -> WebhookEndpointPayload:
+        try:
+            row, secret = await service.rotate_secret(info.context.caller, endpoint_id=str(id))
+        except InvalidInput as exc:
+            return WebhookEndpointPayload(user_errors=_errors(exc))
+        return WebhookEndpointPayload(endpoint=WebhookEndpoint.from_row(row), secret=secret)
+
+    @strawberry.mutation
+    async def ping_webhook_endpoint(self, info: Info, id: strawberry.ID) -> WebhookDeliveryPayload:
+        try:
+            delivery = await service.ping_endpoint(info.context.caller, endpoint_id=str(id))
+        except InvalidInput as exc:
+            return WebhookDeliveryPayload(user_errors=_errors(exc))
+        return WebhookDeliveryPayload(delivery=WebhookDelivery.from_service(delivery))
+
+    @strawberry.mutation
+    async def retry_webhook_delivery(self, info: Info, id: strawberry.ID) -> WebhookDeliveryPayload:
+        try:
+            delivery = await service.retry_delivery(info.context.caller, delivery_id=str(id))
+        except InvalidInput as exc:
+            return WebhookDeliveryPayload(user_errors=_errors(exc))
+        return WebhookDeliveryPayload(delivery=WebhookDelivery.from_service(delivery))
