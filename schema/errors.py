@@ -18,7 +18,7 @@ import strawberry
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
 
-from app.services.errors import ServiceError, UserError
+from app.services.errors import InvalidInput, ServiceError, UserError
 from app.services.health import is_unavailable
 
 log = logging.getLogger("finora.graphql")
@@ -59,6 +59,11 @@ class UserErrorType:
             message=error.message,
             code=UserErrorCode(error.code),
         )
+
+
+def user_errors(exc: InvalidInput) -> list[UserErrorType]:
+    """A mutation's refused input, as its payload's userErrors (every problem at once)."""
+    return [UserErrorType.from_service(error) for error in exc.errors]
 
 
 class TagValidationErrors(SchemaExtension):

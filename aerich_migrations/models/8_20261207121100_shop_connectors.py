@@ -59,6 +59,9 @@ COMMENT ON TABLE "customer_external_id" IS 'A shop''s customer id, linked to one
         -- An endpoint's deliveries, newest first (webhookDeliveries).
         CREATE INDEX IF NOT EXISTS "webhook_delivery_endpoint_newest_idx"
             ON "webhook_delivery" ("endpoint_id", "id" DESC);
+        -- Pings have no event to be pruned with: the worker prunes them by age.
+        CREATE INDEX IF NOT EXISTS "webhook_delivery_pings_idx"
+            ON "webhook_delivery" ("created_at") WHERE "event_id" IS NULL;
         -- One live connection per (business, platform, shop); a deleted one frees it.
         CREATE UNIQUE INDEX IF NOT EXISTS "shop_connection_live_uidx"
             ON "shop_connection" ("business_id", "platform", "shop_domain")
@@ -74,6 +77,7 @@ COMMENT ON COLUMN webhook_endpoint."previous_secret" IS 'The secret before the l
 async def downgrade(db: BaseDBAsyncClient) -> str:
     return """
         DROP INDEX IF EXISTS "webhook_delivery_endpoint_newest_idx";
+        DROP INDEX IF EXISTS "webhook_delivery_pings_idx";
         ALTER TABLE "webhook_delivery" DROP CONSTRAINT IF EXISTS "uid_webhook_del_uid_c8b74f";
         ALTER TABLE "webhook_delivery" DROP COLUMN "uid";
         ALTER TABLE "webhook_delivery" DROP COLUMN "last_attempt_at";

@@ -11,7 +11,8 @@ the delivery that ends `batch_s` or the business's budget.  A failed attempt
 stops the endpoint's batch: its later deliveries wait for the retry, so nothing
 overtakes it.  Pings (webhook.ping) are sent first, each on its own: they are
 outside the event order, so they neither wait behind nor hold back an event.
-The worker also prunes old events hourly.
+The worker also prunes old events hourly (and old pings, and what shop
+deliveries leave behind: app.services.shop_sync.prune).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import asyncpg
 
 from app import crypto
 from app.models import WebhookEndpoint
-from app.services import events
+from app.services import events, shop_sync
 from app.settings import Settings, parse_database_url
 from app.webhooks import payload, store
 from app.webhooks.addresses import Policy, Refused
@@ -312,6 +313,7 @@ async def _pruner(pool: asyncpg.Pool, config: Config) -> None:
             async with pool.acquire() as conn:
                 removed = await events.prune(conn, keep_days=config.keep_days)
                 removed += await store.prune_pings(conn, keep_days=config.keep_days)
+                removed += await shop_sync.prune(conn)  # shops' delivery memory, problems
             if removed:
                 log.info("pruned old events", extra={"fields": {"removed": removed}})
         except TRANSIENT as exc:

@@ -21,11 +21,7 @@ from schema.customers.types import (
     as_customer,
     given_fields,
 )
-from schema.errors import UserErrorType
-
-
-def _errors(exc: InvalidInput) -> list[UserErrorType]:
-    return [UserErrorType.from_service(error) for error in exc.errors]
+from schema.errors import UserErrorType, user_errors
 
 
 @strawberry.type
@@ -41,7 +37,7 @@ class CustomerMutations:
                 info.context.caller, business_id=str(business_id), values=given_fields(input)
             )
         except InvalidInput as exc:
-            return CustomerPayload(user_errors=_errors(exc))
+            return CustomerPayload(user_errors=user_errors(exc))
         return CustomerPayload(customer=as_customer(row))
 
     @strawberry.mutation(
@@ -63,7 +59,7 @@ class CustomerMutations:
                 phone=fields.get("phone"),
             )
         except InvalidInput as exc:
-            return FindOrCreateCustomerPayload(user_errors=_errors(exc))
+            return FindOrCreateCustomerPayload(user_errors=user_errors(exc))
         return FindOrCreateCustomerPayload(customer=as_customer(row), created=created)
 
     @strawberry.mutation(
@@ -106,7 +102,7 @@ class CustomerMutations:
                 info.context.caller, customer_id=str(id), changes=given_fields(input)
             )
         except InvalidInput as exc:
-            return CustomerPayload(user_errors=_errors(exc))
+            return CustomerPayload(user_errors=user_errors(exc))
         return CustomerPayload(customer=as_customer(row))
 
     @strawberry.mutation(
@@ -119,7 +115,7 @@ class CustomerMutations:
         try:
             row = await service.delete_customer(info.context.caller, customer_id=str(id))
         except InvalidInput as exc:
-            return DeleteCustomerPayload(user_errors=_errors(exc))
+            return DeleteCustomerPayload(user_errors=user_errors(exc))
         return DeleteCustomerPayload(
             deleted_customer_id=strawberry.ID(row.id), customer=as_customer(row)
         )
@@ -134,7 +130,7 @@ class CustomerMutations:
         try:
             row = await service.erase_customer(info.context.caller, customer_id=str(id))
         except InvalidInput as exc:
-            return EraseCustomerPayload(user_errors=_errors(exc))
+            return EraseCustomerPayload(user_errors=user_errors(exc))
         return EraseCustomerPayload(
             erased_customer_id=strawberry.ID(row.id), customer=as_customer(row)
         )

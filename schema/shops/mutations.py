@@ -7,17 +7,13 @@ import strawberry
 from app.services import shops as service
 from app.services.errors import InvalidInput
 from schema.context import Info
-from schema.errors import UserErrorType
+from schema.errors import user_errors
 from schema.shops.types import (
     DeleteShopConnectionPayload,
     ShopConnection,
     ShopConnectionPayload,
     ShopPlatform,
 )
-
-
-def _errors(exc: InvalidInput) -> list[UserErrorType]:
-    return [UserErrorType.from_service(error) for error in exc.errors]
 
 
 @strawberry.type
@@ -46,7 +42,7 @@ class ShopMutations:
                 secret=secret,
             )
         except InvalidInput as exc:
-            return ShopConnectionPayload(user_errors=_errors(exc))
+            return ShopConnectionPayload(user_errors=user_errors(exc))
         return ShopConnectionPayload(connection=ShopConnection.from_row(row))
 
     @strawberry.mutation(description="NOT_FOUND for an id of another business.")
@@ -56,5 +52,5 @@ class ShopMutations:
         try:
             deleted = await service.delete_connection(info.context.caller, connection_id=str(id))
         except InvalidInput as exc:
-            return DeleteShopConnectionPayload(user_errors=_errors(exc))
+            return DeleteShopConnectionPayload(user_errors=user_errors(exc))
         return DeleteShopConnectionPayload(deleted_connection_id=strawberry.ID(deleted))

@@ -11,7 +11,7 @@ import strawberry
 from app.services import webhooks as service
 from app.services.errors import InvalidInput
 from schema.context import Info
-from schema.errors import UserErrorType
+from schema.errors import user_errors
 from schema.events.types import CustomerEventType
 from schema.webhooks.types import (
     DeleteWebhookEndpointPayload,
@@ -20,10 +20,6 @@ from schema.webhooks.types import (
     WebhookEndpoint,
     WebhookEndpointPayload,
 )
-
-
-def _errors(exc: InvalidInput) -> list[UserErrorType]:
-    return [UserErrorType.from_service(error) for error in exc.errors]
 
 
 @strawberry.type
@@ -47,7 +43,7 @@ class WebhookMutations:
                 info.context.caller, business_id=str(business_id), url=url, event_types=kinds
             )
         except InvalidInput as exc:
-            return WebhookEndpointPayload(user_errors=_errors(exc))
+            return WebhookEndpointPayload(user_errors=user_errors(exc))
         return WebhookEndpointPayload(endpoint=WebhookEndpoint.from_row(row), secret=secret)
 
     @strawberry.mutation(
@@ -59,7 +55,7 @@ class WebhookMutations:
         try:
             deleted = await service.delete_endpoint(info.context.caller, endpoint_id=str(id))
         except InvalidInput as exc:
-            return DeleteWebhookEndpointPayload(user_errors=_errors(exc))
+            return DeleteWebhookEndpointPayload(user_errors=user_errors(exc))
         return DeleteWebhookEndpointPayload(deleted_endpoint_id=strawberry.ID(deleted))
 
     @strawberry.mutation(
@@ -83,7 +79,7 @@ class WebhookMutations:
                 enabled=enabled,
             )
         except InvalidInput as exc:
-            return WebhookEndpointPayload(user_errors=_errors(exc))
+            return WebhookEndpointPayload(user_errors=user_errors(exc))
         return WebhookEndpointPayload(endpoint=WebhookEndpoint.from_row(row))
 
     @strawberry.mutation(description="The new secret is in the payload's `secret`, once.")
@@ -93,7 +89,7 @@ class WebhookMutations:
         try:
             row, secret = await service.rotate_secret(info.context.caller, endpoint_id=str(id))
         except InvalidInput as exc:
-            return WebhookEndpointPayload(user_errors=_errors(exc))
+            return WebhookEndpointPayload(user_errors=user_errors(exc))
         return WebhookEndpointPayload(endpoint=WebhookEndpoint.from_row(row), secret=secret)
 
     @strawberry.mutation
@@ -101,7 +97,7 @@ class WebhookMutations:
         try:
             delivery = await service.ping_endpoint(info.context.caller, endpoint_id=str(id))
         except InvalidInput as exc:
-            return WebhookDeliveryPayload(user_errors=_errors(exc))
+            return WebhookDeliveryPayload(user_errors=user_errors(exc))
         return WebhookDeliveryPayload(delivery=WebhookDelivery.from_service(delivery))
 
     @strawberry.mutation
@@ -109,5 +105,5 @@ class WebhookMutations:
         try:
             delivery = await service.retry_delivery(info.context.caller, delivery_id=str(id))
         except InvalidInput as exc:
-            return WebhookDeliveryPayload(user_errors=_errors(exc))
+            return WebhookDeliveryPayload(user_errors=user_errors(exc))
         return WebhookDeliveryPayload(delivery=WebhookDelivery.from_service(delivery))
