@@ -86,9 +86,7 @@ from bench.servers import (  # noqa: E402
     scratch_database,
 )
 
-# The tests' Shopify, as it sends.  Importing tests.shops imports tests.conftest,
-# which sets test values of FINORA_ENV and the keys in this process's environment:
-# production_env replaces each of them before anything here reads them.
+# The tests' Shopify, as it sends (tests.shops imports nothing of the tests' set-up).
 from tests.shops import (  # noqa: E402
     CREATE_CONNECTION,
     SHOPIFY_SECRET,

@@ -13,11 +13,12 @@ import hashlib
 import hmac
 import itertools
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from tests.conftest import GraphQL, Tenant
+if TYPE_CHECKING:  # bench/shops.py sends these payloads too: no test set-up on import
+    from tests.conftest import GraphQL, Tenant
 
 SHOPIFY_SECRET = "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"
 WOO_SECRET = "wc-secret: K8#x!p2 Lq"
