@@ -36,6 +36,7 @@ def test_domains_are_normalised_and_checked_per_platform():
     )
     assert domains.checked("woocommerce", "http://Shop.Example.NG:8080") == "shop.example.ng:8080"
     assert domains.checked("woocommerce", "https://shop.example.ng:443/") == "shop.example.ng"
+    assert domains.checked("woocommerce", "shop.example.ng:80") == "shop.example.ng"
     for platform, bad in [
         ("shopify", "acme.com"),
         ("shopify", "acme.myshopify.com/admin"),
@@ -44,6 +45,9 @@ def test_domains_are_normalised_and_checked_per_platform():
         ("woocommerce", "https://-bad-.example.ng"),
         ("woocommerce", "https://shop.example.ng:99999/"),
         ("woocommerce", "x" * 600),
+        ("woocommerce", "ftp://shop.example.ng"),
+        ("woocommerce", "https://user:pw@shop.example.ng"),
+        ("woocommerce", "https://shop.example.ng\\@evil.com"),
     ]:
         with pytest.raises(domains.BadDomain):
             domains.checked(platform, bad)

@@ -3,6 +3,7 @@ one customer per shopper throughout."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -104,3 +105,39 @@ async def test_a_connection_that_does_not_fit_the_file_is_refused_before_any_wri
                 show_progress=False,
             )
     assert (await gql.data(tenant, CUSTOMERS, {"b": tenant.business_id}))["customers"] == []
+
+
+async def test_a_delivery_racing_an_import_s_link_updates_the_import_s_customer(
+    gql, client, tenant
+):
+    """The import's batch links the shop id (uncommitted) while the shop's update, with a
+    new email, arrives: the delivery waits, sees the link, and updates that customer."""
+    from app.db.transaction import transaction
+    from app.services import shop_sync
+    from tests.shops import BIG_ID
+
+    shop = await connect(gql, client, tenant)
+    made = await gql.data(
+        tenant,
+        "mutation($b: ID!) { createCustomer(businessId: $b, input: "
+        '{name: "Bob", email: "old@biller.com"}) { customer { id } } }',
+        {"b": tenant.business_id},
+    )
+    bob = made["createCustomer"]["customer"]["id"]
+    update = shopify_customer(email="new@biller.com")
+    linking = asyncio.Event()
+
+    async def deliver():
+        await linking.wait()
+        return await shop.shopify("customers/update", update)
+
+    delivery = asyncio.ensure_future(deliver())  # made outside the batch's transaction
+    async with transaction() as batch:
+        assert await shop_sync.link_all(batch, shop.id, "shopify", [(bob, str(BIG_ID))]) == 1
+        linking.set()
+        await asyncio.sleep(0.5)
+        assert not delivery.done()  # it waits for the batch's link
+    answer = await delivery
+    assert answer.status_code == 200 and answer.json() == {"status": "applied"}
+    listed = (await gql.data(tenant, CUSTOMERS, {"b": tenant.business_id}))["customers"]
+    assert listed == [{"id": bob, "email": "new@biller.com"}]  # one customer per shopper

@@ -131,7 +131,14 @@ async def test_woocommerce_customer_lifecycle_and_its_ping(gql, client, tenant):
     assert (await shop.woo("customer.deleted", {"id": 25})).status_code == 200
     after = await linked(gql, tenant, shop, "25")
     assert after["id"] == customer["id"] and after["isActive"] is True  # not the shop's to delete
-    assert after["externalIds"][0]["removedAt"] is not None
+    removed = after["externalIds"][0]["removedAt"]
+    assert removed is not None
+    # An update that arrives after the deletion (shops deliver out of order) still
+    # reaches the customer, and the link stays removed.
+    late = woo_customer(first_name="Chike")
+    assert (await shop.woo("customer.updated", late)).status_code == 200
+    again = await linked(gql, tenant, shop, "25")
+    assert again["name"] == "Chike Okafor\u00e9" and again["externalIds"][0]["removedAt"] == removed
 
 
 async def test_orders_upsert_their_customer_and_guests_link_nothing(gql, client, tenant, raw_db):
@@ -258,14 +265,19 @@ async def test_invalid_values_are_left_out_and_recorded_and_no_email_creates_not
     kemi = await linked(gql, tenant, shop, "9007199254740993")
     assert kemi["email"] == "kemi@example.ng" and kemi["phone"] is None
     assert kemi["name"] == "kemi"  # the name was refused: defaulted from the email
-    none = shopify_customer(id=5, email=None, phone=None, default_address=None, addresses=[])
+    none = shopify_customer(id=5, email=None, phone="12", default_address=None, addresses=[])
     assert (await shop.shopify("customers/create", none)).status_code == 200  # retrying won't help
     broken = shopify_customer(id=6, email="not-an-email")
     assert (await shop.shopify("customers/create", broken)).status_code == 200
+    long = shopify_customer(id=7, email="a" * 250 + "@example.ng")
+    assert (await shop.shopify("customers/create", long)).status_code == 200
     assert await linked(gql, tenant, shop, "5") is None
     assert await linked(gql, tenant, shop, "6") is None
+    # A refused shopper has one problem, the whole customer's: BLANK (no email) or
+    # INVALID (one that cannot be used); nothing of fields never written.
     found = [(p["externalId"], p["field"], p["code"]) for p in await problems(gql, tenant, shop)]
     assert found == [
+        ("7", None, "INVALID"),
         ("6", None, "INVALID"),
         ("5", None, "BLANK"),
         ("9007199254740993", "name", "TOO_LONG"),
@@ -438,3 +450,49 @@ async def test_a_page_of_customers_reads_its_links_in_one_query(gql, client, ten
     links = {c["email"]: [x["id"] for x in c["externalIds"]] for c in data["customers"]}
     assert links == {f"p{n}@example.ng": [str(40 + n)] for n in range(5)}
     assert calls == [5]  # one read for the page, not one per customer
+
+
+async def test_an_order_s_partial_customer_takes_the_billing_address(gql, client, tenant):
+    shop = await connect(gql, client, tenant)
+    order = {
+        "id": 820982911946154600,
+        "email": "pat@example.ng",
+        "contact_email": "pat@example.ng",
+        "customer": {
+            "id": 88,
+            "email": None,
+            "first_name": None,
+            "last_name": None,
+            "phone": None,
+            "default_address": None,
+        },
+        "billing_address": {
+            "first_name": "Pat",
+            "last_name": "Obi",
+            "phone": "08031112222",
+            "address1": "9 Adeola Odeku",
+            "city": "Victoria Island",
+            "province": "Lagos",
+            "country": "Nigeria",
+            "company": None,
+        },
+    }
+    assert (await shop.shopify("orders/create", order)).status_code == 200
+    pat = await linked(gql, tenant, shop, "88")
+    assert pat["email"] == "pat@example.ng" and pat["name"] == "Pat Obi"
+    assert pat["phone"] == "+2348031112222"
+    assert pat["address"] == "9 Adeola Odeku, Victoria Island, Lagos, Nigeria"
+
+
+async def test_ids_that_are_no_ids_link_nothing_and_gids_are_the_rest_number(gql, client, tenant):
+    shop = await connect(gql, client, tenant, "WOOCOMMERCE")
+    nul = woo_customer(id="12\u00003", email="nul@example.ng")
+    assert (
+        await shop.woo("customer.created", nul)
+    ).status_code == 200  # not a 500, retried forever
+    listed = (await gql.data(tenant, CUSTOMERS, {"b": tenant.business_id}))["customers"]
+    assert [c["email"] for c in listed] == ["nul@example.ng"]  # a guest: found or created
+    shopify = await connect(gql, client, tenant)
+    gid = shopify_customer(id="gid://shopify/Customer/4", email="gid@example.ng")
+    assert (await shopify.shopify("customers/create", gid)).status_code == 200
+    assert (await linked(gql, tenant, shopify, "4"))["email"] == "gid@example.ng"

@@ -167,12 +167,14 @@ def _import_summary(summary: Any, source: Path, report: Path) -> list[str]:
 
 def cmd_events_prune(settings: Settings, args: argparse.Namespace) -> int:
     from app.db.orm import raw_connect
-    from app.services import events
+    from app.services import events, shop_sync
 
     async def work(url: str) -> int:
         conn = await raw_connect(url)
         try:
-            return await events.prune(conn, keep_days=settings.events_keep_days)
+            removed = await events.prune(conn, keep_days=settings.events_keep_days)
+            await shop_sync.prune(conn)  # shops' delivery memory and old problems too
+            return removed
         finally:
             await conn.close()
 

@@ -2,8 +2,9 @@
 
 No API key: the connection's secret signs each body.  The order of the checks
 keeps a forged or flooding sender cheap: the body limit (413 on a declared
-length over 1 MB, before anything is read, app.http.bodylimit), one
-primary-key read of the connection (404), one HMAC over the raw bytes and the
+length over 1 MB before anything is read, and on a streamed body as soon as it
+passes it; a body under it is read whole before the rest, app.http.bodylimit),
+one primary-key read of the connection (404), one HMAC over the raw bytes and the
 origin check (401), and only then the connection's own rate limit (429 with
 Retry-After, which shops honour), so forged requests cannot spend a real
 shop's budget.  Then a slot of the business (app.http.admission): a shop's

@@ -57,6 +57,11 @@ KEEP = timedelta(days=7)
 KEEP_PROBLEMS = 100
 
 
+class _LinkedMeanwhile(Exception):
+    """Another transaction linked the shop id first: the delivery is applied again, and
+    finds the link."""
+
+
 class Result(enum.StrEnum):
     APPLIED = "applied"
     REPEAT = "repeat"
@@ -108,14 +113,14 @@ _LINK = (
     "SELECT customer_id, removed_at FROM customer_external_id "
     "WHERE connection_id = $1 AND external_id = $2"
 )
+# The link's owner, whoever made it: an import's batch may have linked the shop id
+# while this delivery looked (imports take no advisory lock), and then it must not
+# keep the customer it created or found by email.
 _LINK_ADD = (
     "INSERT INTO customer_external_id "
     "(connection_id, customer_id, platform, external_id, linked_at) "
-    "VALUES ($1, $2, $3, $4, now()) ON CONFLICT (connection_id, external_id) DO NOTHING"
-)
-_LINK_BACK = (
-    "UPDATE customer_external_id SET removed_at = NULL "
-    "WHERE connection_id = $1 AND external_id = $2"
+    "VALUES ($1, $2, $3, $4, now()) ON CONFLICT (connection_id, external_id) "
+    "DO UPDATE SET connection_id = EXCLUDED.connection_id RETURNING customer_id"
 )
 _LINK_REMOVE = (
     "UPDATE customer_external_id SET removed_at = now() "
@@ -124,6 +129,7 @@ _LINK_REMOVE = (
 _TAKEN = (
     "SELECT 1 FROM customer WHERE business_id = $1 AND is_active AND email_hash = $2 AND id <> $3"
 )
+_FORGET_PROBLEMS = "DELETE FROM shop_problem WHERE connection_id = $1 AND external_id = $2"
 _PROBLEMS = """
 INSERT INTO shop_problem (connection_id, occurred_at, topic, external_id, field, code)
 SELECT $1, now(), $2, $3, f, c FROM unnest($4::text[], $5::text[]) AS p(f, c)
@@ -160,6 +166,9 @@ async def apply(connection: Connection, delivery: Delivery, action: Action) -> A
             # racing this one, or an email change): the next try sees it.
             if not customers.is_email_conflict(exc) or attempt == TRIES - 1:
                 raise
+        except _LinkedMeanwhile:
+            if attempt == TRIES - 1:
+                raise
     raise AssertionError("unreachable")
 
 
@@ -193,14 +202,15 @@ async def _apply_once(connection: Connection, delivery: Delivery, action: Action
     return applied
 
 
-def _values(shopper: rules.Shopper, applied: Applied) -> dict[str, str | None]:
-    """The shop's valid, non-empty values; the others become problems (an absent
-    email is no problem here: only a creation needs one)."""
+def _values(shopper: rules.Shopper) -> tuple[dict[str, str | None], list[tuple[str | None, str]]]:
+    """The shop's valid, non-empty values, and the problems of the others (an absent
+    email is no problem here: only a creation needs one).  The problems are kept
+    only where the customer is written: a shopper refused, a guest found, an
+    erased customer have nothing left out."""
     given = {key: value for key, value in rules.values(shopper).items() if value is not None}
     clean, errors = validation.check_each(given, ())
-    for error in errors:
-        applied.problems.append((_field(error), _code(error)))
-    return {key: value for key, value in clean.items() if value is not None}
+    problems = [(_field(error), _code(error)) for error in errors]
+    return {key: value for key, value in clean.items() if value is not None}, problems
 
 
 def _field(error: UserError) -> str | None:
@@ -213,19 +223,20 @@ def _code(error: UserError) -> str:
 
 async def _upsert(conn: Any, connection: Connection, action: Action, applied: Applied) -> None:
     assert action.shopper is not None
-    values = _values(action.shopper, applied)
+    values, problems = _values(action.shopper)
     linked = await _linked(conn, connection, action.external_id)
     if linked is not None:
         customer = await _locked(conn, connection.business_id, linked)
-        if customer is not None:
+        if customer is not None and customer.erased_at is None:
+            applied.problems += problems
             await _update(conn, connection, customer, values, applied)
         return
     email = values.get("email")
     if email is None:
-        # No customer without an email: the problem is the whole shopper's.
-        code = next((c for f, c in applied.problems if f == "email"), "BLANK")
-        applied.problems = [(f, c) for f, c in applied.problems if f != "email"]
-        applied.problems.append((None, code))
+        # No customer without an email: the problem is the whole shopper's, BLANK
+        # when the shop sent none, INVALID when the one it sent is not usable.
+        sent = any(field == "email" for field, _ in problems)
+        applied.problems.append((None, "INVALID" if sent else "BLANK"))
         return
     digest = customers.email_hash_of(connection.business_id, email)
     found = (
@@ -237,29 +248,30 @@ async def _upsert(conn: Any, connection: Connection, action: Action, applied: Ap
     )
     if found is not None:
         if action.kind is Kind.UPSERT:
+            applied.problems += problems
             await _update(conn, connection, found, values, applied)
         applied.customer_id = found.id
     else:
+        applied.problems += problems
         await _create(conn, connection, values, applied)
     if action.kind is Kind.UPSERT:
         assert action.external_id is not None and applied.customer_id is not None
-        await conn.execute_query(
+        rows = await conn.execute_query_dict(
             _LINK_ADD,
             [connection.id, applied.customer_id, connection.platform, action.external_id],
         )
+        if rows[0]["customer_id"] != applied.customer_id:
+            raise _LinkedMeanwhile  # everything here rolls back; the next try updates it
 
 
 async def _linked(conn: Any, connection: Connection, external_id: str | None) -> str | None:
-    """The customer the shop customer id is linked to (a removed link comes back: the
-    shop has the customer after all)."""
+    """The customer the shop customer id is linked to.  A removed link still names
+    it, and stays removed: shops deliver out of order, so an update that arrives
+    after the deletion is older news, not the shopper's return."""
     if external_id is None:
         return None
     _, rows = await conn.execute_query(_LINK, [connection.id, external_id])
-    if not rows:
-        return None
-    if rows[0]["removed_at"] is not None:
-        await conn.execute_query(_LINK_BACK, [connection.id, external_id])
-    return str(rows[0]["customer_id"])
+    return str(rows[0]["customer_id"]) if rows else None
 
 
 async def _locked(conn: Any, business_id: str, customer_id: str) -> Customer | None:
@@ -327,6 +339,8 @@ async def _redact(conn: Any, connection: Connection, external_id: str, applied: 
         await customers.erase_locked(conn, customer, connection.actor)
         applied.changed = ["erased"]
     await conn.execute_query(_LINK_REMOVE, [connection.id, external_id])
+    # What the shop's problems said of this shopper goes too (codes, but tied to them).
+    await conn.execute_query(_FORGET_PROBLEMS, [connection.id, external_id])
 
 
 # Retention -----------------------------------------------------------------

@@ -86,17 +86,20 @@ def _address(platform: str, raw: Mapping[str, object]) -> Address:
     return Address(**parts)
 
 
-def from_shopify(customer: Mapping[str, object]) -> Shopper:
+def from_shopify(customer: Mapping[str, object], *also: Mapping[str, object]) -> Shopper:
+    """A Shopify customer; `also` are addresses tried after its own (an order's
+    billing address, for the partial customer objects orders carry)."""
     default = customer.get("default_address")
     if not isinstance(default, Mapping):
         others = customer.get("addresses")
         default = others[0] if isinstance(others, list) and others else None
+    addresses = (_mapping(default), *also)
     return Shopper(
         email=customer.get("email"),
         first_name=customer.get("first_name"),
         last_name=customer.get("last_name"),
         phone=customer.get("phone"),
-        addresses=(_address(SHOPIFY, _mapping(default)),),
+        addresses=tuple(_address(SHOPIFY, a) for a in addresses),
         external_id=customer.get("id"),
     )
 

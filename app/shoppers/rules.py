@@ -20,6 +20,7 @@ reports it INVALID instead of this module guessing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -93,14 +94,24 @@ def phone_text(value: Part) -> Part:
 SHOP_ID_MAX = 64
 
 
+#: What an id may hold: printable ASCII without spaces (a NUL would fail in SQL,
+#: on every retry of the shop).
+_SHOP_ID = re.compile(f"[!-~]{{1,{SHOP_ID_MAX}}}")
+#: Shopify's GraphQL ids name the same customer as the REST number.
+_SHOPIFY_GID = "gid://shopify/Customer/"
+
+
 def shop_id(value: Part) -> str | None:
     """A shop customer id as exact text (Shopify's exceed 2^53: never a float), from a
-    JSON number, a string, or an export's cell (``'7210448301122``); None for none,
-    a guest's 0, or anything that is no id."""
+    JSON number, a string, Shopify's ``gid://shopify/Customer/N`` or an export's cell
+    (``'7210448301122``); None for none, a guest's 0, or anything that is no id."""
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value) if value > 0 else None
     value = phone_text(value)
-    if not isinstance(value, str) or value == "0" or len(value) > SHOP_ID_MAX:
+    if not isinstance(value, str):
+        return None
+    value = value.removeprefix(_SHOPIFY_GID)
+    if value == "0" or not _SHOP_ID.fullmatch(value):
         return None
     return value
 

@@ -44,13 +44,19 @@ def _explicit_port(parts: object) -> bool:
     except ValueError:
         raise BadDomain("port") from None
     scheme = parts.scheme  # type: ignore[attr-defined]
-    return port is not None and (scheme, port) not in (("http", 80), ("https", 443))
+    # Without a scheme, 80 and 443 are the defaults of the schemes a site may use.
+    defaults = {80, 443} if not scheme else {80 if scheme == "http" else 443}
+    return port is not None and port not in defaults
 
 
 def checked(platform: str, text: str) -> str:
-    """The normalised domain, or BadDomain when the platform could not have it."""
+    """The normalised domain, or BadDomain when the platform could not have it: an
+    http(s) site, no user info, no backslash (parsers disagree on what they mean)."""
     if len(text) > DOMAIN_MAX * 2:
         raise BadDomain("too long")
+    scheme, sep, _ = text.strip().partition("://")
+    if (sep and scheme.lower() not in ("http", "https")) or "@" in text or "\\" in text:
+        raise BadDomain("not a site address")
     try:
         domain = normalise(text)
     except ValueError:

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from app.shoppers import rules
-from app.shoppers.platforms import READERS, SHOPIFY, WOOCOMMERCE
+from app.shoppers.platforms import READERS, SHOPIFY, WOOCOMMERCE, from_shopify
 from app.shoppers.rules import Shopper
 
 
@@ -83,15 +83,16 @@ def _upsert(external: str | None, shopper: Shopper) -> Action:
 
 
 def _shopify_order(order: Mapping[str, object]) -> Action:
-    """The order's ``customer`` (its email, else the order's); a guest's order email
-    with the billing address's name and phone."""
+    """The order's ``customer`` (its email, else the order's; its default address,
+    then the order's billing address: an order's customer object may be partial);
+    a guest's order email with the billing address's name and phone."""
     email = order.get("email") or order.get("contact_email")
     customer = order.get("customer")
+    billing = _mapping(order.get("billing_address"))
     if isinstance(customer, Mapping) and external_id(customer.get("id")):
         if not customer.get("email"):
             customer = {**customer, "email": email}
-        return _upsert(external_id(customer.get("id")), READERS[SHOPIFY](customer))
-    billing = _mapping(order.get("billing_address"))
+        return _upsert(external_id(customer.get("id")), from_shopify(customer, billing))
     guest = {
         "email": email,
         "first_name": billing.get("first_name"),
