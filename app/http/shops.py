@@ -42,6 +42,13 @@ def _answer(status: int, outcome: str) -> Response:
     return json_response({"status": outcome}, status)
 
 
+def _later(outcome: str, wait: str) -> Response:
+    """429 with the Retry-After shops honour."""
+    response = _answer(429, outcome)
+    response.headers["Retry-After"] = wait
+    return response
+
+
 class ShopWebhooks:
     """The endpoint; `limits` holds one token bucket per connection, and `slots` are the
     businesses' admission slots (a shop's deliveries are its business's requests)."""
@@ -72,9 +79,7 @@ class ShopWebhooks:
             return _answer(401, "unauthorized")
         wait = self.limits.take(connection.id)
         if wait:
-            response = _answer(429, "rate_limited")
-            response.headers["Retry-After"] = retry_after_header(wait)
-            return response
+            return _later("rate_limited", retry_after_header(wait))
         await shop_sync.touch(connection.id)
         if not topics.handled(connection.platform, delivery.topic):
             return _answer(200, shop_sync.Result.IGNORED)
@@ -84,9 +89,7 @@ class ShopWebhooks:
             return _answer(400, "not_json")
         action = topics.action(connection.platform, delivery.topic, payload)
         if not await self.slots.enter(connection.business_id):
-            response = _answer(429, "busy")
-            response.headers["Retry-After"] = "1"
-            return response
+            return _later("busy", "1")
         try:
             applied = await shop_sync.apply(connection, delivery, action)
         finally:
@@ -97,6 +100,7 @@ class ShopWebhooks:
             "result": str(applied.result),
             "created": applied.created,
             "changed": applied.changed,
+            "erased": applied.erased,
             "problems": shop_sync.problem_fields(applied.problems),
         }
         log.info("shop delivery", extra={"fields": fields})

@@ -77,8 +77,9 @@ class _Checker:
                 result.warnings.append(UserError(path, DEFAULTED, "Name defaulted from the email"))
 
 
-def _changes(customer: Customer, given: Mapping[str, str | None], mode: Update) -> dict[str, Any]:
-    """What `mode` changes on `customer` from a row's values."""
+def changes(customer: Customer, given: Mapping[str, str | None], mode: Update) -> dict[str, Any]:
+    """What `mode` changes on `customer` from a row's values (a shop's delivery is an
+    OVERWRITE of the same fields, app.services.shop_sync)."""
     changes: dict[str, Any] = {}
     for key in UPDATABLE:
         value = given.get(key)
@@ -97,9 +98,9 @@ def _apply_rows(
     """Apply each row's changes, in file order; returns the columns to save."""
     touched: list[str] = []
     for result in rows:
-        changes = _changes(customer, checker.given[result.index], mode)
-        if changes:
-            fields, changed = apply_changes(customer, changes)
+        changed_values = changes(customer, checker.given[result.index], mode)
+        if changed_values:
+            fields, changed = apply_changes(customer, changed_values)
             result.updated = [validation.RULES[key][0] for key in changed]
             touched += [f for f in fields if f not in touched]
     return touched

@@ -36,7 +36,7 @@ from tortoise.exceptions import IntegrityError
 from app.db import statistics
 from app.db.transaction import transaction
 from app.models import Customer, ShopConnection
-from app.services import customers, events, validation
+from app.services import customers, events, imports, validation
 from app.services.errors import UserError
 from app.shoppers import rules
 from app.shops.deliveries import Delivery
@@ -46,8 +46,6 @@ ACTOR_PREFIX = "shop:"
 #: The top byte of a shop customer's advisory lock key: "S", apart from the webhook
 #: endpoints' "W" and the migrations' "F" (app.webhooks.store, app.db.migrate).
 LOCK_CLASS = 0x53
-#: Fields a delivery may change on an existing customer besides the email.
-UPDATABLE = ("name", "phone", "address", "company_name", "tin")
 #: Contract codes of a problem; a validation code outside them reads as INVALID.
 CODES = ("INVALID", "BLANK", "TAKEN", "TOO_LONG")
 TRIES = 3
@@ -91,6 +89,7 @@ class Applied:
     customer_id: str | None = None
     created: bool = False
     changed: list[str] = field(default_factory=list)
+    erased: bool = False
     problems: list[tuple[str | None, str]] = field(default_factory=list)
 
 
@@ -109,10 +108,7 @@ WITH fresh AS (
 )
 SELECT $2::text <> '' AND NOT EXISTS (SELECT 1 FROM fresh) AS seen
 """
-_LINK = (
-    "SELECT customer_id, removed_at FROM customer_external_id "
-    "WHERE connection_id = $1 AND external_id = $2"
-)
+_LINK = "SELECT customer_id FROM customer_external_id WHERE connection_id = $1 AND external_id = $2"
 # The link's owner, whoever made it: an import's batch may have linked the shop id
 # while this delivery looked (imports take no advisory lock), and then it must not
 # keep the customer it created or found by email.
@@ -197,7 +193,7 @@ async def _apply_once(connection: Connection, delivery: Delivery, action: Action
                 _PROBLEMS,
                 [connection.id, delivery.topic, action.external_id, list(fields_), list(codes)],
             )
-    if action.kind is Kind.REDACT and applied.changed:
+    if applied.erased:
         statistics.analyze_soon(Customer._meta.db_table)
     return applied
 
@@ -299,12 +295,10 @@ async def _update(
     values: Mapping[str, str | None],
     applied: Applied,
 ) -> None:
-    """The shop's values on the customer: none cleared, a TAKEN email left out, an
-    erased customer left alone (its data is gone for good)."""
+    """The shop's values on the (not erased) customer, as an import's OVERWRITE: none
+    cleared; and its email, unless another active customer holds it (TAKEN)."""
     applied.customer_id = customer.id
-    if customer.erased_at is not None:
-        return
-    changes = {key: values[key] for key in UPDATABLE if key in values}
+    changes = imports.changes(customer, values, imports.Update.OVERWRITE)
     email = values.get("email")
     if email is not None and email != customer.email:
         digest = customers.email_hash_of(customer.business_id, email)
@@ -313,7 +307,6 @@ async def _update(
             applied.problems.append(("email", "TAKEN"))
         else:
             changes["email"] = email
-    changes = {key: value for key, value in changes.items() if getattr(customer, key) != value}
     if not changes:
         return
     fields_, changed = customers.apply_changes(customer, changes)
@@ -328,16 +321,16 @@ async def _update(
 
 async def _redact(conn: Any, connection: Connection, external_id: str, applied: Applied) -> None:
     """The shopper asked the shop to erase them: erase the linked customer, if any."""
-    _, rows = await conn.execute_query(_LINK, [connection.id, external_id])
-    if not rows:
+    linked = await _linked(conn, connection, external_id)
+    if linked is None:
         return
-    customer = await _locked(conn, connection.business_id, str(rows[0]["customer_id"]))
+    customer = await _locked(conn, connection.business_id, linked)
     if customer is None:
         return
     applied.customer_id = customer.id
     if customer.erased_at is None:
         await customers.erase_locked(conn, customer, connection.actor)
-        applied.changed = ["erased"]
+        applied.erased = True
     await conn.execute_query(_LINK_REMOVE, [connection.id, external_id])
     # What the shop's problems said of this shopper goes too (codes, but tied to them).
     await conn.execute_query(_FORGET_PROBLEMS, [connection.id, external_id])

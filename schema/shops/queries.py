@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from app.services import shops as service
+from app.settings import Settings
 from schema.context import Info
 from schema.customers.types import Customer, as_customer
 from schema.shops.types import ShopConnection
@@ -17,7 +18,8 @@ class ShopQueries:
         self, info: Info, business_id: strawberry.ID
     ) -> list[ShopConnection]:
         rows = await service.list_connections(info.context.caller, business_id=str(business_id))
-        return [ShopConnection.from_row(row) for row in rows]
+        settings = Settings.from_env()
+        return [ShopConnection.from_row(row, settings) for row in rows]
 
     @strawberry.field(
         description=(

@@ -10,6 +10,7 @@ import strawberry
 from app.models import ExternalLink, ShopProblem
 from app.models import ShopConnection as ConnectionRow
 from app.services import shops as service
+from app.settings import Settings
 from schema.context import Info
 from schema.errors import UserErrorType
 
@@ -83,12 +84,13 @@ class ShopConnection:
         return [ShopSyncProblem.from_row(row) for row in rows]
 
     @classmethod
-    def from_row(cls, row: ConnectionRow) -> ShopConnection:
+    def from_row(cls, row: ConnectionRow, settings: Settings | None = None) -> ShopConnection:
+        """`settings` once for a list (they are read from the environment)."""
         return cls(
             id=strawberry.ID(row.id),
             platform=ShopPlatform(row.platform),
             shop_domain=row.shop_domain,
-            webhook_url=service.webhook_url(row.id),
+            webhook_url=service.webhook_url(row.id, settings),
             created_at=row.created_at,
             last_delivery_at=row.last_delivery_at,
         )
