@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 
 import httpx
 import pytest
@@ -68,6 +69,11 @@ async def test_a_foreign_business_with_a_read_key_is_forbidden_for_the_scope(gql
     assert response.json()["errors"][0]["message"] == "This API key may only read"
 
 
+def owed_seconds(since: float, debt: int = 400, rate: int = 50) -> int:
+    """The least Retry-After a debt of `debt` tokens can still give, `since` later."""
+    return math.floor((debt - rate * (time.monotonic() - since)) / rate)
+
+
 @pytest.fixture
 async def limited(monkeypatch) -> httpx.AsyncClient:
     """The app with the default rate limit (50 a second, burst 100), whatever the test env."""
@@ -87,6 +93,7 @@ async def test_twenty_full_bulk_calls_at_once_pay_for_their_rows_when_admitted(
     until that debt is repaid: 499 tokens at 50 a second."""
     gql = GraphQL(limited)
     calls = [[{"email": f"call{c}.row{n}@x.ng"} for n in range(500)] for c in range(20)]
+    started = time.monotonic()
     answers = await asyncio.gather(
         *(gql(tenant, BULK, {"b": tenant.business_id, "inputs": rows}) for rows in calls)
     )
@@ -96,13 +103,16 @@ async def test_twenty_full_bulk_calls_at_once_pay_for_their_rows_when_admitted(
     assert served.json()["data"]["findOrCreateCustomers"]["createdCount"] == 500
     refused = [a for a in answers if a.status_code == 429]
     assert all(codes(a) == ["RATE_LIMITED"] for a in refused)
-    # What is still owed, at 50 a second: at least 400 tokens (the 500 rows, less the
-    # burst, less what refilled while the calls ran).
-    assert min(int(a.headers["Retry-After"]) for a in refused) >= 8
+    # What is still owed, at 50 a second: 400 tokens (the 500 rows less the burst), less
+    # what refilled while the calls ran (the refused ones waited for the served one in
+    # the business's queue, about a second, more on a loaded machine).  A debt capped
+    # at one burst would owe 101 tokens, and say 3 at most.
+    assert min(int(a.headers["Retry-After"]) for a in refused) >= owed_seconds(started)
     assert await count_rows(raw_db, tenant) == 500
 
     later = await gql(tenant, "{ __typename }")
-    assert later.status_code == 429 and int(later.headers["Retry-After"]) >= 8
+    assert later.status_code == 429
+    assert int(later.headers["Retry-After"]) >= owed_seconds(started)
     rest = await limited.post(
         "/v1/customers/find-or-create/bulk",
         params={"businessId": tenant.business_id},
