@@ -6,6 +6,19 @@ It opens `concurrency` keep-alive HTTP/1.1 connections on raw asyncio sockets
 (uvloop when installed), sends the given requests in turn for a warm-up and a
 counted window, and writes one JSON result (to the spec's `result_path`): successes,
 errors, latencies, CPU.
+
+For writes the spec may also hold (each optional; without them every request is
+sent as given, and only HTTP status and GraphQL errors decide a failure):
+
+  placeholder    a string in the requests that each send replaces with the next
+                 number of one counter of the process (from 0), zero-padded to the
+                 placeholder's length (modulo its power of ten), so every request is
+                 distinct (a new email per create) and keeps its Content-Length
+  failure_marks  strings whose presence in an answer makes it a failure (a
+                 mutation's non-empty userErrors: `"userErrors":[{`)
+  partition      true: connection i sends only requests i, i + c, i + 2c, ... of c
+                 connections, so no two send the same request at once (two updates
+                 of one customer would queue on its row lock)
 Every loop is bounded by a deadline and a count; it only talks to 127.0.0.1.
 """
 
@@ -63,9 +76,32 @@ async def read_chunked(reader: asyncio.StreamReader) -> bytes:
     raise ValueError("too many chunks")
 
 
-def answered(status: int, body: bytes) -> bool:
-    """A success: 200 with data and no GraphQL errors (`"errors":` can only be a key)."""
-    return status == 200 and body.startswith(b'{"data"') and b'"errors":' not in body
+def answered(status: int, body: bytes, failure_marks: Sequence[bytes] = ()) -> bool:
+    """A success: 200 with data and no GraphQL errors (`"errors":` can only be a key),
+    and none of the spec's failure marks."""
+    return (
+        status == 200
+        and body.startswith(b'{"data"')
+        and b'"errors":' not in body
+        and not any(mark in body for mark in failure_marks)
+    )
+
+
+class Counter:
+    """Numbers a placeholder in each request sent, so that no two are alike."""
+
+    def __init__(self, placeholder: bytes) -> None:
+        if not placeholder:
+            raise ValueError("an empty placeholder")
+        self.placeholder = placeholder
+        self.width = len(placeholder)
+        self.modulus = 10**self.width
+        self.next = 0
+
+    def stamp(self, request: bytes) -> bytes:
+        number = b"%0*d" % (self.width, self.next % self.modulus)
+        self.next += 1
+        return request.replace(self.placeholder, number)
 
 
 @dataclass
@@ -88,6 +124,8 @@ async def drive_connection(
     counted_from: float,
     until: float,
     tally: Tally,
+    counter: Counter | None = None,
+    failure_marks: Sequence[bytes] = (),
 ) -> None:
     """One keep-alive connection sending requests back to back until `until`.
 
@@ -105,7 +143,8 @@ async def drive_connection(
             async with asyncio.timeout(REQUEST_TIMEOUT_S):
                 if writer is None or reader is None:
                     reader, writer = await asyncio.open_connection(HOST, port)
-                writer.write(requests[(offset + n) % len(requests)])
+                request = requests[(offset + n) % len(requests)]
+                writer.write(request if counter is None else counter.stamp(request))
                 status, body, keep_alive = await read_response(reader)
         except (OSError, TimeoutError, ValueError, asyncio.IncompleteReadError) as exc:
             if counted:
@@ -121,7 +160,7 @@ async def drive_connection(
             writer = reader = None
         if not counted or ended > until:
             continue
-        if answered(status, body):
+        if answered(status, body, failure_marks):
             tally.latencies_us.append(round((ended - started) * 1_000_000))
         else:
             tally.error(f"HTTP {status}")
@@ -140,11 +179,22 @@ async def loadgen(spec: dict[str, Any]) -> dict[str, Any]:
     begin = time.perf_counter()
     counted_from, until = begin + warmup, begin + warmup + seconds
     tally = Tally()
+    placeholder = spec.get("placeholder")
+    counter = Counter(placeholder.encode("latin-1")) if placeholder else None
+    marks = [m.encode("latin-1") for m in spec.get("failure_marks", ())]
+    concurrency = int(spec["concurrency"])
+    if spec.get("partition") and len(requests) < concurrency:
+        raise ValueError(f"partition needs at least {concurrency} requests")
+
+    def share(i: int) -> tuple[list[bytes], int]:
+        """Connection i's requests and where it starts in them."""
+        return (requests[i::concurrency], 0) if spec.get("partition") else (requests, i)
+
     connections = [
         asyncio.ensure_future(
-            drive_connection(spec["port"], requests, i, counted_from, until, tally)
+            drive_connection(spec["port"], *share(i), counted_from, until, tally, counter, marks)
         )
-        for i in range(int(spec["concurrency"]))
+        for i in range(concurrency)
     ]
     await asyncio.sleep(max(0.0, counted_from - time.perf_counter()))
     print("measuring", flush=True)
