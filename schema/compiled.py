@@ -1,30 +1,34 @@
-"""Compiled operations: a query seen before runs from a plan made once.
+"""Compiled operations: a query or mutation seen before runs from a plan made once.
 
-Strawberry and graphql-core do, for every request, work that only depends on
-the document: find the operation, collect the fields (fragments, aliases,
-``@skip``/``@include``), look up each field's resolver and scalar, run the
-extension hooks.  For a document that has already parsed and validated (every
-limit included) on the general path, ``compile_plan`` does that work once and
-keeps, per (document, operation name):
+This is the service's one fast path.  Strawberry and graphql-core do, for every
+request, work that only depends on the document: find the operation, collect
+the fields (fragments, aliases, ``@skip``/``@include``), look up each field's
+resolver and scalar, run the extension hooks.  For a document that has already
+parsed and validated (every limit included) on the general path,
+``compile_plan`` does that work once and keeps, per (document, operation name):
 
 - each root field's graphql-core field and the nodes its arguments come from,
   and the resolver itself when Strawberry's wrapper would only rename the
   arguments (``schema.direct``); otherwise that wrapper, which converts
-  arguments and runs permissions;
-- below it, a completer per type: attribute getters (through the object, so
-  descriptors such as lazy decryption or masking still apply), the scalar's
-  output coercion, lists, nullability;
-- the operation's name for logs and metrics.
+  arguments (input objects) and runs permissions;
+- below it, a completer per type: row builders (``schema.rows``: attribute reads
+  through the object, so descriptors such as lazy decryption or masking still
+  apply), the scalar's output coercion, lists, nullability;
+- the root fields the operation guard (``schema.guard``) looks at, and the
+  operation's name for logs and metrics.
 
-``Plan.run`` then coerces the variables, calls the root resolvers and builds
-the ``data`` object directly.  It covers only what gives the very same answer:
-queries without abstract types, field arguments below the root, directives
-with variables, ``@defer``/``@stream`` or fragment variables.  When a variable
-does not coerce, a resolver raises, or a value needs an error (a null in a
-non-null field, a scalar that does not serialize), ``run`` returns None and the
-request goes the general way, which reports it exactly as always (queries only,
-so running a resolver twice changes nothing).  ``tests/test_compiled.py``
-compares both ways byte for byte on generated operations.
+``Plan.run`` asks the guard, coerces the variables, calls the root resolvers in
+order and builds the ``data`` object directly.  It covers only what gives the
+very same answer: operations without abstract types, field arguments below the
+root, async field resolvers below the root, directives with variables,
+``@defer``/``@stream`` or fragment variables.  When the guard refuses or a
+variable does not coerce, nothing has run and ``run`` returns None: the request
+goes the general way, which reports it exactly as always.  When a resolver
+raises or a value needs an error (a null in a non-null field, a scalar that does
+not serialize), a query also goes the general way (running a query twice
+changes nothing); a mutation is never run twice: graphql-core completes the
+operation with the results in hand (``Plan._replay``), so its errors read as on
+the general path.  ``tests/test_compiled.py`` compares both ways byte for byte.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from typing import Any
 from graphql import (
     DirectiveNode,
     DocumentNode,
+    ExecutionResult,
     FragmentDefinitionNode,
     GraphQLError,
     GraphQLField,
@@ -51,6 +56,7 @@ from graphql import (
     Undefined,
     VariableDefinitionNode,
     VariableNode,
+    execute,
     is_leaf_type,
 )
 from graphql.execution.collect_fields import (
@@ -72,11 +78,13 @@ from graphql.pyutils import Path
 from graphql.type.definition import GraphQLResolveInfoHelpers
 from strawberry.extensions import SchemaExtension
 from strawberry.schema import Schema
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.utils.await_maybe import await_maybe
 
 from schema.arguments import argument_reader
 from schema.direct import DirectCall, direct_call
-from schema.fast import PASSTHROUGH, field_getter, plain_attribute
+from schema.fields import PASSTHROUGH, field_getter, plain_attribute
+from schema.guard import is_list_type, refusal, root_fields
 from schema.rows import Column, Fallback, RowBuilder
 
 Completer = Callable[[Any], Any]
@@ -241,6 +249,7 @@ class _RootField:
         field_def: GraphQLField,
         nodes: list[Any],
         complete: Completer,
+        root: GraphQLObjectType,
         direct: DirectCall | None = None,
     ) -> None:
         self.key = key
@@ -248,27 +257,45 @@ class _RootField:
         self.nodes = nodes
         self.complete = complete
         self.direct = direct
-        self.path = Path(None, key, "Query")
+        self.path = Path(None, key, root.name)
         self.arguments = argument_reader(field_def, nodes[0]) if field_def is not None else None
 
 
+class _Raised:
+    """A root resolver's exception, kept for the replay."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
 class Plan:
-    """What a validated query does, found once; ``run`` answers from it."""
+    """What a validated operation does, found once; ``run`` answers from it."""
 
     def __init__(
         self,
         schema: GraphQLSchema,
+        document: DocumentNode,
         operation: OperationDefinitionNode,
         fragments: dict[str, FragmentDefinitionNode],
         fields: list[_RootField],
         operation_label: str,
     ) -> None:
         self.schema = schema
+        self.document = document
         self.operation = operation
+        self.is_mutation = operation.operation is OperationType.MUTATION
         self.variable_definitions = operation.variable_definitions or ()
         self.fragments = fragments
         self.fields = fields
-        self.root_type = schema.query_type
+        self.root_type = schema.mutation_type if self.is_mutation else schema.query_type
+        self.roots = root_fields(operation, fragments)
+        #: Whether the guard has anything to refuse: a mutation (a read key's), or list
+        #: variables (too long) at all.
+        self.guarded = self.is_mutation or any(
+            is_list_type(d.type) for d in self.variable_definitions
+        )
         self.scalar_variables = _scalar_variables(schema, self.variable_definitions)
         #: What NameOperation would set for logs and metrics.
         self.operation_label = operation_label
@@ -302,46 +329,95 @@ class Plan:
             coerced[name] = parsed
         return VariableValues(sources, coerced)
 
-    async def run(self, variables: dict[str, Any] | None, context: Any) -> dict[str, Any] | None:
-        """The ``data`` object, or None when the general path must answer."""
-        values = self._variables(variables or {})
+    async def run(
+        self, variables: dict[str, Any] | None, context: Any
+    ) -> dict[str, Any] | ExecutionResult | None:
+        """The ``data`` object; or None when the general path must answer (nothing has
+        run yet); or, once a mutation's resolver ran and something needs an error, the
+        general path's result with the results already in hand (``_replay``)."""
+        inputs = variables or {}
+        if self.guarded and refusal(self.operation, self.roots, inputs, context.caller):
+            return None  # the general path refuses it the same way
+        values = self._variables(inputs)
         if values is None:
             return None
         data: dict[str, Any] = {}
-        try:
-            for field in self.fields:
-                if field.field_def is None:
-                    data[field.key] = field.complete  # __typename
-                    continue
-                field_def = field.field_def
-                if field.arguments is not None:
-                    args = field.arguments(values)
-                else:
-                    args = get_argument_values(field_def, field.nodes[0], values)
-                info = GraphQLResolveInfo(
-                    field.nodes[0].name.value,
-                    field.nodes,
-                    field_def.type,
-                    self.root_type,  # type: ignore[arg-type]
-                    field.path,
-                    self.schema,
-                    self.fragments,
-                    None,
-                    self.operation,
-                    values,
-                    context,
-                    _is_awaitable,
-                    None,
-                    _HELPERS,
-                )
-                if field.direct is not None:
-                    result = await await_maybe(field.direct(info, args))
-                else:
-                    result = await await_maybe(field_def.resolve(None, info, **args))  # type: ignore[misc]
+        done: dict[str, Any] = {}
+        for field in self.fields:
+            if field.field_def is None:
+                data[field.key] = field.complete  # __typename
+                continue
+            try:
+                result = await self._resolve(field, values, context)
+            except Exception as exc:
+                if not self.is_mutation:
+                    return None
+                done[field.key] = _Raised(exc)
+                return await self._replay(done, inputs, context)
+            try:
                 data[field.key] = field.complete(result)
-        except Exception:
-            return None
+            except Exception:
+                if not self.is_mutation:
+                    return None
+                done[field.key] = result
+                return await self._replay(done, inputs, context)
+            done[field.key] = result
         return data
+
+    async def _resolve(self, field: _RootField, values: VariableValues, context: Any) -> Any:
+        field_def = field.field_def
+        if field.arguments is not None:
+            args = field.arguments(values)
+        else:
+            args = get_argument_values(field_def, field.nodes[0], values)
+        info = GraphQLResolveInfo(
+            field.nodes[0].name.value,
+            field.nodes,
+            field_def.type,
+            self.root_type,  # type: ignore[arg-type]
+            field.path,
+            self.schema,
+            self.fragments,
+            None,
+            self.operation,
+            values,
+            context,
+            _is_awaitable,
+            None,
+            _HELPERS,
+        )
+        if field.direct is not None:
+            return await await_maybe(field.direct(info, args))
+        return await await_maybe(field_def.resolve(None, info, **args))  # type: ignore[misc]
+
+    async def _replay(
+        self, done: dict[str, Any], inputs: dict[str, Any], context: Any
+    ) -> ExecutionResult:
+        """graphql-core's answer to the operation, each root field already resolved
+        given its result (or its exception) instead of running again: a mutation runs
+        once, and its errors read exactly as on the general path.  Root fields the plan
+        did not reach run there, in order, as they would have."""
+
+        def replay(next_: Any, root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
+            path = info.path
+            if path.prev is None and path.key in done:
+                value = done.pop(path.key)
+                if isinstance(value, _Raised):
+                    raise value.error
+                return value
+            return next_(root, info, **args)
+
+        result = execute(
+            self.schema,
+            self.document,
+            context_value=context,
+            variable_values=inputs,
+            operation_name=self.operation.name.value if self.operation.name else None,
+            middleware=[replay],
+            executor_class=StrawberryGraphQLCoreExecutionContext,
+            is_awaitable=_is_awaitable,
+        )
+        return await await_maybe(result)  # type: ignore[no-any-return]
 
 
 #: Variable types coerced directly: graphql-core's own built-in scalars.
@@ -409,12 +485,13 @@ def compile_plan(
         return None  # a resolve hook is middleware: only the general path runs it
     try:
         operation = _operation(document, operation_name)
-        if operation.operation != OperationType.QUERY or operation.directives:
+        if operation.operation is OperationType.SUBSCRIPTION or operation.directives:
             return None
         visit(document, _UsesVariableInDirective())
         definitions, fragments = _fragments(document)
         compiler = _Compiler(schema, fragments, operation)
-        root = schema.query_type
+        is_query = operation.operation is OperationType.QUERY
+        root = schema.query_type if is_query else schema.mutation_type
         assert root is not None
         collected = collect_fields(schema, fragments, compiler.no_variables, root, operation)
         if collected.new_defer_usages or collected.forbidden_directive_instances:
@@ -424,14 +501,14 @@ def compile_plan(
             name = details[0].node.name.value
             nodes = [d.node for d in details]
             if name == "__typename":
-                fields.append(_RootField(key, None, nodes, root.name))  # type: ignore[arg-type]
+                fields.append(_RootField(key, None, nodes, root.name, root))  # type: ignore[arg-type]
                 continue
             field_def = root.fields.get(name)
             if field_def is None or field_def.resolve is None:
                 return None
             direct = direct_call(field_def, resolvers_of) if resolvers_of is not None else None
             complete = compiler.completer(field_def.type, details)
-            fields.append(_RootField(key, field_def, nodes, complete, direct))
+            fields.append(_RootField(key, field_def, nodes, complete, root, direct))
     except _NotCovered:
         return None
-    return Plan(schema, operation, definitions, fields, operation_label)
+    return Plan(schema, document, operation, definitions, fields, operation_label)

@@ -27,6 +27,7 @@ from typing import Any
 
 from graphql import (
     ExecutionResult,
+    FieldNode,
     FragmentDefinitionNode,
     GraphQLError,
     ListTypeNode,
@@ -47,7 +48,7 @@ from schema.observability import running_operation
 MAX_LIST_ITEMS = BULK_MAX
 
 
-def _is_list(type_node: TypeNode) -> bool:
+def is_list_type(type_node: TypeNode) -> bool:
     if isinstance(type_node, NonNullTypeNode):
         type_node = type_node.type
     return isinstance(type_node, ListTypeNode)
@@ -58,19 +59,31 @@ def _too_long(operation: OperationDefinitionNode, variables: dict[str, Any]) -> 
     for definition in operation.variable_definitions or ():
         name = definition.variable.name.value
         value = variables.get(name)
-        if _is_list(definition.type) and isinstance(value, list) and len(value) > MAX_LIST_ITEMS:
+        if not is_list_type(definition.type) or not isinstance(value, list):
+            continue
+        if len(value) > MAX_LIST_ITEMS:
             return name
     return None
 
 
+def root_fields(
+    operation: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode]
+) -> list[FieldNode]:
+    """What ``refusal`` looks at: the operation's root fields, fragments expanded.
+    A compiled plan finds them once; the extension per request."""
+    return fields_of(operation.selection_set, fragments.get)
+
+
 def refusal(
     operation: OperationDefinitionNode,
-    fragments: dict[str, FragmentDefinitionNode],
+    roots: list[FieldNode],
     variables: dict[str, Any],
     caller: Any,
 ) -> GraphQLError | None:
-    """Why the operation may not run, or None; pays for a bulk call's rows when it may."""
-    roots = fields_of(operation.selection_set, fragments.get)
+    """Why the operation may not run, or None; pays for a bulk call's rows when it may.
+
+    The general path (``OperationGuard``) and compiled plans ask the same question,
+    so a refusal is the same on both."""
     if operation.operation is OperationType.MUTATION and roots:
         try:
             require_write(caller)
@@ -101,8 +114,8 @@ class OperationGuard(SchemaExtension):
         if caller is not None and document is not None and not context.result:
             operation = running_operation(document, context.operation_name)
             if operation is not None:
-                fragments = fragments_of(document)
-                error = refusal(operation, fragments, context.variables or {}, caller)
+                roots = root_fields(operation, fragments_of(document))
+                error = refusal(operation, roots, context.variables or {}, caller)
                 if error is not None:
                     context.result = ExecutionResult(data=None, errors=[error])
         yield

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException, StarletteRequestAdapter
+from graphql import ExecutionResult as GraphQLExecutionResult
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -264,14 +265,16 @@ class GraphQLView(GraphQL):
         query = params.get("query")
         key = (query, params.get("operationName"))
         plan = self.plans.get(key) if query is not None else None
-        if plan is not None:
-            data = await plan.run(params.get("variables"), self._context(request, None))
-            if data is not None:
+        if plan is not None and not (plan.is_mutation and request.method == "GET"):
+            answer = await plan.run(params.get("variables"), self._context(request, None))
+            if answer is not None:
                 state["operation"] = plan.operation_label
                 if register is not None:
                     self.persisted.put(register, query, len(query))
+                if isinstance(answer, GraphQLExecutionResult):
+                    return await self._replayed(request, answer)
                 media = state[MEDIA]
-                return _PlanAnswer(orjson.dumps({"data": data}), _CONTENT_TYPES[media])
+                return _PlanAnswer(orjson.dumps({"data": answer}), _CONTENT_TYPES[media])
         setattr(request.state, PARAMS, params)
         response = await self.run(request)
         document = getattr(request.state, VALIDATED_DOCUMENT, None)
@@ -292,6 +295,21 @@ class GraphQLView(GraphQL):
                     resolvers_of=self.schema,  # type: ignore[arg-type]
                 )
                 self.plans.put(key, plan, size)
+        return response
+
+    async def _replayed(self, request: Request, result: GraphQLExecutionResult) -> Response:
+        """A plan's mutation that needed an error: answered as Strawberry answers the
+        general path's result (errors logged, coded, the status chosen from them)."""
+        if result.errors:
+            self.schema.process_errors(result.errors)
+        sub_response = await self.get_sub_response(request)
+        request.state.graphql_response = sub_response
+        data = await self.process_result(
+            request, ExecutionResult(data=result.data, errors=result.errors)
+        )
+        response = self.create_response(data, sub_response)
+        if request.scope["state"][MEDIA] == GRAPHQL_RESPONSE:
+            response.headers["Content-Type"] = CONTENT_TYPES[GRAPHQL_RESPONSE]
         return response
 
     async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:

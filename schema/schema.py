@@ -15,7 +15,6 @@ from schema.customers.queries import CustomerQueries
 from schema.documents import DocumentCache
 from schema.errors import TagValidationErrors, log_errors
 from schema.events.queries import EventQueries
-from schema.fast import FastListExecutor
 from schema.guard import OperationGuard
 from schema.limits import (
     ExpansionLimit,
@@ -72,13 +71,13 @@ def _tokens_limiter() -> MaxTokensLimiter:
     return MaxTokensLimiter(max_token_count=MAX_TOKENS)
 
 
-def build_schema(*, fast_lists: bool = True) -> FinoraSchema:
-    """The schema; `fast_lists=False` gives the plain graphql-core path (for comparison)."""
+def build_schema() -> FinoraSchema:
+    """The schema: graphql-core's general path; documents seen before run from a
+    compiled plan (schema.compiled, chosen by the view)."""
     return FinoraSchema(
         query=Query,
         mutation=Mutation,
         config=StrawberryConfig(disable_field_suggestions=True, scalar_map=SCALARS),
-        execution_context_class=FastListExecutor if fast_lists else None,
         extensions=[
             ExpansionLimit,
             TagValidationErrors,
