@@ -1,6 +1,7 @@
-"""What each layer of a ``customer(id)`` request costs, in microseconds.
+"""What each layer of a ``customer(id)`` or a ``findOrCreateCustomer`` costs, in microseconds.
 
-    .venv/bin/python bench/layers.py [--requests 3000] [--customers 200]
+    .venv/bin/python bench/layers.py [--request read|find-or-create] [--requests 3000]
+                                     [--customers 200] [--profile stack|view]
 
 In a scratch database (as bench/list.py makes one, dropped at the end) it builds
 the service's ASGI app in this process and sends the same ``customer(id)``
@@ -10,8 +11,10 @@ each layer alone, with a stub in place of the rest of the app ("alone"). CPU tim
 of this process, the least of 10 rounds taken in turns: waiting for PostgreSQL and
 other processes do not count.
 Below the GraphQL view the parts of the compiled path are timed on their own:
-the key lookup (cached), the service call (SQL on the pool), decrypting the four
-PII fields, building the answer and orjson.  What Uvicorn and httptools cost
+for a read, the key lookup (cached), the service call (SQL on the pool),
+decrypting the four PII fields, building the answer and orjson; for a
+find-or-create of an existing email (a repeat buyer), the variables' coercion,
+the input checks, the blind index, the service call and the answer.  What Uvicorn and httptools cost
 (socket, HTTP parsing, writing) is not in here: bench/list.py's server CPU per
 request minus this total.
 """
@@ -32,6 +35,12 @@ sys.path.insert(0, str(ROOT))
 
 from bench.list import prepare  # noqa: E402
 from bench.scenarios import FIELDS, ONE_QUERY  # noqa: E402
+
+#: A repeat buyer's find-or-create, every field of the customer back.
+FIND_OR_CREATE = (
+    "mutation F($b: ID!, $i: FindOrCreateCustomerInput!) { findOrCreateCustomer("
+    "businessId: $b, input: $i) { customer { %s } created userErrors { field code } } }"
+)
 from bench.servers import production_env, scratch_database  # noqa: E402
 
 Call = Callable[[], Awaitable[Any]]
@@ -167,8 +176,13 @@ async def measure(args: argparse.Namespace, env: dict[str, str]) -> None:
         assert isinstance(caller, Caller)
         rows = await service.list_customers(caller, business_id=target.business_id, limit=1)
         customer_id = rows[0].id
-        query = ONE_QUERY % " ".join(FIELDS)
-        body = orjson.dumps({"query": query, "variables": {"id": customer_id}})
+        if args.request == "read":
+            query = ONE_QUERY % " ".join(FIELDS)
+            variables: dict[str, Any] = {"id": customer_id}
+        else:
+            query = FIND_OR_CREATE % " ".join(FIELDS)
+            variables = {"b": target.business_id, "i": {"email": rows[0].email, "name": "X"}}
+        body = orjson.dumps({"query": query, "variables": variables})
         scope = http_scope("POST", "/graphql", token=target.token, body=body)
         layers = layers_of(app)
         if args.profile == "stack":
@@ -201,6 +215,12 @@ async def measure(args: argparse.Namespace, env: dict[str, str]) -> None:
 
         async def lookup() -> None:
             await authenticate(target.token)
+
+        if args.request == "find-or-create":
+            parts = await _find_or_create_parts(app, caller, query, variables, lookup, args)
+            title = "findOrCreateCustomer of an existing email, every field"
+            _print(title, totals, alone, parts, args)
+            return
 
         async def read() -> Any:
             return await service.read_customer(caller, customer_id)
@@ -239,13 +259,103 @@ async def measure(args: argparse.Namespace, env: dict[str, str]) -> None:
             ("  (the same SELECT by asyncpg's pool.fetch, as the floor reads)", bare_us),
         ]
         del row
+    _print("customer(id), every field", totals, alone, parts, args)
+
+
+def _print(
+    title: str,
+    totals: list[tuple[str, float]],
+    alone: list[tuple[str, float]],
+    parts: list[tuple[str, float]],
+    args: argparse.Namespace,
+) -> None:
     rounds = f"best of {ROUNDS} rounds of {args.requests // ROUNDS}"
-    print(f"customer(id), every field, CPU per request in-process (us), {rounds}")
-    print(f"{'layer':<56}{'alone':>8}{'stack':>8}")
+    print(f"{title}, CPU per request in-process (us), {rounds}")
+    print(f"{'layer':<62}{'alone':>8}{'stack':>8}")
     for (name, total), (_, own) in zip(totals, alone, strict=True):
-        print(f"{name:<56}{own:>8.1f}{total:>8.1f}")
+        print(f"{name:<62}{own:>8.1f}{total:>8.1f}")
     for name, cost in parts:
-        print(f"{name:<56}{cost:>8.1f}")
+        print(f"{name:<62}{cost:>8.1f}")
+
+
+async def _find_or_create_parts(
+    app: Any,
+    caller: Any,
+    query: str,
+    variables: dict[str, Any],
+    lookup: Call,
+    args: argparse.Namespace,
+) -> list[tuple[str, float]]:
+    """The parts of a repeat buyer's find-or-create on its compiled plan."""
+    import orjson
+
+    from app.services import customers as service
+    from schema.context import Context
+
+    view = layers_of(app)[-1][1]
+    while not hasattr(view, "plans"):  # the GraphiQL page's wrapper holds the view
+        view = view.api
+    plan = next(p for p in view.plans._items.values() if p[0] is not None)[0]
+    context = Context(request=None, response=None, caller=caller)  # type: ignore[arg-type]
+    business_id, email = variables["b"], variables["i"]["email"]
+
+    async def coerce() -> None:
+        plan._variables(variables)
+
+    async def plan_run() -> None:
+        await plan.run(variables, context)
+
+    async def checks() -> None:
+        service.find_or_create_data(email=email, name="X", phone=None)
+
+    async def blind() -> None:
+        service.email_hash_of(business_id, email)
+
+    digest = service.email_hash_of(business_id, email)
+
+    async def read() -> Any:
+        return await service.active_by_email_hash(business_id, digest)
+
+    async def call() -> None:
+        await service.find_or_create_customer(
+            caller, business_id=business_id, email=email, name="X", phone=None
+        )
+
+    async def decrypt() -> None:
+        row = await read()
+        for column in ("email", "phone", "address", "tin"):
+            getattr(row, column)
+
+    answer = {"data": {"findOrCreateCustomer": {"customer": dict.fromkeys(FIELDS, email)}}}
+
+    async def serialize() -> None:
+        orjson.dumps(answer)
+
+    (
+        run_us,
+        coerce_us,
+        checks_us,
+        blind_us,
+        call_us,
+        read_us,
+        decrypt_us,
+        lookup_us,
+        json_us,
+    ) = await best_us(
+        [plan_run, coerce, checks, blind, call, read, decrypt, lookup, serialize],
+        args.requests,
+    )
+    return [
+        ("  the plan's run: guard, variables, resolver, answer", run_us),
+        ("    variables coerced (an input object)", coerce_us),
+        ("    service call: checks, blind index, SQL read, record", call_us),
+        ("      input checks (email and phone rules, default name)", checks_us),
+        ("      blind index (HMAC-SHA256 of the email)", blind_us),
+        ("      SQL read by blind index on the pool, a record", read_us),
+        ("    decrypting 4 PII fields (AES-GCM)", decrypt_us - read_us),
+        ("  key lookup (cache hit)", lookup_us),
+        ("  orjson of the answer", json_us),
+    ]
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -255,6 +365,7 @@ async def run(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
+    parser.add_argument("--request", choices=("read", "find-or-create"), default="read")
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--customers", type=int, default=200)
     parser.add_argument(

@@ -1,4 +1,4 @@
-"""Plain SQL reads, straight on asyncpg's pool.
+"""Plain SQL reads (and one-statement writes), straight on asyncpg's pool.
 
 The read path (lists, pages, search, one customer) sends fixed statements and
 wraps the rows itself (app.models.records), so it needs nothing of Tortoise but
@@ -52,3 +52,11 @@ async def fetch(sql: str, *params: Any) -> list[Any]:
         rows = await _rows(sql, params)
     meter.rows_read(len(rows))
     return rows
+
+
+async def written(sql: str, *params: Any) -> list[Any]:
+    """The rows a write statement returns (``INSERT ... RETURNING``), on the same
+    connection as the reads: one statement outside a transaction commits on its own.
+    Not charged as rows read: a write's cost is the request's own."""
+    async with meter.query_lock() or contextlib.nullcontext():
+        return await _rows(sql, params)

@@ -31,9 +31,7 @@ it (if none exists), later rows find it.
 
 from __future__ import annotations
 
-import functools
 import gc
-import operator
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -42,9 +40,9 @@ from typing import Any
 
 from app import meter, pacing
 from app.db.transaction import transaction
-from app.models import Customer, records
-from app.models.encrypted import EncryptedField
+from app.models import records
 from app.models.records import CustomerRecord, CustomerView
+from app.models.stored import Columns, as_stored, columns_of, db_values, insert_sql, record_of
 from app.services import events
 from app.services.access import Caller, require_business, require_write
 from app.services.customers import (
@@ -96,118 +94,6 @@ class BulkOutcome:
         return len(self.results) - self.created_count - self.failed_count
 
 
-@dataclass(frozen=True)
-class _Layout:
-    """How the model stores a new row, read from its fields once Tortoise is initialised."""
-
-    fields: tuple[str, ...]  # in column order
-    sealed: frozenset[str]  # encrypted fields
-    arrays: frozenset[str]  # array columns: sent as text literals (see _insert_sql)
-    stamped: frozenset[str]  # set to the time of the write
-    defaults: dict[str, Any]  # everything else a new row does not say
-    sql_types: dict[str, str]
-
-
-@functools.cache
-def _layout() -> _Layout:
-    fields_map = Customer._meta.fields_map
-    fields = tuple(Customer._meta.fields_db_projection)
-    sql_types = {n: fields_map[n].get_for_dialect("postgres", "SQL_TYPE") for n in fields}
-    stamped = frozenset(
-        n
-        for n in fields
-        if getattr(fields_map[n], "auto_now", False)
-        or getattr(fields_map[n], "auto_now_add", False)
-    )
-    return _Layout(
-        fields=fields,
-        sealed=frozenset(n for n in fields if isinstance(fields_map[n], EncryptedField)),
-        arrays=frozenset(n for n in fields if sql_types[n].endswith("[]")),
-        stamped=stamped,
-        defaults={n: fields_map[n].default for n in fields if n not in stamped},
-        sql_types=sql_types,
-    )
-
-
-def _as_stored(row: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """A new row (customers.new_row) with the model's defaults and timestamps, in plaintext."""
-    layout = _layout()
-    return {**layout.defaults, **dict.fromkeys(layout.stamped, now), **row}
-
-
-@dataclass(frozen=True)
-class _Columns:
-    """How a call's new rows travel: an array per column a row gives itself, one value
-    for the columns every row of the call shares (its business, its time, the defaults)."""
-
-    own: tuple[str, ...]
-    shared: tuple[str, ...]
-    #: per column of `own`: sealed (bound to the row id), array (a text literal) or as is
-    kinds: tuple[tuple[str, str], ...]
-
-
-_AS_IS, _SEALED, _ARRAY = "as is", "sealed", "array"
-
-
-@functools.cache
-def _columns(given: frozenset[str]) -> _Columns:
-    """The columns of new rows that give the fields `given` (customers.new_row's keys)."""
-    layout = _layout()
-    shared = tuple(n for n in layout.fields if n == "business_id" or n not in given)
-    assert not set(shared) & (layout.sealed | layout.arrays), shared  # none is per row
-    own = tuple(n for n in layout.fields if n not in shared)
-    kinds = tuple(
-        (n, _SEALED if n in layout.sealed else _ARRAY if n in layout.arrays else _AS_IS)
-        for n in own
-    )
-    return _Columns(own, shared, kinds)
-
-
-def _db_values(columns: _Columns, stored: dict[str, Any]) -> list[Any]:
-    """A row's own column values: encrypted fields sealed by the model's own field, bound
-    to the row id; arrays as text literals (see _insert_sql)."""
-    fields_map, row_id, values = Customer._meta.fields_map, stored["id"], []
-    for name, kind in columns.kinds:
-        value = stored[name]
-        if value is not None and kind is not _AS_IS:
-            if kind is _SEALED:
-                value = fields_map[name].seal_for(row_id, value)  # AAD: this row's id
-            else:  # "{1, 2}" from the list's repr: in C, a third cheaper than a join
-                value = f"{{{repr(list(value))[1:-1]}}}"
-        values.append(value)
-    return values
-
-
-@functools.cache
-def _insert_sql(columns: _Columns) -> str:
-    """One statement for any number of rows: each of their own columns is a parameter
-    holding its array, each shared column a parameter holding its one value.
-
-    PostgreSQL has no ragged arrays of arrays, so an array column travels as
-    text literals and is cast back; the types are the model's own.
-    """
-    layout, projection = _layout(), Customer._meta.fields_db_projection
-    number = {name: n for n, name in enumerate((*columns.own, *columns.shared), start=1)}
-    arrays, selected = [], []
-    for name in layout.fields:
-        sql_type, column = layout.sql_types[name], f'"{projection[name]}"'
-        if name in columns.shared:
-            selected.append(f"${number[name]}::{sql_type}")
-        elif name in layout.arrays:
-            arrays.append(f"${number[name]}::text[]")
-            selected.append(f"{column}::{sql_type}")
-        else:
-            arrays.append(f"${number[name]}::{sql_type}[]")
-            selected.append(column)
-    every = ", ".join(f'"{projection[name]}"' for name in layout.fields)
-    own = ", ".join(f'"{projection[name]}"' for name in columns.own)
-    return (
-        f"INSERT INTO customer ({every}) SELECT {', '.join(selected)} "
-        f"FROM unnest({', '.join(arrays)}) AS row ({own}) "
-        "ON CONFLICT DO NOTHING RETURNING id"
-    )
-
-
 _READ_ACTIVE = (
     f"SELECT email_hash, {records.SELECT} FROM customer "
     "WHERE business_id = $1 AND is_active AND email_hash = ANY($2)"
@@ -231,15 +117,6 @@ def _checked(raw: object, result: RowResult) -> dict[str, str | None] | None:
     except InvalidInput as invalid:
         result.errors.extend(invalid.errors)
         return None
-
-
-#: A stored row's values in the order of a record's columns, as a tuple (in C).
-_record_values = operator.itemgetter(*records.COLUMNS)
-
-
-def _record(stored: dict[str, Any]) -> CustomerRecord:
-    """A row we wrote, served from its plaintext (nothing to decrypt)."""
-    return CustomerRecord(_record_values(stored))
 
 
 @contextmanager
@@ -269,7 +146,7 @@ class Batch:
     new: dict[str, dict[str, Any]] = field(default_factory=dict)
     values: dict[str, list[Any]] = field(default_factory=dict)
     rows_of: dict[str, list[RowResult]] = field(default_factory=dict)
-    columns: _Columns | None = None
+    columns: Columns | None = None
     shared: list[Any] = field(default_factory=list)
 
     def add(
@@ -281,11 +158,11 @@ class Batch:
         row = new_row(business_id, data)  # a repeated email's row is simply not used
         digest = row["email_hash"]
         if digest not in self.new:
-            stored = self.new[digest] = _as_stored(row, now)
+            stored = self.new[digest] = as_stored(row, now)
             if self.columns is None:
-                self.columns = _columns(frozenset(row))
+                self.columns = columns_of(frozenset(row))
                 self.shared = [stored[name] for name in self.columns.shared]
-            self.values[digest] = _db_values(self.columns, stored)
+            self.values[digest] = db_values(self.columns, stored)
         self.rows_of.setdefault(digest, []).append(result)
 
     def settle(self, found: Mapping[str, CustomerView], created_ids: set[str]) -> None:
@@ -336,11 +213,11 @@ async def write(
     found: dict[str, CustomerView] = {}
     for _ in range(FIND_OR_CREATE_TRIES):
         arrays = [list(column) for column in zip(*(values[d] for d in pending), strict=True)]
-        inserted = {row[0] for row in await db.fetch(_insert_sql(columns), *arrays, *batch.shared)}
+        inserted = {row[0] for row in await db.fetch(insert_sql(columns), *arrays, *batch.shared)}
         lost = []
         for digest in pending:
             if new[digest]["id"] in inserted:
-                found[digest] = _record(new[digest])
+                found[digest] = record_of(new[digest])
                 created.append(found[digest])
             else:
                 lost.append(digest)

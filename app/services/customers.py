@@ -8,20 +8,22 @@ the email blind index): we insert and handle the conflict, never read-then-write
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
 
 from app import crypto
 from app.db import statistics
-from app.db.reads import fetch
+from app.db.reads import fetch, written
 from app.db.transaction import transaction
 from app.ids import new_id, well_formed
-from app.models import Customer
+from app.models import Customer, stored
 from app.models.records import CustomerRecord, CustomerView
 from app.services import cursor, events, validation
 from app.services.access import Caller, require_business, require_write
@@ -80,16 +82,6 @@ def _event(
     changed = [validation.RULES[key][0] for key in fields or ()]
     actor = events.actor_of(caller)
     return [events.Change(customer.business_id, customer.id, kind, actor, changed)]
-
-
-async def _save_unless_taken(customer: Customer, **save_options: Any) -> None:
-    """Save; an active-email conflict becomes the TAKEN user error."""
-    try:
-        await customer.save(**save_options)
-    except IntegrityError as exc:
-        if is_email_conflict(exc):
-            raise _taken() from None
-        raise
 
 
 def _not_found() -> InvalidInput:
@@ -254,18 +246,50 @@ def new_customer(business_id: str, data: Mapping[str, str | None]) -> Customer:
     return Customer(**new_row(business_id, data))
 
 
+@functools.cache
+def _insert_one_sql(columns: stored.Columns) -> str:
+    """The customer insert (stored.insert_sql: nothing where an active customer has the
+    email) and its CREATED event, in one statement; the new id, or no row."""
+    given = len(columns.own) + len(columns.shared)
+    event_id, business, actor = (f"${given + n}::text" for n in (1, 2, 3))
+    return events.with_changes(
+        f"created AS ({stored.insert_sql(columns)})",
+        f"SELECT {event_id} AS id, {business} AS business_id, id AS customer_id, "
+        f"'{events.CREATED}'::text AS type, '{{}}'::text[] AS changed_fields, "
+        f"{actor} AS actor, 1 AS n FROM created",
+        "id",
+        "created",
+    )
+
+
+async def _insert_one(
+    caller: Caller, business_id: str, data: Mapping[str, str | None]
+) -> CustomerRecord | None:
+    """A new customer and its event, written in one round trip; None if an active
+    customer of the business has the email (the unique index decides, not a read)."""
+    row = new_row(business_id, data)
+    plain = stored.as_stored(row, datetime.now(UTC))
+    columns = stored.columns_of(frozenset(row))
+    own = [[value] for value in stored.db_values(columns, plain)]
+    shared = [plain[name] for name in columns.shared]
+    sql = _insert_one_sql(columns)
+    inserted = await written(
+        sql, *own, *shared, new_id("evt"), business_id, events.actor_of(caller)
+    )
+    return stored.record_of(plain) if inserted else None
+
+
 async def create_customer(
     caller: Caller, *, business_id: str, values: Mapping[str, str | None]
-) -> Customer:
+) -> CustomerView:
     """Create a customer; TAKEN if an active customer of the business has the email."""
     require_write(caller)
     require_business(caller, business_id)
     data = validation.check({key: values.get(key) for key in validation.RULES})
-    customer = new_customer(business_id, data)
-    async with transaction() as conn:
-        await _save_unless_taken(customer, force_create=True, using_db=conn)
-        await events.record(conn, _event(caller, customer, events.CREATED))
-    return customer
+    created = await _insert_one(caller, business_id, data)
+    if created is None:
+        raise _taken()
+    return created
 
 
 def find_or_create_data(
@@ -284,9 +308,18 @@ def find_or_create_data(
     return data
 
 
+async def active_by_email_hash(business_id: str, email_hash: str) -> CustomerRecord | None:
+    """The active customer with this blind index, read as a record: a repeat buyer's
+    find-or-create is this one indexed read (customer_active_email_uidx)."""
+    rows = await _records(
+        "business_id = $1 AND email_hash = $2 AND is_active", business_id, email_hash
+    )
+    return rows[0] if rows else None
+
+
 async def find_or_create_customer(
     caller: Caller, *, business_id: str, email: str, name: str | None, phone: str | None
-) -> tuple[Customer, bool]:
+) -> tuple[CustomerView, bool]:
     """The active customer with this email, or a new one; True when this call created it.
 
     Under concurrency the unique index decides: the losers of the insert race
@@ -297,19 +330,13 @@ async def find_or_create_customer(
     data = find_or_create_data(email=email, name=name, phone=phone)
     email_hash = email_hash_of(business_id, str(data["email"]))
     for _ in range(FIND_OR_CREATE_TRIES):
-        existing = await active(business_id).filter(email_hash=email_hash).first()
+        existing = await active_by_email_hash(business_id, email_hash)
         if existing is not None:
             return existing, False
-        customer = new_customer(business_id, data)
-        try:
-            async with transaction() as conn:
-                await customer.save(force_create=True, using_db=conn)
-                await events.record(conn, _event(caller, customer, events.CREATED))
-        except IntegrityError as exc:
-            if not is_email_conflict(exc):
-                raise
-            continue  # another call created it first: read it
-        return customer, True
+        created = await _insert_one(caller, business_id, data)
+        if created is not None:
+            return created, True
+        # another call created it first: read it
     raise RuntimeError("find-or-create did not settle")  # deleted and re-created, repeatedly
 
 
@@ -345,19 +372,78 @@ async def update_customer(
         errors += invalid.errors
     if errors:
         raise InvalidInput(errors)  # every problem at once, before anything is read
-    async with transaction() as conn:
-        customer = await _locked(caller, customer_id, conn)
-        if customer is None:
+    for _ in range(UPDATE_TRIES):
+        found = await _current(caller, customer_id)
+        if found is None:
             raise _not_found()
+        customer, version = found
         if customer.erased_at is not None:
             raise InvalidInput([ERASED_ERROR])
         if not data:
             return customer
         fields, changed = apply_changes(customer, data)
-        await _save_unless_taken(customer, update_fields=fields, using_db=conn)
-        if changed:
-            await events.record(conn, _event(caller, customer, events.UPDATED, changed))
-    return customer
+        if await _save_changes(caller, customer, version, tuple(fields), changed):
+            return customer
+        # another write changed the row since it was read: apply the changes to it
+    raise RuntimeError("update did not settle")  # the row changes faster than we write
+
+
+#: How often an update is made again on a row that changed between its read and write.
+UPDATE_TRIES = 5
+
+
+async def _current(caller: Caller, customer_id: str) -> tuple[Customer, str] | None:
+    """The caller's customer as a model, with the version of the row it was read at."""
+    if not well_formed(customer_id, "cust"):
+        return None
+    rows = await fetch(
+        f"SELECT {stored.model_select()} FROM customer WHERE id = $1 AND business_id = $2",
+        customer_id,
+        caller.business_id,
+    )
+    return stored.model_of(rows[0]) if rows else None
+
+
+@functools.cache
+def _update_sql(fields: tuple[str, ...]) -> str:
+    """stored.update_sql with the UPDATED event of the changed fields (none if empty)."""
+    given = len(fields) + 2
+    event_id, changed, actor = (f"${given + n}" for n in (1, 2, 3))
+    return events.with_changes(
+        f"updated AS ({stored.update_sql(fields)})",
+        f"SELECT {event_id}::text AS id, business_id, id AS customer_id, "
+        f"'{events.UPDATED}'::text AS type, {changed}::text[] AS changed_fields, "
+        f"{actor}::text AS actor, 1 AS n FROM updated WHERE cardinality({changed}::text[]) > 0",
+        "id",
+        "updated",
+    )
+
+
+async def _save_changes(
+    caller: Caller, customer: Customer, version: str, fields: tuple[str, ...], changed: list[str]
+) -> bool:
+    """One statement: the update, if the row is still at `version`, and its event.
+    False when another write came first.  Optimistic rather than a row lock: no
+    BEGIN, SELECT FOR UPDATE and COMMIT around it, and a stale copy (whose search
+    tokens were made from an old name or email) can never be saved."""
+    customer.updated_at = datetime.now(UTC)
+    names = [validation.RULES[key][0] for key in changed]
+    params = stored.update_values(customer, fields)
+    try:
+        saved = await written(
+            _update_sql(fields),
+            customer.id,
+            version,
+            *params,
+            new_id("evt"),
+            names,
+            events.actor_of(caller),
+        )
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == EMAIL_INDEX:
+            raise _taken() from None
+        raise
+    return bool(saved)
 
 
 def apply_changes(

@@ -52,18 +52,15 @@ def actor_of(caller: Caller | None) -> str:
     return caller.key_prefix if caller is not None else CLI_ACTOR
 
 
-# One statement: the events, their deliveries, and the wake-up of the workers.
-# `string_to_array('', ',')` is an empty array; field names hold no commas.
-_RECORD = f"""
-WITH input AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
-        WITH ORDINALITY AS u(id, business_id, customer_id, type, fields, actor, n)
-), event AS (
+# The events of a statement's changes, their deliveries (one per subscribed endpoint),
+# and the wake-up of the workers, as common table expressions: `rows` is a SELECT of
+# each event's (id, business_id, customer_id, type, changed_fields, actor, n), n
+# giving their order.
+_FAN_OUT = """event AS (
     INSERT INTO customer_event
         (id, business_id, customer_id, type, changed_fields, actor, occurred_at)
-    SELECT id, business_id, customer_id, type, string_to_array(fields, ','), actor,
-           clock_timestamp()
-    FROM input ORDER BY n
+    SELECT id, business_id, customer_id, type, changed_fields, actor, clock_timestamp()
+    FROM ({rows}) AS change ORDER BY n
     RETURNING seq, business_id, type
 ), delivery AS (
     INSERT INTO webhook_delivery (event_id, endpoint_id, status, attempts, next_attempt_at)
@@ -72,8 +69,33 @@ WITH input AS (
       ON endpoint.business_id = event.business_id AND endpoint.deleted_at IS NULL
      AND event.type = ANY(endpoint.event_types)
     RETURNING 1
-)
-SELECT pg_notify('{CHANNEL}', '') FROM (SELECT 1 FROM delivery LIMIT 1) AS woken
+)"""
+_WAKE = f"(SELECT pg_notify('{CHANNEL}', '') FROM (SELECT 1 FROM delivery LIMIT 1) AS woken)"
+
+
+def with_changes(writes: str, rows: str, columns: str, source: str) -> str:
+    """One statement that changes customers and records the changes' events: the CTEs
+    `writes`, the events of `rows` (see _FAN_OUT), then ``SELECT columns FROM source``.
+
+    A single statement is atomic without BEGIN and COMMIT, so a one-row write is one
+    round trip instead of four; a change that fails (a unique violation) has no event.
+    """
+    fan_out = _FAN_OUT.format(rows=rows)
+    return f"WITH {writes}, {fan_out} SELECT {columns}, {_WAKE} AS woken FROM {source}"
+
+
+# `string_to_array('', ',')` is an empty array; field names hold no commas.
+_RECORD = f"""
+WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+        WITH ORDINALITY AS u(id, business_id, customer_id, type, fields, actor, n)
+), {
+    _FAN_OUT.format(
+        rows="SELECT id, business_id, customer_id, type, "
+        "string_to_array(fields, ',') AS changed_fields, actor, n FROM input"
+    )
+}
+SELECT {_WAKE}
 """
 
 Connection = BaseDBAsyncClient | asyncpg.Connection
