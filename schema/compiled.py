@@ -44,6 +44,7 @@ from graphql import (
     FragmentDefinitionNode,
     GraphQLError,
     GraphQLField,
+    GraphQLInputObjectType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -296,18 +297,19 @@ class Plan:
         self.guarded = self.is_mutation or any(
             is_list_type(d.type) for d in self.variable_definitions
         )
-        self.scalar_variables = _scalar_variables(schema, self.variable_definitions)
+        self.direct_variables = _direct_variables(schema, self.variable_definitions)
         #: What NameOperation would set for logs and metrics.
         self.operation_label = operation_label
 
     def _variables(self, inputs: dict[str, Any]) -> VariableValues | None:
-        """Coerced as graphql-core does; built-in scalars directly, the rest by graphql-core."""
-        if self.scalar_variables is None:
+        """Coerced as graphql-core does: built-in scalars and input objects of them
+        directly, the rest by graphql-core."""
+        if self.direct_variables is None:
             values = get_variable_values(self.schema, self.variable_definitions, inputs)
             return None if isinstance(values, list) else values
         sources: dict[str, VariableValueSource] = {}
         coerced: dict[str, Any] = {}
-        for name, signature, non_null, coerce in self.scalar_variables:
+        for name, signature, non_null, coerce in self.direct_variables:
             value = inputs.get(name, Undefined)
             if value is Undefined:
                 if non_null:
@@ -321,12 +323,9 @@ class Plan:
                 coerced[name] = None
                 continue
             try:
-                parsed = coerce(value)
+                coerced[name] = coerce(value)
             except Exception:
                 return None
-            if parsed is Undefined:
-                return None
-            coerced[name] = parsed
         return VariableValues(sources, coerced)
 
     async def run(
@@ -424,11 +423,67 @@ class Plan:
 _BUILT_IN = {"ID", "String", "Int", "Float", "Boolean"}
 
 
-def _scalar_variables(
+class _DoesNotCoerce(Exception):
+    """A variable's value graphql-core would refuse: the general path reports it."""
+
+
+def _scalar(named: GraphQLScalarType) -> Callable[[Any], Any]:
+    coerce = named.coerce_input_value
+
+    def scalar(value: Any) -> Any:
+        parsed = coerce(value)  # raises on a value of the wrong kind
+        if parsed is Undefined:
+            raise _DoesNotCoerce
+        return parsed
+
+    return scalar
+
+
+def _input_object(named: GraphQLInputObjectType) -> Callable[[Any], Any] | None:
+    """The coercion of an input object of built-in scalar fields without defaults
+    (a customer input), as graphql-core's gives it: the fields given, by name; None
+    for any other input object."""
+    if named.is_one_of or named.out_type is not GraphQLInputObjectType.out_type:
+        return None
+    fields = []
+    for name, field in named.fields.items():
+        type_ = field.type
+        non_null = isinstance(type_, GraphQLNonNull)
+        inner = type_.of_type if non_null else type_
+        if field.default_value is not Undefined or field.out_name is not None:
+            return None
+        if not isinstance(inner, GraphQLScalarType) or inner.name not in _BUILT_IN:
+            return None
+        fields.append((name, non_null, _scalar(inner)))
+    known = frozenset(named.fields)
+
+    def input_object(value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict) or not known.issuperset(value):
+            raise _DoesNotCoerce
+        coerced = {}
+        for name, non_null, coerce in fields:
+            given = value.get(name, Undefined)
+            if given is Undefined:
+                if non_null:
+                    raise _DoesNotCoerce
+                continue
+            if given is None:
+                if non_null:
+                    raise _DoesNotCoerce
+                coerced[name] = None
+                continue
+            coerced[name] = coerce(given)
+        return coerced
+
+    return input_object
+
+
+def _direct_variables(
     schema: GraphQLSchema, definitions: Iterable[VariableDefinitionNode]
 ) -> list[tuple[str, GraphQLVariableSignature, bool, Callable[[Any], Any]]] | None:
     """(name, signature, non-null, coercion) per variable, when every one is a built-in
-    scalar without a default; else None (graphql-core coerces them)."""
+    scalar or an input object of them, without a default; else None (graphql-core
+    coerces them)."""
     found = []
     for definition in definitions:
         signature = get_variable_signature(schema, definition)
@@ -437,9 +492,15 @@ def _scalar_variables(
         type_ = signature.type
         non_null = isinstance(type_, GraphQLNonNull)
         named = type_.of_type if non_null else type_
-        if not isinstance(named, GraphQLScalarType) or named.name not in _BUILT_IN:
+        if isinstance(named, GraphQLScalarType) and named.name in _BUILT_IN:
+            coerce: Callable[[Any], Any] | None = _scalar(named)
+        elif isinstance(named, GraphQLInputObjectType):
+            coerce = _input_object(named)
+        else:
+            coerce = None
+        if coerce is None:
             return None
-        found.append((signature.name, signature, non_null, named.coerce_input_value))
+        found.append((signature.name, signature, non_null, coerce))
     return found
 
 
