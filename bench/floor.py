@@ -342,11 +342,9 @@ async def find_or_create(request: Request) -> Response:
     whose loss of the unique-index race re-reads the winner (up to 3 tries), so
     exactly one concurrent call says `created`.
 
-    Cheaper by design: the insert and its event are one statement (the service:
-    BEGIN, INSERT, event, COMMIT); no ORM model; the lookup reads only the
-    columns served (the model reads every column, both token arrays included)
-    and may use a generic plan (the service's pool asks for a custom plan of
-    every statement: plan_cache_mode=force_custom_plan).
+    Written as the service now writes it too: the insert and its event in one
+    statement, plans PostgreSQL may keep (plan_cache_mode=auto).  Cheaper by
+    design: no GraphQL, no record object; the lookup reads only the columns served.
     """
     body = await json_object(request)
     business_id = body.get("businessId") if body is not None else None
@@ -387,8 +385,9 @@ async def create(request: Request) -> Response:
     the row of new_row (see ``insert``), the CREATED event in the same
     transaction, and the unique index deciding TAKEN (no read first).
 
-    Cheaper by design: one statement for the row and its event (the service:
-    BEGIN, INSERT, event, COMMIT, each planned anew), and no ORM model.
+    As the service: one statement for the row and its event.  Cheaper by
+    design: a plain VALUES insert (the service's is the bulk path's unnest of
+    arrays, one statement for 1 or 500 rows).
     """
     body = await json_object(request)
     business_id = body.get("businessId") if body is not None else None
@@ -427,10 +426,12 @@ async def update(request: Request) -> Response:
     given column written with updated_at, and an UPDATED event naming the
     changed fields (none when nothing changed).
 
-    Cheaper by design: the UPDATE and its event are one statement (the service
-    sends them apart: BEGIN, SELECT FOR UPDATE, UPDATE, event, COMMIT), no ORM
-    model, the locked read fetches only the columns served (the model reads
-    every column, both token arrays included), and its plan may be generic.
+    Different by design: the floor locks the row in a transaction (BEGIN, SELECT
+    FOR UPDATE, UPDATE with its event, COMMIT: four round trips); the service
+    reads without a lock and writes the UPDATE with its event at the row's
+    version (xmin), retrying if another write came first (two round trips).  The
+    floor's read fetches only the columns served (the service's model reads every
+    column, both token arrays included).
     """
     body = await json_object(request)
     business_id = body.get("businessId") if body is not None else None
