@@ -341,29 +341,33 @@ class Plan:
         if values is None:
             return None
         data: dict[str, Any] = {}
-        done: dict[str, Any] = {}
+        done: dict[str, Any] | None = {} if self.is_mutation else None
         for field in self.fields:
             if field.field_def is None:
                 data[field.key] = field.complete  # __typename
                 continue
             try:
-                result = await self._resolve(field, values, context)
+                result = self._call(field, values, context)
+                if _is_awaitable(result):
+                    result = await result
             except Exception as exc:
-                if not self.is_mutation:
+                if done is None:
                     return None
                 done[field.key] = _Raised(exc)
                 return await self._replay(done, inputs, context)
             try:
                 data[field.key] = field.complete(result)
             except Exception:
-                if not self.is_mutation:
+                if done is None:
                     return None
                 done[field.key] = result
                 return await self._replay(done, inputs, context)
-            done[field.key] = result
+            if done is not None:
+                done[field.key] = result
         return data
 
-    async def _resolve(self, field: _RootField, values: VariableValues, context: Any) -> Any:
+    def _call(self, field: _RootField, values: VariableValues, context: Any) -> Any:
+        """The root resolver's result, or its awaitable."""
         field_def = field.field_def
         if field.arguments is not None:
             args = field.arguments(values)
@@ -386,8 +390,8 @@ class Plan:
             _HELPERS,
         )
         if field.direct is not None:
-            return await await_maybe(field.direct(info, args))
-        return await await_maybe(field_def.resolve(None, info, **args))  # type: ignore[misc]
+            return field.direct(info, args)
+        return field_def.resolve(None, info, **args)  # type: ignore[misc]
 
     async def _replay(
         self, done: dict[str, Any], inputs: dict[str, Any], context: Any
