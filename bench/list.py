@@ -140,6 +140,28 @@ async def run_round(
     totals: Totals,
 ) -> str:
     """One round against one server; adds to `totals` and returns a one-line summary."""
+    this, busy = await measure_round(server, requests, args, admin, database)
+    add_round(totals, this, busy)
+    return (
+        f"{this.rps:8.0f} req/s  p50 {this.percentile_ms(0.5):7.2f} ms  "
+        f"p99 {this.percentile_ms(0.99):7.2f} ms  errors {this.errors}  "
+        f"cpu: server {this.share(this.server_cpu):.0f}%, "
+        f"postgres {this.share(this.db_cpu):.0f}%, "
+        f"loadgen {this.share(this.loadgen_cpu):.0f}%, machine {100 * busy:.0f}%"
+    )
+
+
+async def measure_round(
+    server: Server,
+    requests: list[bytes],
+    args: argparse.Namespace,
+    admin: asyncpg.Connection,
+    database: str,
+    options: dict[str, Any] | None = None,
+) -> tuple[Totals, float]:
+    """One round of the load generator (its `options` added to the spec) against one
+    server: what it measured with the CPU of the server and of its PostgreSQL
+    backends, and the machine's busy share."""
     with NamedTemporaryFile(prefix="finora-loadgen-", suffix=".json", delete=False) as result_file:
         pass  # the load generator writes its result here
     spec = {
@@ -149,6 +171,7 @@ async def run_round(
         "concurrency": args.concurrency,
         "warmup": args.warmup,
         "seconds": args.seconds,
+        **(options or {}),
     }
     proc = await asyncio.create_subprocess_exec(
         *LOADGEN_ARGV,
@@ -195,20 +218,18 @@ async def run_round(
         db_cpu=db_cpu,
         loadgen_cpu=result["cpu_seconds"],
     )
+    return this, busy
+
+
+def add_round(totals: Totals, this: Totals, busy: float) -> None:
     totals.latencies_us += this.latencies_us
     totals.errors += this.errors
     totals.first_error = totals.first_error or this.first_error
-    totals.server_cpu += server_cpu
-    totals.db_cpu += db_cpu
+    totals.server_cpu += this.server_cpu
+    totals.db_cpu += this.db_cpu
     totals.loadgen_cpu += this.loadgen_cpu
     totals.machine_busy += busy * this.seconds
     totals.seconds += this.seconds
-    return (
-        f"{this.rps:8.0f} req/s  p50 {this.percentile_ms(0.5):7.2f} ms  "
-        f"p99 {this.percentile_ms(0.99):7.2f} ms  errors {this.errors}  "
-        f"cpu: server {this.share(server_cpu):.0f}%, postgres {this.share(db_cpu):.0f}%, "
-        f"loadgen {this.share(this.loadgen_cpu):.0f}%, machine {100 * busy:.0f}%"
-    )
 
 
 HEADER = (

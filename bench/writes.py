@@ -64,7 +64,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from tempfile import NamedTemporaryFile, TemporaryDirectory
+from tempfile import TemporaryDirectory
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -76,17 +76,14 @@ sys.path.insert(0, str(ROOT))
 from bench.list import (  # noqa: E402
     HEADER,
     LOADGEN_ARGV,
-    LOADGEN_SLACK_S,
     Totals,
-    backend_pids,
+    add_round,
     bounded,
+    measure_round,
     table_row,
 )
-from bench.loadgen import HOST, REQUEST_TIMEOUT_S  # noqa: E402
+from bench.loadgen import HOST  # noqa: E402
 from bench.procstats import (  # noqa: E402
-    cpu_seconds_between,
-    cpu_ticks,
-    machine_ticks,
     peak_rss_kib,
     reset_peak_rss,
 )
@@ -449,76 +446,18 @@ async def run_round(
 ) -> str:
     """One round against one server (bench/list.py's, with the write options of the
     load generator); adds to `totals` and returns a one-line summary."""
-    with NamedTemporaryFile(prefix="finora-loadgen-", suffix=".json", delete=False) as result_file:
-        pass  # the load generator writes its result here
-    spec = {
-        "result_path": result_file.name,
-        "port": server.port,
-        "requests": [r.decode("latin-1") for r in requests],
-        "concurrency": args.concurrency,
-        "warmup": args.warmup,
-        "seconds": args.seconds,
+    options = {
         "placeholder": scenario.placeholder,
         "failure_marks": [USER_ERROR_MARK],
         "partition": scenario.partition,
     }
-    proc = await asyncio.create_subprocess_exec(
-        *LOADGEN_ARGV,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=ROOT,
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-    try:
-        proc.stdin.write(json.dumps(spec).encode())
-        await proc.stdin.drain()
-        proc.stdin.close()
-        line = await asyncio.wait_for(proc.stdout.readline(), args.warmup + LOADGEN_SLACK_S)
-        if line.strip() != b"measuring":
-            _, err = await asyncio.wait_for(proc.communicate(), LOADGEN_SLACK_S)
-            raise SystemExit(f"load generator did not start:\n{err.decode()[-2000:]}")
-        tree = server.tree()
-        backends = await backend_pids(db.admin, db.name, server.application_name)
-        before, db_before, busy_before = cpu_ticks(tree), cpu_ticks(backends), machine_ticks()
-        line = await asyncio.wait_for(proc.stdout.readline(), args.seconds + LOADGEN_SLACK_S)
-        after, busy_after = cpu_ticks(server.tree()), machine_ticks()
-        db_after = cpu_ticks(await backend_pids(db.admin, db.name, server.application_name))
-        _, err = await asyncio.wait_for(proc.communicate(), REQUEST_TIMEOUT_S + LOADGEN_SLACK_S)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    if line.strip() != b"done" or proc.returncode != 0:
-        raise SystemExit(f"load generator failed ({proc.returncode}):\n{err.decode()[-2000:]}")
-    result_path = Path(result_file.name)
-    result = json.loads(result_path.read_text())
-    result_path.unlink()
-    server_cpu = cpu_seconds_between(before, after)
-    db_cpu = cpu_seconds_between(db_before, db_after)
-    busy = (busy_after[0] - busy_before[0]) / max(1, busy_after[1] - busy_before[1])
-    this = Totals(
-        latencies_us=result["latencies_us"],
-        errors=result["errors"],
-        first_error=result["first_error"],
-        seconds=result["seconds"],
-        server_cpu=server_cpu,
-        db_cpu=db_cpu,
-        loadgen_cpu=result["cpu_seconds"],
-    )
-    totals.latencies_us += this.latencies_us
-    totals.errors += this.errors
-    totals.first_error = totals.first_error or this.first_error
-    totals.server_cpu += server_cpu
-    totals.db_cpu += db_cpu
-    totals.loadgen_cpu += this.loadgen_cpu
-    totals.machine_busy += busy * this.seconds
-    totals.seconds += this.seconds
+    this, busy = await measure_round(server, requests, args, db.admin, db.name, options)
+    add_round(totals, this, busy)
     return (
         f"{this.rps:8.0f} req/s  p50 {this.percentile_ms(0.5):7.2f} ms  "
         f"p99 {this.percentile_ms(0.99):7.2f} ms  errors {this.errors}  "
-        f"cpu/req: server {per_request_ms(this, server_cpu):.3f} ms, "
-        f"postgres {per_request_ms(this, db_cpu):.3f} ms; machine {100 * busy:.0f}%"
+        f"cpu/req: server {per_request_ms(this, this.server_cpu):.3f} ms, "
+        f"postgres {per_request_ms(this, this.db_cpu):.3f} ms; machine {100 * busy:.0f}%"
     )
 
 
