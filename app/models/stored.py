@@ -1,7 +1,7 @@
 """A new customer row as plain column values, and the one statement that inserts them.
 
 Writes that create customers (createCustomer, findOrCreateCustomer, their bulk
-form, imports and shop deliveries through it) do not build Tortoise models: a
+form and imports through it) do not build Tortoise models: a
 model's construction and save cost more than the insert itself.  The row
 (``customers.new_row``: the id is made before anything is sealed, since the AAD
 binds each value to it; the blind index; the search tokens) gets the model's
@@ -132,7 +132,7 @@ def insert_sql(columns: Columns) -> str:
     return (
         f"INSERT INTO customer ({every}) SELECT {', '.join(selected)} "
         f"FROM unnest({', '.join(arrays)}) AS row ({own}) "
-        "ON CONFLICT DO NOTHING RETURNING id"
+        "ON CONFLICT DO NOTHING RETURNING id, business_id"
     )
 
 

@@ -251,15 +251,7 @@ def _insert_one_sql(columns: stored.Columns) -> str:
     """The customer insert (stored.insert_sql: nothing where an active customer has the
     email) and its CREATED event, in one statement; the new id, or no row."""
     given = len(columns.own) + len(columns.shared)
-    event_id, business, actor = (f"${given + n}::text" for n in (1, 2, 3))
-    return events.with_changes(
-        f"created AS ({stored.insert_sql(columns)})",
-        f"SELECT {event_id} AS id, {business} AS business_id, id AS customer_id, "
-        f"'{events.CREATED}'::text AS type, '{{}}'::text[] AS changed_fields, "
-        f"{actor} AS actor, 1 AS n FROM created",
-        "id",
-        "created",
-    )
+    return events.with_change(stored.insert_sql(columns), events.CREATED, given + 1)
 
 
 async def _insert_one(
@@ -273,9 +265,7 @@ async def _insert_one(
     own = [[value] for value in stored.db_values(columns, plain)]
     shared = [plain[name] for name in columns.shared]
     sql = _insert_one_sql(columns)
-    inserted = await written(
-        sql, *own, *shared, new_id("evt"), business_id, events.actor_of(caller)
-    )
+    inserted = await written(sql, *own, *shared, new_id("evt"), events.actor_of(caller), [])
     return stored.record_of(plain) if inserted else None
 
 
@@ -407,16 +397,8 @@ async def _current(caller: Caller, customer_id: str) -> tuple[Customer, str] | N
 @functools.cache
 def _update_sql(fields: tuple[str, ...]) -> str:
     """stored.update_sql with the UPDATED event of the changed fields (none if empty)."""
-    given = len(fields) + 2
-    event_id, changed, actor = (f"${given + n}" for n in (1, 2, 3))
-    return events.with_changes(
-        f"updated AS ({stored.update_sql(fields)})",
-        f"SELECT {event_id}::text AS id, business_id, id AS customer_id, "
-        f"'{events.UPDATED}'::text AS type, {changed}::text[] AS changed_fields, "
-        f"{actor}::text AS actor, 1 AS n FROM updated WHERE cardinality({changed}::text[]) > 0",
-        "id",
-        "updated",
-    )
+    write = stored.update_sql(fields)
+    return events.with_change(write, events.UPDATED, len(fields) + 3, if_changed=True)
 
 
 async def _save_changes(
@@ -436,8 +418,8 @@ async def _save_changes(
             version,
             *params,
             new_id("evt"),
-            names,
             events.actor_of(caller),
+            names,
         )
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name == EMAIL_INDEX:

@@ -73,15 +73,26 @@ _FAN_OUT = """event AS (
 _WAKE = f"(SELECT pg_notify('{CHANNEL}', '') FROM (SELECT 1 FROM delivery LIMIT 1) AS woken)"
 
 
-def with_changes(writes: str, rows: str, columns: str, source: str) -> str:
-    """One statement that changes customers and records the changes' events: the CTEs
-    `writes`, the events of `rows` (see _FAN_OUT), then ``SELECT columns FROM source``.
+def with_change(write: str, type_: str, first: int, *, if_changed: bool = False) -> str:
+    """One statement: `write` (an INSERT or UPDATE of customers, ``RETURNING id,
+    business_id``), a `type_` event for each row it wrote, the events' deliveries and
+    the workers' wake-up; then the ids written (none: nothing was written, no event).
 
+    Parameters from ``$first``: the event id, the actor, the changed fields; with
+    `if_changed`, an empty list writes no event (an update that changed nothing).
     A single statement is atomic without BEGIN and COMMIT, so a one-row write is one
-    round trip instead of four; a change that fails (a unique violation) has no event.
+    round trip.
     """
+    event_id, actor, fields = (f"${first + n}" for n in range(3))
+    rows = (
+        f"SELECT {event_id}::text AS id, business_id, id AS customer_id, "
+        f"'{type_}'::text AS type, {fields}::text[] AS changed_fields, {actor}::text AS actor, "
+        "1 AS n FROM written"
+    )
+    if if_changed:
+        rows += f" WHERE cardinality({fields}::text[]) > 0"
     fan_out = _FAN_OUT.format(rows=rows)
-    return f"WITH {writes}, {fan_out} SELECT {columns}, {_WAKE} AS woken FROM {source}"
+    return f"WITH written AS ({write}), {fan_out} SELECT id, {_WAKE} AS woken FROM written"
 
 
 # `string_to_array('', ',')` is an empty array; field names hold no commas.
