@@ -85,7 +85,8 @@ from strawberry.utils.await_maybe import await_maybe
 from schema.arguments import argument_reader
 from schema.direct import DirectCall, direct_call
 from schema.fields import PASSTHROUGH, field_getter, plain_attribute
-from schema.guard import is_list_type, refusal, root_fields
+from schema.guard import is_list_type, refusal
+from schema.limits import fields_of
 from schema.rows import Column, Fallback, RowBuilder
 
 Completer = Callable[[Any], Any]
@@ -291,7 +292,7 @@ class Plan:
         self.fragments = fragments
         self.fields = fields
         self.root_type = schema.mutation_type if self.is_mutation else schema.query_type
-        self.roots = root_fields(operation, fragments)
+        self.roots = fields_of(operation.selection_set, fragments.get)
         #: Whether the guard has anything to refuse: a mutation (a read key's), or list
         #: variables (too long) at all.
         self.guarded = self.is_mutation or any(

@@ -28,7 +28,6 @@ from typing import Any
 from graphql import (
     ExecutionResult,
     FieldNode,
-    FragmentDefinitionNode,
     GraphQLError,
     ListTypeNode,
     NonNullTypeNode,
@@ -66,14 +65,6 @@ def _too_long(operation: OperationDefinitionNode, variables: dict[str, Any]) -> 
     return None
 
 
-def root_fields(
-    operation: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode]
-) -> list[FieldNode]:
-    """What ``refusal`` looks at: the operation's root fields, fragments expanded.
-    A compiled plan finds them once; the extension per request."""
-    return fields_of(operation.selection_set, fragments.get)
-
-
 def refusal(
     operation: OperationDefinitionNode,
     roots: list[FieldNode],
@@ -82,8 +73,9 @@ def refusal(
 ) -> GraphQLError | None:
     """Why the operation may not run, or None; pays for a bulk call's rows when it may.
 
-    The general path (``OperationGuard``) and compiled plans ask the same question,
-    so a refusal is the same on both."""
+    `roots` are the operation's root fields, fragments expanded (``fields_of``): the
+    general path (``OperationGuard``) finds them per request, a compiled plan once;
+    both ask this same question, so a refusal is the same on both."""
     if operation.operation is OperationType.MUTATION and roots:
         try:
             require_write(caller)
@@ -114,7 +106,7 @@ class OperationGuard(SchemaExtension):
         if caller is not None and document is not None and not context.result:
             operation = running_operation(document, context.operation_name)
             if operation is not None:
-                roots = root_fields(operation, fragments_of(document))
+                roots = fields_of(operation.selection_set, fragments_of(document).get)
                 error = refusal(operation, roots, context.variables or {}, caller)
                 if error is not None:
                     context.result = ExecutionResult(data=None, errors=[error])

@@ -307,10 +307,7 @@ class GraphQLView(GraphQL):
         data = await self.process_result(
             request, ExecutionResult(data=result.data, errors=result.errors)
         )
-        response = self.create_response(data, sub_response)
-        if request.scope["state"][MEDIA] == GRAPHQL_RESPONSE:
-            response.headers["Content-Type"] = CONTENT_TYPES[GRAPHQL_RESPONSE]
-        return response
+        return self.create_response(data, sub_response)  # __call__ sets the media type
 
     async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         """A mutation by GET is a method the operation does not allow: 405, not 400."""

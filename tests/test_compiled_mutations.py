@@ -75,12 +75,17 @@ async def view_client(settings, app, tenant):
 
 
 async def _twice(
-    http: httpx.AsyncClient, tenant: Tenant, query: str, variables: dict[str, Any]
+    http: httpx.AsyncClient,
+    tenant: Tenant,
+    query: str,
+    variables: dict[str, Any],
+    accept: str = "application/json",
 ) -> list[tuple[int, list[tuple[bytes, bytes]], bytes]]:
     answers = []
+    headers = {**tenant.headers, "accept": accept}
     for _ in range(2):
         response = await http.post(
-            "/graphql", json={"query": query, "variables": variables}, headers=tenant.headers
+            "/graphql", json={"query": query, "variables": variables}, headers=headers
         )
         answers.append(_answer(response))
     return answers
@@ -132,9 +137,10 @@ async def test_a_read_key_is_refused_by_the_plan_s_guard_as_by_the_general_path(
     assert b'"FORBIDDEN"' in answers[0][2]
 
 
+@pytest.mark.parametrize("accept", ["application/json", "application/graphql-response+json"])
 @pytest.mark.parametrize("fault", ["raises", "null in a non-null field"])
 async def test_a_failing_mutation_runs_once_per_request_and_reads_as_on_the_general_path(
-    view_client, tenant, monkeypatch, fault
+    view_client, tenant, monkeypatch, fault, accept
 ):
     """The plan hands graphql-core the result it has (schema.compiled.Plan._replay)
     instead of running the mutation again."""
@@ -153,10 +159,14 @@ async def test_a_failing_mutation_runs_once_per_request_and_reads_as_on_the_gene
 
     monkeypatch.setattr(service, "find_or_create_customer", failing)
     query = SHAPES["find existing"] + " # fault"
-    variables = {"b": tenant.business_id, "i": {"email": f"{fault[:4]}@example.com"}}
-    first, second = await _twice(http, tenant, query, variables)
+    variables = {"b": tenant.business_id, "i": {"email": f"{fault[:4]}.{len(accept)}@x.ng"}}
+    first, second = await _twice(http, tenant, query, variables, accept)
     assert calls == 2
     assert first[0] == second[0]
+    # The headers, the media type's included (the lengths differ with `created`).
+    assert [h for h in first[1] if h[0] != b"content-length"] == [
+        h for h in second[1] if h[0] != b"content-length"
+    ]
     # The first run created the customer, the second found it: only `created` differs.
     assert first[2].replace(b'"created":true', b'"created":false') == second[2]
     assert b"INTERNAL_SERVER_ERROR" in second[2] and b"after the write" not in second[2]
