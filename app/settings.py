@@ -111,6 +111,19 @@ class Settings:
     #: Per shop connection, per process: deliveries a second, and burst (0: no limit).
     shop_rate: float = 50.0
     shop_burst: int = 200
+    #: Redis holding the limits every worker and host shares (app.shared); None: each
+    #: process keeps its own, as the embedded default does.
+    redis_url: Secret | None = None
+    #: Longest wait for Redis before a request falls back to its process's own limits.
+    redis_timeout_s: float = 0.05
+    #: A direct PostgreSQL URL, for what needs a session (LISTEN, session advisory
+    #: locks, migrations) when DATABASE_URL points at PgBouncer in transaction mode.
+    database_direct_url: Secret | None = None
+
+    @property
+    def session_database_url(self) -> Secret | None:
+        """Where sessions go: FINORA_DATABASE_DIRECT_URL, else DATABASE_URL."""
+        return self.database_direct_url or self.database_url
 
     @property
     def origin(self) -> str:
@@ -132,12 +145,9 @@ class Settings:
         port_text = env.get("PORT", "8000").strip()
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
             raise ConfigError("PORT must be a number between 1 and 65535")
-        url = env.get("DATABASE_URL", "").strip()
-        if url:
-            parse_database_url(url)  # fail early, with a clear message
         return cls(
             env=name,
-            database_url=Secret(url) if url else None,
+            database_url=_database_url(env, "DATABASE_URL"),
             encryption_keys=_secret(env.get("FINORA_ENCRYPTION_KEYS")),
             index_key=_secret(env.get("FINORA_INDEX_KEY")),
             graphiql=_flag(env.get("FINORA_GRAPHIQL", graphiql_default)),
@@ -163,6 +173,9 @@ class Settings:
             public_url=_public_url(env.get("FINORA_PUBLIC_URL", "")),
             shop_rate=_number(env, "FINORA_SHOP_RATE", 50),
             shop_burst=int(_number(env, "FINORA_SHOP_BURST", 200)),
+            redis_url=_redis_url(env.get("FINORA_REDIS_URL", "")),
+            redis_timeout_s=_number(env, "FINORA_REDIS_TIMEOUT_MS", 50) / 1000,
+            database_direct_url=_database_url(env, "FINORA_DATABASE_DIRECT_URL"),
         )
 
 
@@ -187,6 +200,28 @@ def _public_url(text: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
         raise ConfigError("FINORA_PUBLIC_URL must be an http(s) URL, e.g. https://api.example.ng")
     return text.rstrip("/")
+
+
+def _database_url(env: Mapping[str, str], name: str) -> Secret | None:
+    """A PostgreSQL URL setting, checked early so that a typo fails with a clear message."""
+    url = env.get(name, "").strip()
+    if not url:
+        return None
+    try:
+        parse_database_url(url)
+    except ConfigError as exc:
+        raise ConfigError(str(exc).replace("DATABASE_URL", name, 1)) from None
+    return Secret(url)
+
+
+def _redis_url(text: str) -> Secret | None:
+    """FINORA_REDIS_URL: redis://, rediss:// (TLS) or unix:// (a socket)."""
+    text = text.strip()
+    if not text:
+        return None
+    if urlsplit(text).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError("FINORA_REDIS_URL must start with redis://, rediss:// or unix://")
+    return Secret(text)
 
 
 def _flag(text: str) -> bool:
