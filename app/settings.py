@@ -66,6 +66,8 @@ CONNECTION_LIMIT_VARIABLES = {
 WEBHOOK_RETRY_SECONDS = (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
 #: Change events are kept at least this long (the contract's floor).
 EVENTS_KEEP_DAYS_MIN = 30
+#: FINORA_DATABASE_POOLER's values: nothing, or a pooler in transaction mode.
+POOLERS = ("none", "pgbouncer")
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 
@@ -116,9 +118,17 @@ class Settings:
     redis_url: Secret | None = None
     #: Longest wait for Redis before a request falls back to its process's own limits.
     redis_timeout_s: float = 0.05
+    #: The start of every key the service writes in Redis (several deployments, one Redis).
+    redis_prefix: str = "finora:"
     #: A direct PostgreSQL URL, for what needs a session (LISTEN, session advisory
     #: locks, migrations) when DATABASE_URL points at PgBouncer in transaction mode.
     database_direct_url: Secret | None = None
+    #: "pgbouncer" when DATABASE_URL leads to a transaction pooler (PgBouncer with
+    #: pool_mode = transaction, or any pooler that may give each transaction another
+    #: server connection): statements go unnamed and only application_name is sent at
+    #: login (app.db.connect), and the worker and migrations refuse to start without
+    #: FINORA_DATABASE_DIRECT_URL.  "none": DATABASE_URL is PostgreSQL itself.
+    database_pooler: str = "none"
 
     @property
     def session_database_url(self) -> Secret | None:
@@ -175,7 +185,9 @@ class Settings:
             shop_burst=int(_number(env, "FINORA_SHOP_BURST", 200)),
             redis_url=_redis_url(env.get("FINORA_REDIS_URL", "")),
             redis_timeout_s=_number(env, "FINORA_REDIS_TIMEOUT_MS", 50) / 1000,
+            redis_prefix=env.get("FINORA_REDIS_PREFIX", "").strip() or "finora:",
             database_direct_url=_database_url(env, "FINORA_DATABASE_DIRECT_URL"),
+            database_pooler=_pooler(env.get("FINORA_DATABASE_POOLER", "")),
         )
 
 
@@ -212,6 +224,15 @@ def _database_url(env: Mapping[str, str], name: str) -> Secret | None:
     except ConfigError as exc:
         raise ConfigError(str(exc).replace("DATABASE_URL", name, 1)) from None
     return Secret(url)
+
+
+def _pooler(text: str) -> str:
+    """FINORA_DATABASE_POOLER: what stands between the service and DATABASE_URL's server."""
+    name = text.strip().lower() or "none"
+    if name not in POOLERS:
+        choices = ", ".join(POOLERS)
+        raise ConfigError(f"FINORA_DATABASE_POOLER must be one of {choices}, not {name!r}")
+    return name
 
 
 def _redis_url(text: str) -> Secret | None:

@@ -25,9 +25,8 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     from app.db.migrate import apply_migrations, migration_lock
     from app.jobs.reindex import reindex
 
-    url = bootstrap.database_url(settings)
-
     async def run() -> None:
+        url = await bootstrap.session_url(settings, "finora migrate")  # the lock's session
         await bootstrap.check_database(url)
         async with migration_lock(url):
             applied = await apply_migrations(url)

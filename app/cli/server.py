@@ -84,12 +84,14 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     logs.configure(json_lines=settings.is_production)
     config = worker.Config.from_settings(settings, concurrency=args.concurrency)
 
-    async def work(url: str) -> None:
+    async def work(_: str) -> None:
+        # Its LISTEN and endpoint locks need a session: the direct URL, never a pooler's.
+        session = await bootstrap.session_url(settings, "finora worker")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await worker.run(url, config, stop)
+        await worker.run(session, config, stop)
 
     asyncio.run(with_keys(settings, work))
     return 0

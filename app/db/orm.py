@@ -10,6 +10,7 @@ import asyncpg
 from tortoise import Tortoise
 from tortoise.context import TortoiseContext
 
+from app.db import connect
 from app.settings import parse_database_url
 
 MODELS = ["app.models", "aerich.models"]
@@ -28,27 +29,23 @@ async def release_without_reset(conn: asyncpg.Connection) -> None:
     Pooled connections carry no session state here (no LISTEN, cursors, SET or
     advisory locks: the migration lock uses its own connection), so the reset
     has nothing to undo; a transaction left open by an error is still rolled back.
+    Behind PgBouncer the reset would be wrong besides: it would run on whatever
+    server connection the pooler hands out, not the one the session was on.
     """
     if conn.is_in_transaction():
         await conn.execute("ROLLBACK")
 
 
 def tortoise_config(database_url: str, *, pool_max: int = 10) -> dict[str, Any]:
+    """Tortoise's configuration; the connection arguments follow the URL's kind
+    (direct, or through a transaction pooler: app.db.connect)."""
     credentials: dict[str, Any] = {
-        **parse_database_url(database_url),
+        **connect.arguments(database_url),
         "minsize": 1,
         "maxsize": pool_max,
         # Fail fast instead of hanging when the server is gone.
         "timeout": 5,
         "command_timeout": 30,
-        # PostgreSQL's own choice (auto): a prepared statement's first five runs are
-        # planned with their values, then its generic plan is kept only if it costs no
-        # more.  The hot statements write `is_active` literally, so their generic plan
-        # uses the partial indexes (WHERE is_active); a Tortoise query binds it, so
-        # its generic plan could not, costs more, and is never chosen.  Forcing a
-        # plan per run (force_custom_plan, as before) cost 0.14 ms of database CPU per
-        # repeat buyer's find-or-create, two thirds of it (bench/writes.py).
-        "server_settings": {"application_name": "finora", "plan_cache_mode": "auto"},
         "reset": release_without_reset,
     }
     return {
@@ -79,8 +76,7 @@ async def close_orm() -> None:
 
 async def raw_connect(database_url: str, **kwargs: Any) -> asyncpg.Connection:
     """A plain asyncpg connection, for work outside the ORM (locks, checks)."""
-    params = parse_database_url(database_url)
-    return await asyncpg.connect(**params, timeout=5, **kwargs)  # type: ignore[arg-type]
+    return await asyncpg.connect(**{**connect.arguments(database_url), **kwargs}, timeout=5)
 
 
 def with_database(url: str, name: str) -> str:

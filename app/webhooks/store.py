@@ -7,7 +7,10 @@ after taking the lock, so one delivery is never sent by two workers at once.
 The lock lives on the connection, not in a transaction: no transaction stays
 open while requests are in flight, outcomes are committed one by one as they
 come, and a worker that dies (SIGKILL) loses its connection and so its locks at
-once; what it had not recorded is sent again by the next one.
+once; what it had not recorded is sent again by the next one.  Being the
+session's, the lock needs a direct connection: through a transaction pooler two
+workers handed the same server connection would both "hold" it (a session may
+take its own lock again), and the unlock would run on another connection.
 
 Pings (webhook.ping, no event) stand outside that order: an endpoint is due
 when its first pending event delivery is due *or* any pending ping is, and the

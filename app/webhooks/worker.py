@@ -13,6 +13,11 @@ overtakes it.  Pings (webhook.ping) are sent first, each on its own: they are
 outside the event order, so they neither wait behind nor hold back an event.
 The worker also prunes old events hourly (and old pings, and what shop
 deliveries leave behind: app.services.shop_sync.prune).
+
+Both the listener and the senders' pool need sessions (a LISTEN, and endpoint
+locks held across many statements: app.webhooks.store), so `run` is given the
+direct URL (FINORA_DATABASE_DIRECT_URL) when DATABASE_URL is a transaction
+pooler's; `finora worker` refuses to start behind a pooler without one.
 """
 
 from __future__ import annotations
@@ -28,9 +33,10 @@ from datetime import UTC, datetime
 import asyncpg
 
 from app import crypto
+from app.db import connect
 from app.models import WebhookEndpoint
 from app.services import events, shop_sync
-from app.settings import Settings, parse_database_url
+from app.settings import Settings
 from app.webhooks import payload, store
 from app.webhooks.addresses import Policy, Refused
 from app.webhooks.fairness import Shares
@@ -294,7 +300,7 @@ async def _listener(url: str, wake: asyncio.Event, config: Config) -> None:
     while True:
         conn: asyncpg.Connection | None = None
         try:
-            conn = await asyncpg.connect(**parse_database_url(url), timeout=5)  # type: ignore[arg-type]
+            conn = await asyncpg.connect(**connect.arguments(url), timeout=5)
             await conn.add_listener(events.CHANNEL, lambda *_: wake.set())
             wake.set()
             while not conn.is_closed():
@@ -328,7 +334,8 @@ async def _parent_gone(parent: int, poll_s: float) -> None:
 
 
 async def run(url: str, config: Config, stop: asyncio.Event) -> None:
-    """Deliver until `stop` is set (or a job fails, or the parent of `finora dev` goes).
+    """Deliver until `stop` is set (or a job fails, or the parent of `finora dev` goes);
+    `url` must keep sessions (PostgreSQL itself, not a transaction pooler).
 
     On stop, senders finish the request in flight and record it (up to one
     request timeout); whatever is cut short after that is sent again later.
@@ -336,7 +343,7 @@ async def run(url: str, config: Config, stop: asyncio.Event) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # it would log URLs
     crypto.current()  # the keys must be installed: secrets are encrypted
     pool = await asyncpg.create_pool(
-        **parse_database_url(url),  # type: ignore[arg-type]
+        **connect.arguments(url),
         min_size=1,
         max_size=config.concurrency + 1,
         timeout=5,
