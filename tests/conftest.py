@@ -2,7 +2,10 @@
 
 The server is TEST_DATABASE_URL or DATABASE_URL when set (CI sets the first);
 otherwise the embedded one from pgserver.  When a URL is given and the server
-does not answer, the run fails: it never skips.
+does not answer, the run fails: it never skips.  FINORA_TEST_PGBOUNCER=1 puts
+the service (the `settings` and `app` fixtures, and the servers started from
+the environment) behind a real PgBouncer in transaction mode (tests.pgbouncer);
+migrations and `raw_db` still use the direct `database_url`.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from asgi_lifespan import LifespanManager
 
 from app.db.orm import with_database
 from app.settings import Settings, parse_database_url
+from tests.pgbouncer import environment as pgbouncer_environment
+from tests.pgbouncer import pgbouncer_fixture  # noqa: F401 - the `pgbouncer` fixture
 
 ROOT = Path(__file__).resolve().parent.parent
 # pgserver logs at interpreter exit, after pytest has closed its streams.
@@ -96,8 +101,11 @@ async def database_url(server_url: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str) -> Settings:
+def settings(database_url: str, request: pytest.FixtureRequest) -> Settings:
     os.environ["DATABASE_URL"] = database_url
+    if os.environ.get("FINORA_TEST_PGBOUNCER") == "1":  # the service through PgBouncer
+        bouncer = request.getfixturevalue("pgbouncer")
+        os.environ.update(pgbouncer_environment(bouncer, database_url))
     return Settings.from_env()
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO
 
 from tests.conftest import ROOT
+from tests.pgbouncer import service_environment
 
 FINORA = str(Path(sys.executable).parent / "finora")
 #: Short retries so tests wait fractions of a second, not minutes.
@@ -41,7 +42,7 @@ def start_worker(database_url: str, **env: str) -> Worker:
     log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop_worker
     environ = {
         **os.environ,
-        "DATABASE_URL": database_url,
+        **service_environment(database_url),  # through PgBouncer under FINORA_TEST_PGBOUNCER
         "FINORA_WEBHOOK_RETRY_SECONDS": FAST_RETRIES,
         **env,
     }
