@@ -37,9 +37,7 @@ from schema.compiled import Plan, compile_plan
 from schema.context import Context
 from schema.errors import BAD_USER_INPUT, format_error
 from schema.observability import VALIDATED_DOCUMENT
-from schema.persisted import MAX_CHARS as PERSISTED_CHARS
-from schema.persisted import MAX_ENTRIES as PERSISTED_ENTRIES
-from schema.persisted import PersistedQueryError, resolve
+from schema.persisted import PersistedQueryError, PersistedStore, resolve
 from schema.status import executed, status_of
 
 MAX_ERRORS = 5
@@ -149,9 +147,9 @@ def _check_params(data: dict[str, Any]) -> None:
 class GraphQLView(GraphQL):
     request_adapter_class = _RequestAdapter
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, persisted: PersistedStore | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.persisted: BoundedStore[str] = BoundedStore(PERSISTED_ENTRIES, PERSISTED_CHARS)
+        self.persisted = persisted or PersistedStore()
         self.plans: BoundedStore[Plan | None] = BoundedStore(PLAN_ENTRIES, documents.MAX_BYTES)
 
     async def get_context(
@@ -259,7 +257,7 @@ class GraphQLView(GraphQL):
         _check_params(params)
         caller = state.get(CALLER)
         try:
-            register = resolve(params, self.persisted, caller.business_id if caller else "")
+            register = await resolve(params, self.persisted, caller.business_id if caller else "")
         except PersistedQueryError as exc:
             return graphql_error(exc.status, exc.code, exc.message, state[MEDIA])
         query = params.get("query")
@@ -270,7 +268,7 @@ class GraphQLView(GraphQL):
             if answer is not None:
                 state["operation"] = plan.operation_label
                 if register is not None:
-                    self.persisted.put(register, query, len(query))
+                    await self.persisted.put(register, query)
                 if isinstance(answer, GraphQLExecutionResult):
                     return await self._replayed(request, answer)
                 media = state[MEDIA]
@@ -283,7 +281,7 @@ class GraphQLView(GraphQL):
         size = documents.DOCUMENTS.weight_of(query) if isinstance(query, str) and document else None
         if size is not None:
             if register is not None:
-                self.persisted.put(register, query, len(query))
+                await self.persisted.put(register, query)
             if self.plans.get(key, _MISSING) is _MISSING:
                 label = getattr(request.state, "operation", "")
                 plan = compile_plan(

@@ -13,10 +13,13 @@ business that sent it, so another business probing a hash learns nothing
 ("not found" either way), not even which searches were run.  A document
 holding a string literal is never stored (``schema.documents.weight``).
 
-The store is bounded by entries and by characters (least recently used out
-first), per process, with no other server: a worker that restarts, or another
-worker, answers "not found" once and learns the query again.  Sharing it across
-workers would need a shared cache (Redis), as Apollo Server's does.
+Each process keeps the documents it has seen, bounded by entries and by
+characters (least recently used out first).  With FINORA_REDIS_URL they are
+also stored in Redis (app.shared.documents), so that a document learned by one
+worker or host is found by every other: a process that does not know a hash
+asks Redis once, then keeps the document.  Without Redis (or while it is away),
+a worker that restarts, or another worker, answers "not found" once and the
+client sends the query again.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from app.shared.documents import SharedDocuments
 from schema.bounded import BoundedStore
 
 VERSION = 1
@@ -43,6 +47,31 @@ class PersistedQueryError(Exception):
         self.status = status
         self.code = code
         self.message = message
+
+
+class PersistedStore:
+    """The documents of this process, in front of the shared ones when there are."""
+
+    def __init__(self, shared: SharedDocuments | None = None) -> None:
+        self.local: BoundedStore[str] = BoundedStore(MAX_ENTRIES, MAX_CHARS)
+        self.shared = shared
+
+    async def get(self, business_id: str, digest: str) -> str | None:
+        query = self.local.get((business_id, digest))
+        if query is None and self.shared is not None:
+            query = await self.shared.get(business_id, digest)
+            if query is not None:
+                self.local.put((business_id, digest), query, len(query))
+        return query
+
+    async def put(self, key: tuple[str, str], query: str) -> None:
+        """Keep a validated document (stored in Redis once, when this process learns it)."""
+        if key in self.local:
+            self.local.get(key)  # most recently used
+            return
+        self.local.put(key, query, len(query))
+        if self.shared is not None:
+            await self.shared.put(key[0], key[1], query)
 
 
 def sha256_hex(query: str) -> str:
@@ -65,8 +94,8 @@ def requested_hash(params: dict[str, Any]) -> str | None:
     return digest.lower()
 
 
-def resolve(
-    params: dict[str, Any], store: BoundedStore[str], business_id: str
+async def resolve(
+    params: dict[str, Any], store: PersistedStore, business_id: str
 ) -> tuple[str, str] | None:
     """Fills ``params["query"]`` from the business's documents; returns the key to store
     the document under after validation.
@@ -78,7 +107,7 @@ def resolve(
         return None
     query = params.get("query")
     if query is None:
-        stored = store.get((business_id, digest))
+        stored = await store.get(business_id, digest)
         if stored is None:
             raise PersistedQueryError(200, NOT_FOUND_CODE, NOT_FOUND_MESSAGE)
         params["query"] = stored

@@ -1,4 +1,4 @@
-"""Per-business admission and work-based rate charging (app/http/admission.py,
+"""Per-business admission and work-based rate charging (app/http/slots.py, app/http/admission.py,
 app/http/ratelimit.py), through real HTTP into the ASGI middleware."""
 
 from __future__ import annotations
@@ -11,15 +11,17 @@ import pytest
 from starlette.types import Receive, Scope, Send
 
 from app import meter
-from app.http import admission
-from app.http.admission import Admit, BusinessSlots
+from app.http import slots as admission_slots
+from app.http.admission import Admit
 from app.http.auth import CALLER
+from app.http.door import Limit, LocalDoor
 from app.http.ratelimit import TokenBuckets
+from app.http.slots import BusinessSlots
 from app.services.access import Caller
 
 
 async def test_a_lone_business_borrows_until_another_business_arrives(monkeypatch):
-    monkeypatch.setattr(admission, "LONE_S", 0.05)
+    monkeypatch.setattr(admission_slots, "LONE_S", 0.05)
     slots = BusinessSlots(in_flight=2, queue=50, wait_s=5, lone_times=4)
     for _ in range(8):
         assert await slots.enter("a")  # alone: up to 8
@@ -52,7 +54,7 @@ async def test_a_lone_business_borrows_until_another_business_arrives(monkeypatc
 
 def test_who_counts_as_alone():
     slots = BusinessSlots(in_flight=4, queue=10, wait_s=5)
-    lone = 4 * admission.LONE_TIMES
+    lone = 4 * admission_slots.LONE_TIMES
     slots._arrived("a", 100.0)
     assert slots.allowed("a", now=100.1) == lone  # nobody else ever came
     slots._arrived("b", 101.0)
@@ -179,16 +181,18 @@ def with_caller(app: Any, business_id: str, key: str) -> Any:
 
 async def test_middleware_charges_work_and_refuses_beyond_the_queue():
     inner = Worker(rows=5000)
-    limits = TokenBuckets(rate=1, burst=30)
+    limit = Limit("key", rate=1, burst=30)
     slots = BusinessSlots(in_flight=1, queue=1, wait_s=5, lone_times=1)
-    admit = Admit(inner, slots=slots, limits=limits, work_per_token=1000)
+    door = LocalDoor(slots)
+    limits = door.buckets(limit)
+    admit = Admit(inner, door=door, limit=limit, work_per_token=1000)
     transport = httpx.ASGITransport(app=with_caller(admit, "biz_a", "fin_a"))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-        assert limits.take("fin_a") == 0  # what RequireApiKey does first
-        before = limits._buckets["fin_a"][0]
         assert (await http.get("/")).status_code == 200
         after = limits._buckets["fin_a"][0]
-        assert before - after == pytest.approx(10, abs=0.1)  # 5,000 rows + 5,000 decrypts
+        assert 30 - after == pytest.approx(
+            11, abs=0.1
+        )  # the door's token + 5,000 rows + 5,000 decrypts
 
         inner.release.clear()
         running = asyncio.create_task(http.get("/"))

@@ -82,7 +82,7 @@ async def test_documents_with_a_string_literal_are_neither_cached_compiled_nor_p
     assert alone.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
     assert literal not in documents.DOCUMENTS
     assert (literal, None) not in view.plans
-    assert all(key[1] != sha256_hex(literal) for key in view.persisted._items)
+    assert all(key[1] != sha256_hex(literal) for key in view.persisted.local._items)
 
     variables = f"query V{tag}($b: ID!, $q: String!) {{ searchCustomers(businessId: $b, q: $q) {{ count }} }}"  # noqa: E501
     for _ in range(2):

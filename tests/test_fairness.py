@@ -206,9 +206,9 @@ async def test_b_is_served_while_a_floods_small_requests_with_no_rate_limit(tena
 
 async def test_a_newcomer_finds_a_lone_business_s_borrowed_slots_ahead_only_briefly(tenants):
     """A, alone in the process for longer than LONE_S, runs LONE_TIMES its cap of full
-    pages (app/http/admission.py); B, arriving each time after LONE_S of silence, finds
+    pages (app/http/slots.py); B, arriving each time after LONE_S of silence, finds
     them all ahead of its first request.  That request must stay under B's 250 ms."""
-    from app.http.admission import LONE_S
+    from app.http.slots import LONE_S
 
     a, b = tenants
     env = production_env(FINORA_RATE_LIMIT_PER_SECOND="0")

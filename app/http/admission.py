@@ -1,210 +1,32 @@
-"""Per-business admission: a few requests of one business in flight per process.
+"""Admission: every API request through the door (app.http.door) before it runs.
 
-One process is one event loop and one pool of database connections, shared by
-every business.  A business that keeps many expensive requests in flight would
-hold both, and every other business would wait behind it.  So each business
-may have at most ``in_flight`` requests running in this process; more wait in
-a bounded queue (first come, first served) for at most ``wait_s`` seconds; a
-request that finds the queue full, or waits too long, gets HTTP 429
-RATE_LIMITED with ``Retry-After: 1``.
-
-The cap is for sharing, so a business alone in the process may borrow more:
-while no other business has had a request in the last ``LONE_S`` seconds, or
-has one running, up to ``LONE_TIMES * in_flight`` requests run.  A lone
-frontend's small reads then keep enough queries out at once for the loop and
-the database to serve several per turn (4 at a time cost a fifth more CPU per
-`customer(id)`: README, "Where a request's time goes").  The moment another
-business arrives, the lone one is back to ``in_flight``: its new requests wait
-until it runs fewer than that, so only the newcomer's first requests find the
-borrowed ones ahead of them, once, and a business that keeps sending (even one
-request every second) never does.
-
-Once admitted, the request runs under a work meter (app.meter) that can take
-tokens from its key for work about to start (a bulk call's rows) and, when it
-is answered, its key is charged for the work done (app.http.ratelimit), so cost
-follows the real work.
-
-All of this is per process, like the rate limit: with N workers a business may
-have N x in_flight requests running.  Holding one cap across workers and hosts
-would need a shared store (a Redis semaphore, or the load balancer's
-per-tenant concurrency limit).
+The door takes a token of the caller's key (app.http.ratelimit) and a slot of
+its business (app.http.slots).  Once in, the request runs under a work meter
+(app.meter) that can take tokens from its key for work about to start (a bulk
+call's rows) and, when it is answered, its key is charged for the work done,
+so cost follows the real work.
 """
 
 from __future__ import annotations
-
-import asyncio
-import functools
-import math
-import time
-from collections import deque
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import meter
 from app.http.auth import CALLER
-from app.http.ratelimit import TokenBuckets
+from app.http.door import Door, Limit, Refused
+from app.http.ratelimit import retry_after_header
 from app.http.responses import error_response
-
-#: A business alone in the process may run this many times ``in_flight``.
-LONE_TIMES = 4
-#: Seconds since another business's last request before a business counts as alone.
-LONE_S = 2.0
-
-
-class _Line:
-    """The requests of one business waiting for a slot, oldest first, and its one timer.
-
-    Every ticket waits the same ``wait_s``, so deadlines grow along the line and a
-    single timer, set for the oldest ticket, is enough: a busy business's requests
-    queue without a timer each (a heap entry made and cancelled per request).
-    """
-
-    __slots__ = ("tickets", "timer")
-
-    def __init__(self) -> None:
-        self.tickets: deque[tuple[float, asyncio.Future[bool]]] = deque()
-        self.timer: asyncio.TimerHandle | None = None
-
-
-class BusinessSlots:
-    """The requests each business has running, and those waiting for a slot."""
-
-    def __init__(
-        self, in_flight: int, queue: int, wait_s: float, *, lone_times: int = LONE_TIMES
-    ) -> None:
-        self.in_flight = in_flight
-        self.lone_in_flight = in_flight * lone_times
-        self.queue = queue
-        self.wait_s = wait_s
-        self._running: dict[str, int] = {}
-        self._waiting: dict[str, _Line] = {}
-        # The business of the latest request and its time, and the latest time of a
-        # request of any other business: enough to tell whether a business is alone.
-        self._latest: tuple[str, float] = ("", -math.inf)
-        self._before_latest = -math.inf
-
-    @property
-    def enabled(self) -> bool:
-        return self.in_flight > 0
-
-    def running(self, business_id: str) -> int:
-        return self._running.get(business_id, 0)
-
-    def _arrived(self, business_id: str, now: float) -> None:
-        latest, at = self._latest
-        if latest != business_id:
-            self._before_latest = at
-        self._latest = (business_id, now)
-
-    def allowed(self, business_id: str, now: float | None = None) -> int:
-        """Requests the business may have running now: more while it is alone."""
-        running = self._running
-        if len(running) > 1 or (running and business_id not in running):
-            return self.in_flight  # another business has a request running
-        latest, at = self._latest
-        other = self._before_latest if latest == business_id else at
-        now = time.monotonic() if now is None else now
-        return self.lone_in_flight if now - other > LONE_S else self.in_flight
-
-    def waiting(self, business_id: str) -> int:
-        line = self._waiting.get(business_id)
-        return len(line.tickets) if line else 0
-
-    async def enter(self, business_id: str) -> bool:
-        """Take a slot, waiting in line if need be; False when refused."""
-        if not self.enabled:
-            return True
-        now = time.monotonic()
-        self._arrived(business_id, now)
-        running = self._running.get(business_id, 0)
-        if running < self.allowed(business_id, now) and business_id not in self._waiting:
-            self._running[business_id] = running + 1
-            return True
-        line = self._waiting.get(business_id)
-        if line is None:
-            line = self._waiting[business_id] = _Line()
-        elif len(line.tickets) >= self.queue:
-            return False
-        loop = asyncio.get_running_loop()
-        ticket: asyncio.Future[bool] = loop.create_future()
-        deadline = loop.time() + self.wait_s
-        line.tickets.append((deadline, ticket))
-        if line.timer is None:
-            line.timer = loop.call_at(deadline, self._expire, business_id)
-        try:
-            return await ticket  # True: handed a slot; False: waited too long
-        except BaseException:
-            if ticket.done() and not ticket.cancelled() and ticket.result():
-                self.leave(business_id)  # handed a slot just as we gave up: pass it on
-            else:
-                self._forget(business_id, ticket)
-            raise
-
-    def leave(self, business_id: str) -> None:
-        """Free a slot, and give as many as the business may now run to those first in line."""
-        if not self.enabled:
-            return
-        running = self._running.get(business_id, 0) - 1
-        line = self._waiting.get(business_id)
-        if line is not None:
-            allowed = self.allowed(business_id)
-            while line.tickets and running < allowed:
-                _, ticket = line.tickets.popleft()
-                if not ticket.done():
-                    ticket.set_result(True)  # the slot passes on
-                    running += 1
-            if not line.tickets:
-                self._close(business_id, line)
-        if running > 0:
-            self._running[business_id] = running
-        else:
-            self._running.pop(business_id, None)
-
-    def _expire(self, business_id: str) -> None:
-        """The timer of a line: refuse the tickets past their deadline, then wait for the next."""
-        line = self._waiting.get(business_id)
-        if line is None:
-            return
-        line.timer = None
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        while line.tickets and line.tickets[0][0] <= now:
-            _, ticket = line.tickets.popleft()
-            if not ticket.done():
-                ticket.set_result(False)
-        if line.tickets:
-            line.timer = loop.call_at(line.tickets[0][0], self._expire, business_id)
-        else:
-            self._close(business_id, line)
-
-    def _forget(self, business_id: str, ticket: asyncio.Future[bool]) -> None:
-        line = self._waiting.get(business_id)
-        if line is None:
-            return
-        for entry in line.tickets:
-            if entry[1] is ticket:
-                line.tickets.remove(entry)
-                break
-        if not line.tickets:
-            self._close(business_id, line)
-
-    def _close(self, business_id: str, line: _Line) -> None:
-        if line.timer is not None:
-            line.timer.cancel()
-        if self._waiting.get(business_id) is line:
-            del self._waiting[business_id]
 
 
 class Admit:
-    """ASGI middleware behind RequireApiKey: a slot for the caller's business, a
-    work meter while the request runs, the work charged to its key afterwards."""
+    """ASGI middleware behind RequireApiKey: through the door (a token of the caller's
+    key, then a slot of its business), a work meter while the request runs, and the
+    work charged to its key when it leaves."""
 
-    def __init__(
-        self, app: ASGIApp, *, slots: BusinessSlots, limits: TokenBuckets, work_per_token: float
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, door: Door, limit: Limit, work_per_token: float) -> None:
         self.app = app
-        self.slots = slots
-        self.limits = limits
+        self.door = door
+        self.limit = limit
         self.work_per_token = work_per_token
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -212,17 +34,19 @@ class Admit:
         if scope["type"] != "http" or caller is None:
             await self.app(scope, receive, send)
             return
-        if not await self.slots.enter(caller.business_id):
-            response = error_response(
-                scope, 429, "RATE_LIMITED", "Too many requests in progress for this business"
-            )
-            response.headers["Retry-After"] = "1"
+        entered = await self.door.enter(self.limit, caller.key_prefix, caller.business_id)
+        if isinstance(entered, Refused):
+            if entered.reason == "rate":
+                message, wait = "Too many requests for this API key", entered.wait
+            else:
+                message, wait = "Too many requests in progress for this business", 1.0
+            response = error_response(scope, 429, "RATE_LIMITED", message)
+            response.headers["Retry-After"] = retry_after_header(wait)
             await response(scope, receive, send)
             return
-        pay = functools.partial(self.limits.pay, caller.key_prefix)
+        work = None
         try:
-            with meter.metered(pay) as work:
+            with meter.metered(entered.pay) as work:
                 await self.app(scope, receive, send)
         finally:
-            self.slots.leave(caller.business_id)
-            self.limits.charge(caller.key_prefix, work.tokens(self.work_per_token))
+            entered.leave(work.tokens(self.work_per_token) if work is not None else 0.0)

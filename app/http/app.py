@@ -21,18 +21,22 @@ from tortoise import Tortoise
 from app.db import statistics
 from app.db.orm import close_orm, open_orm
 from app.http import logs
-from app.http.admission import Admit, BusinessSlots
+from app.http.admission import Admit
 from app.http.auth import RequireApiKey
 from app.http.bodylimit import BodyLimit
+from app.http.door import Door, Limit, LocalDoor
 from app.http.looplag import LoopLagProbe
 from app.http.metrics import metrics_endpoint
 from app.http.observe import ObserveRequests
-from app.http.ratelimit import TokenBuckets
 from app.http.responses import json_response
 from app.http.shops import shop_webhooks
+from app.http.slots import LONE_S, BusinessSlots
 from app.rest.openapi import document
 from app.rest.routes import routes as rest_routes
 from app.settings import Settings
+from app.shared.courier import Courier
+from app.shared.door import SharedDoor
+from app.shared.link import Link
 from app.startup.bootstrap import database_url, install_checked_keys, load_keys
 
 READY_TIMEOUT_S = 2.0
@@ -59,10 +63,33 @@ async def openapi(request: Request) -> Response:
     return json_response(OPENAPI)
 
 
+def make_door(settings: Settings, link: Link | None) -> Door:
+    """The process's own door, or with Redis the shared one (which falls back to it)."""
+    slots = BusinessSlots(
+        settings.business_in_flight, settings.business_queue, settings.business_wait_s
+    )
+    local = LocalDoor(slots)
+    if link is None:
+        return local
+    return SharedDoor(
+        Courier(link, lone_s=LONE_S),
+        local,
+        in_flight=slots.in_flight,
+        lone_in_flight=slots.lone_in_flight,
+        queue=slots.queue,
+        wait_s=slots.wait_s,
+    )
+
+
 def create_web_app(
-    settings: Settings, api: ASGIApp, *, routes: Sequence[BaseRoute] = ()
+    settings: Settings,
+    api: ASGIApp,
+    *,
+    routes: Sequence[BaseRoute] = (),
+    link: Link | None = None,
 ) -> ASGIApp:
-    """The app around ``api`` (mounted at /graphql); ``routes`` are added as they are."""
+    """The app around ``api`` (mounted at /graphql); ``routes`` are added as they are;
+    ``link``: the Redis of the shared limits (app.shared), if any."""
     logs.configure(json_lines=settings.is_production)
 
     @asynccontextmanager
@@ -78,30 +105,30 @@ def create_web_app(
             gc.collect()
             gc.freeze()
             probe.start()
+            await door.start()
             yield
         finally:
+            await door.close()
+            if link is not None:
+                await link.close()
             await probe.stop()
             await statistics.settled()
             await close_orm()
 
-    limits = TokenBuckets(settings.rate_per_second, settings.rate_burst)  # one budget for both APIs
-    unknown_keys = TokenBuckets(settings.unknown_keys_per_second, settings.unknown_keys_burst)
-    slots = BusinessSlots(
-        settings.business_in_flight, settings.business_queue, settings.business_wait_s
-    )
+    door = make_door(settings, link)
+    keys = Limit("key", settings.rate_per_second, settings.rate_burst)  # one budget for both APIs
+    unknown_keys = Limit("unknown", settings.unknown_keys_per_second, settings.unknown_keys_burst)
 
     def guard(inner: ASGIApp, *, open_ide: bool) -> ASGIApp:
-        """Key first (a keyless upload is never buffered), then the business's turn
-        (admission), then the body."""
+        """Key first (a keyless upload is never buffered), then the door (the key's
+        token and the business's turn), then the body."""
         bounded = BodyLimit(inner, max_bytes=settings.max_body_bytes)
-        admitted = Admit(
-            bounded, slots=slots, limits=limits, work_per_token=settings.work_per_token
-        )
-        return RequireApiKey(admitted, open_ide=open_ide, limits=limits, unknown_keys=unknown_keys)
+        admitted = Admit(bounded, door=door, limit=keys, work_per_token=settings.work_per_token)
+        return RequireApiKey(admitted, open_ide=open_ide, door=door, unknown_keys=unknown_keys)
 
     graphql = guard(api, open_ide=settings.graphiql)
     # Shops sign their deliveries instead of holding a key; each connection has a budget.
-    shops = shop_webhooks(TokenBuckets(settings.shop_rate, settings.shop_burst), slots)
+    shops = shop_webhooks(door, Limit("shop", settings.shop_rate, settings.shop_burst))
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),

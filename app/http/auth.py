@@ -6,9 +6,11 @@ the ASGI scope's state for the layers below.
 
 An unknown key costs one indexed lookup, and made-up keys never repeat, so
 caching cannot absorb a flood of them: each client address has a small budget
-of failed lookups (``unknown_keys``).  Once it is spent, that address's keys
-get 429 without a lookup unless this process already knows them as valid;
-other addresses, and every key already in use, are not touched.
+of failed lookups (a bucket of the door, app.http.door, so shared by every
+worker when the limits are).  Once it is spent, that address's keys get 429
+without a lookup unless this process already knows them as valid; other
+addresses, and every key already in use, are not touched.  The key's own rate
+limit is the door's too, taken with its business's slot (app.http.admission).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from urllib.parse import parse_qs
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.http.ratelimit import TokenBuckets, retry_after_header
+from app.http.door import Door, Limit
+from app.http.ratelimit import retry_after_header
 from app.http.responses import error_response
 from app.services.access import Caller
 from app.services.businesses import authenticate, known
@@ -64,18 +67,11 @@ def wants_ide(scope: Scope) -> bool:
 class RequireApiKey:
     """ASGI middleware in front of the API: no valid key, no entry."""
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        open_ide: bool,
-        limits: TokenBuckets,
-        unknown_keys: TokenBuckets | None = None,
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, open_ide: bool, door: Door, unknown_keys: Limit) -> None:
         self.app = app
         self.open_ide = open_ide
-        self.limits = limits
-        self.unknown_keys = unknown_keys or TokenBuckets(0, 1)  # off unless given
+        self.door = door
+        self.unknown_keys = unknown_keys
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or (self.open_ide and wants_ide(scope)):
@@ -84,8 +80,8 @@ class RequireApiKey:
         token = bearer_token(scope)
         caller = known(token) if token else None
         address = client_address(scope)
-        if token and caller is None and self.unknown_keys.exhausted(address):
-            wait = self.unknown_keys.take(address)
+        if token and caller is None and await self.door.exhausted(self.unknown_keys, address):
+            wait = await self.door.take(self.unknown_keys, address)
             response = error_response(
                 scope, 429, "RATE_LIMITED", "Too many unknown API keys from this address"
             )
@@ -108,7 +104,7 @@ class RequireApiKey:
             return
         if caller is None:
             if token:
-                self.unknown_keys.take(address)
+                await self.door.take(self.unknown_keys, address)
             response = error_response(
                 scope,
                 401,
@@ -119,12 +115,4 @@ class RequireApiKey:
             await response(scope, receive, send)
             return
         scope.setdefault("state", {})[CALLER] = caller
-        wait = self.limits.take(caller.key_prefix)
-        if wait:
-            response = error_response(
-                scope, 429, "RATE_LIMITED", "Too many requests for this API key"
-            )
-            response.headers["Retry-After"] = retry_after_header(wait)
-            await response(scope, receive, send)
-            return
         await self.app(scope, receive, send)

@@ -35,6 +35,7 @@ from tortoise import Tortoise
 from app.http.auth import bearer_token
 from app.http.responses import error_response
 from app.settings import Secret
+from app.shared import link
 
 
 class RequestStats:
@@ -89,6 +90,24 @@ REQUEST_STATS = RequestStats(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 )
 REGISTRY.register(REQUEST_STATS)
+
+
+class SharedFallbacks:
+    """Operations of the shared limits that fell back to this process's own (Redis away)."""
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "finora_shared_fallbacks",
+            "Shared-limit operations served by this process's own limits because Redis "
+            "did not answer (door, unknown, shop, documents)",
+            labels=["what"],
+        )
+        for what, count in sorted(link.FALLBACKS.items()):
+            family.add_metric([what], count)
+        yield family
+
+
+REGISTRY.register(SharedFallbacks())
 POOL_SIZE = Gauge("finora_db_pool_connections", "Open database connections", registry=REGISTRY)
 POOL_IDLE = Gauge("finora_db_pool_idle_connections", "Idle database connections", registry=REGISTRY)
 OPEN_CONNECTIONS = Gauge(

@@ -5,9 +5,9 @@ keeps a forged or flooding sender cheap: the body limit (413 on a declared
 length over 1 MB before anything is read, and on a streamed body as soon as it
 passes it; a body under it is read whole before the rest, app.http.bodylimit),
 one primary-key read of the connection (404), one HMAC over the raw bytes and the
-origin check (401), and only then the connection's own rate limit (429 with
-Retry-After, which shops honour), so forged requests cannot spend a real
-shop's budget.  Then a slot of the business (app.http.admission): a shop's
+origin check (401), and only then the door (app.http.door): the connection's
+own rate limit (429 with Retry-After, which shops honour), so forged requests
+cannot spend a real shop's budget, and a slot of the business: a shop's
 deliveries are its business's requests, so a burst waits behind that
 business's own share, not other businesses'.  A verified delivery is applied in the request, in one
 transaction (app.services.shop_sync), and answered 200 only once it has
@@ -25,9 +25,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.http.admission import BusinessSlots
 from app.http.bodylimit import BodyLimit
-from app.http.ratelimit import TokenBuckets, retry_after_header
+from app.http.door import Door, Limit, Refused
+from app.http.ratelimit import retry_after_header
 from app.http.responses import json_response
 from app.services import shop_sync, shops
 from app.shops import deliveries, topics
@@ -50,12 +50,12 @@ def _later(outcome: str, wait: str) -> Response:
 
 
 class ShopWebhooks:
-    """The endpoint; `limits` holds one token bucket per connection, and `slots` are the
-    businesses' admission slots (a shop's deliveries are its business's requests)."""
+    """The endpoint; `limit` is each connection's bucket at the door, which also holds
+    the businesses' admission slots (a shop's deliveries are its business's requests)."""
 
-    def __init__(self, limits: TokenBuckets, slots: BusinessSlots) -> None:
-        self.limits = limits
-        self.slots = slots
+    def __init__(self, door: Door, limit: Limit) -> None:
+        self.door = door
+        self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -77,23 +77,22 @@ class ShopWebhooks:
             )
         except deliveries.Refused:
             return _answer(401, "unauthorized")
-        wait = self.limits.take(connection.id)
-        if wait:
-            return _later("rate_limited", retry_after_header(wait))
-        await shop_sync.touch(connection.id)
-        if not topics.handled(connection.platform, delivery.topic):
-            return _answer(200, shop_sync.Result.IGNORED)
+        entered = await self.door.enter(self.limit, connection.id, connection.business_id)
+        if isinstance(entered, Refused):
+            outcome = "rate_limited" if entered.reason == "rate" else "busy"
+            return _later(outcome, retry_after_header(entered.wait))
         try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return _answer(400, "not_json")
-        action = topics.action(connection.platform, delivery.topic, payload)
-        if not await self.slots.enter(connection.business_id):
-            return _later("busy", "1")
-        try:
+            await shop_sync.touch(connection.id)
+            if not topics.handled(connection.platform, delivery.topic):
+                return _answer(200, shop_sync.Result.IGNORED)
+            try:
+                payload = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                return _answer(400, "not_json")
+            action = topics.action(connection.platform, delivery.topic, payload)
             applied = await shop_sync.apply(connection, delivery, action)
         finally:
-            self.slots.leave(connection.business_id)
+            entered.leave(0.0)
         fields = {
             "connection": connection.id,
             "topic": delivery.topic,
@@ -107,6 +106,6 @@ class ShopWebhooks:
         return _answer(200, applied.result)
 
 
-def shop_webhooks(limits: TokenBuckets, slots: BusinessSlots) -> ASGIApp:
+def shop_webhooks(door: Door, limit: Limit) -> ASGIApp:
     """The endpoint behind its body limit."""
-    return BodyLimit(ShopWebhooks(limits, slots), max_bytes=MAX_BODY_BYTES)
+    return BodyLimit(ShopWebhooks(door, limit), max_bytes=MAX_BODY_BYTES)
