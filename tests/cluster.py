@@ -13,17 +13,20 @@ foreground as a child of the test, configured as an operator would:
   so a request that finds its server dead (refused, or closed with no answer) is
   sent to another one instead of failing.  A request the dead server had already
   executed may so run twice: the service must make that harmless (one active
-  customer per email is a unique index, find-or-create finds), which the tests check.
+  customer per email is a unique index, find-or-create finds), which the tests check;
+- ``option http-buffer-request``: HAProxy has the whole body before it picks a
+  server, so what it sends again on a retry is the whole request.
 
     async with cluster(database_url, servers=2, env={"FINORA_REDIS_URL": ...}) as c:
         await http.post(c.url + "/graphql", ...)
         c.servers[0].kill()
 
 HAProxy's admin socket tells what it thinks of each server (`states`,
-`wait_state`), and its log (one line per request, naming the server) is kept;
-every log is printed when the block fails, then every process is stopped and
-the temporary folder removed.  Without haproxy the test skips, except under
-CI=true, where it fails: CI installs it (.ci/run).
+`wait_state`; `in_flight`, its unanswered requests, to kill one while busy), and
+its log (one line per request, naming the server) is kept; every log is printed
+when the block fails, then every process is stopped and the temporary folder
+removed.  Without haproxy the test skips, except under CI=true, where it fails:
+CI installs it (.ci/run).
 """
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ defaults
     retries 3
     option redispatch 1
     retry-on conn-failure empty-response
+    option http-buffer-request
 
 frontend api
     bind 127.0.0.1:{port}
@@ -173,16 +177,24 @@ class Cluster:
         finally:
             writer.close()
 
-    async def states(self) -> dict[str, str]:
-        """HAProxy's view of each server: ``UP``, ``DOWN``, ``UP 1/2`` (going down)..."""
+    async def stats(self) -> dict[str, dict[str, str]]:
+        """HAProxy's ``show stat`` row of each server, by name (``status``, ``scur``...)."""
         lines = (await self.admin("show stat")).splitlines()
         header = lines[0].lstrip("# ").split(",")
         rows = [dict(zip(header, line.split(","), strict=False)) for line in lines[1:] if line]
         return {
-            row["svname"]: row["status"]
+            row["svname"]: row
             for row in rows
             if row.get("pxname") == "finora" and row["svname"] not in ("BACKEND", "FRONTEND")
         }
+
+    async def states(self) -> dict[str, str]:
+        """HAProxy's view of each server: ``UP``, ``DOWN``, ``UP 1/2`` (going down)..."""
+        return {name: row["status"] for name, row in (await self.stats()).items()}
+
+    async def in_flight(self, server: Server) -> int:
+        """Requests HAProxy has on ``server`` right now, sent and not yet answered."""
+        return int((await self.stats())[server.name]["scur"] or 0)
 
     async def wait_state(self, server: Server, state: str, timeout: float = 30) -> None:
         """Until HAProxy reports ``server`` in ``state`` (its checks run every 200 ms)."""
