@@ -108,10 +108,12 @@ KINDS = {"p": "primary key", "u": "unique constraint", "x": "exclusion constrain
 async def _migrated(url: str) -> asyncpg.Connection:
     """The fresh database with every migration applied by `finora migrate`, as deployed."""
     finora = str(Path(sys.executable).parent / "finora")
+    env = {**os.environ, "DATABASE_URL": url}
+    env.pop("FINORA_DATABASE_DIRECT_URL", None)  # it would migrate that database instead
     done = await asyncio.to_thread(
         subprocess.run,
         [finora, "migrate"],
-        env={**os.environ, "DATABASE_URL": url},
+        env=env,
         cwd=ROOT,
         capture_output=True,
         text=True,
