@@ -24,14 +24,7 @@ REDIS = "redis://127.0.0.1:6379/0"
 def door(prefix: str, url: str = REDIS, in_flight: int = 2, queue: int = 10, wait_s: float = 2.0):
     link = Link(url, timeout_s=0.05, prefix=prefix)
     local = LocalDoor(BusinessSlots(in_flight, queue, wait_s, lone_times=1))
-    shared = SharedDoor(
-        Courier(link, lone_s=2.0),
-        local,
-        in_flight=in_flight,
-        lone_in_flight=in_flight,
-        queue=queue,
-        wait_s=wait_s,
-    )
+    shared = SharedDoor(Courier(link, lone_s=2.0), local)
     return shared, link
 
 

@@ -71,14 +71,7 @@ def make_door(settings: Settings, link: Link | None) -> Door:
     local = LocalDoor(slots)
     if link is None:
         return local
-    return SharedDoor(
-        Courier(link, lone_s=LONE_S),
-        local,
-        in_flight=slots.in_flight,
-        lone_in_flight=slots.lone_in_flight,
-        queue=slots.queue,
-        wait_s=slots.wait_s,
-    )
+    return SharedDoor(Courier(link, lone_s=LONE_S), local)
 
 
 def create_web_app(

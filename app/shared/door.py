@@ -68,26 +68,22 @@ class SharedPass:
 
 
 class SharedDoor:
-    def __init__(
-        self,
-        courier: Courier,
-        local: LocalDoor,
-        *,
-        in_flight: int,
-        lone_in_flight: int,
-        queue: int,
-        wait_s: float,
-    ) -> None:
+    """The shared buckets and slots; `local`, what it falls back to, also holds the
+    slots' settings (in flight, alone, line, wait), one set for both."""
+
+    def __init__(self, courier: Courier, local: LocalDoor) -> None:
         self.courier = courier
         self.local = local
-        self.in_flight = in_flight
-        self.lone_in_flight = lone_in_flight
-        self.queue = queue
-        self.wait_s = wait_s
+        slots = local.slots
+        self.in_flight = slots.in_flight
+        self.lone_in_flight = slots.lone_in_flight
+        self.queue = slots.queue
+        self.wait_s = slots.wait_s
         self._process = secrets.token_hex(6)
         self._numbers = itertools.count()
-        #: The leases this process holds (renewed), and its requests in line, by business.
+        #: The leases this process holds (renewed), by lease.
         self._held: dict[str, str] = {}
+        #: Set when a request of the business leaves here: its requests in line ask again.
         self._woken: dict[str, asyncio.Event] = {}
         self._renewer: asyncio.Task[None] | None = None
 
