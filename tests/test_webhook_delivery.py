@@ -184,19 +184,25 @@ async def test_two_workers_never_send_one_delivery_twice(gql, database_url, hook
     try:
         await register(gql, second, other)
         async with running_worker(database_url), running_worker(database_url):
-            for n in range(40):
-                await create(gql, tenant, n)
-                await create(gql, second, n)
-            await eventually(
-                lambda: len(receiver.got()) >= 40 and len(other.got()) >= 40, timeout=60
-            )
-            await asyncio.sleep(0.5)  # room for a duplicate to show up
-        for got, business in ((receiver, tenant), (other, second)):
-            ids = [entry.id for entry in got.got()]
-            assert len(ids) == len(set(ids)) == 40  # each delivery sent once
-            assert_exactly_in_order(got, await committed(gql, business))
+            await each_sent_once(gql, ((tenant, receiver), (second, other)))
     finally:
         other.stop()
+
+
+async def each_sent_once(
+    gql: GraphQL, hooks: tuple[tuple[Tenant, Receiver], ...], count: int = 40
+) -> None:
+    """`count` changes of each business, while workers run: each of their deliveries
+    arrives once, in the order of its business's events."""
+    for n in range(count):
+        for business, _ in hooks:
+            await create(gql, business, n)
+    await eventually(lambda: all(len(got.got()) >= count for _, got in hooks), timeout=60)
+    await asyncio.sleep(0.5)  # room for a duplicate to show up
+    for business, got in hooks:
+        ids = [entry.id for entry in got.got()]
+        assert len(ids) == len(set(ids)) == count  # each delivery sent once
+        assert_exactly_in_order(got, await committed(gql, business))
 
 
 async def test_410_disables_the_endpoint(gql, database_url, hooked, raw_db):
