@@ -32,7 +32,7 @@ from tests.test_cli import production_env
 SECONDS = float(os.environ.get("FINORA_SHOP_BURST_SECONDS", "2"))
 
 
-async def _connect_over_http(url: str, tenant) -> str:
+async def connect_over_http(url: str, tenant) -> str:
     async with httpx.AsyncClient(base_url=url) as http:
         answer = await http.post(
             "/graphql",
@@ -64,7 +64,7 @@ async def test_one_new_shopper_racing_over_two_workers_is_one_customer(app, data
     tenant = await make_tenant("Race over workers")
     env = production_env(DATABASE_URL=database_url, FINORA_SHOP_RATE="0")
     async with running_server(env, "--workers", "2") as server:
-        connection_id = await _connect_over_http(server.url, tenant)
+        connection_id = await connect_over_http(server.url, tenant)
         slowest = 0.0
         async with httpx.AsyncClient(
             base_url=server.url, limits=httpx.Limits(max_connections=16)
@@ -118,7 +118,7 @@ async def test_the_connection_rate_limit_and_a_forged_flood_that_cannot_spend_it
     tenant = await make_tenant("Rate limited shop")
     env = production_env(DATABASE_URL=database_url, FINORA_SHOP_RATE="1", FINORA_SHOP_BURST="3")
     async with running_server(env) as server:
-        connection_id = await _connect_over_http(server.url, tenant)
+        connection_id = await connect_over_http(server.url, tenant)
         path = f"/v1/shops/{connection_id}/webhooks"
         async with httpx.AsyncClient(base_url=server.url) as http:
             # A forged flood first: 401s, none of them charged to the connection.
@@ -220,7 +220,7 @@ async def test_another_business_is_served_while_a_shop_bursts(app, database_url,
     env = production_env(DATABASE_URL=database_url, FINORA_SHOP_RATE=rate)
     async with running_server(env) as server:
         port = int(server.url.rsplit(":", 1)[1])
-        connection_id = await _connect_over_http(server.url, shop_owner)
+        connection_id = await connect_over_http(server.url, shop_owner)
         victim_request = graphql_request(port, b.key, VICTIM_QUERY, {"b": b.business_id})
         await victim(port, victim_request, 1.0)  # warm up
         idle = await victim(port, victim_request, SECONDS / 2)
