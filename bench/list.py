@@ -138,9 +138,11 @@ async def run_round(
     admin: asyncpg.Connection,
     database: str,
     totals: Totals,
+    options: dict[str, Any] | None = None,
 ) -> str:
-    """One round against one server; adds to `totals` and returns a one-line summary."""
-    this, busy = await measure_round(server, requests, args, admin, database)
+    """One round against one server (the load generator's `options` added to its
+    spec); adds to `totals` and returns a one-line summary."""
+    this, busy = await measure_round(server, requests, args, admin, database, options)
     add_round(totals, this, busy)
     return (
         f"{this.rps:8.0f} req/s  p50 {this.percentile_ms(0.5):7.2f} ms  "
@@ -400,15 +402,21 @@ def bounded(low: float, high: float, kind: type = int) -> Any:
     return parse
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
-    parser.add_argument("--scenarios", type=scenario_keys, default=list(SCENARIOS))
+def round_options(doc: str | None, *, scenarios: list[str]) -> argparse.ArgumentParser:
+    """The options of a benchmark that runs this module's rounds (bench/shared.py too)."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n", 1)[0])
+    parser.add_argument("--scenarios", type=scenario_keys, default=scenarios)
     parser.add_argument("--workers", type=bounded(1, 16), default=1, help="Uvicorn workers")
     parser.add_argument("--concurrency", type=bounded(1, 1024), default=32)
     parser.add_argument("--seconds", type=bounded(0.5, 600, float), default=10.0)
     parser.add_argument("--warmup", type=bounded(0, 60, float), default=1.0)
     parser.add_argument("--rounds", type=bounded(1, 20), default=2, help="rounds per side")
     parser.add_argument("--customers", type=bounded(100, 1_000_000), default=1000)
+    return parser
+
+
+def main() -> None:
+    parser = round_options(__doc__, scenarios=list(SCENARIOS))
     args = parser.parse_args()
     asyncio.run(run(args))
 

@@ -19,6 +19,10 @@ sent as given, and only HTTP status and GraphQL errors decide a failure):
   partition      true: connection i sends only requests i, i + c, i + 2c, ... of c
                  connections, so no two send the same request at once (two updates
                  of one customer would queue on its row lock)
+  rate           requests per second in all: each connection waits for its turn
+                 (c / rate seconds apart, the connections' turns spread evenly)
+                 instead of sending back to back, so two servers that both keep up
+                 are compared at the same load (bench/shared.py's CPU per request)
 Every loop is bounded by a deadline and a count; it only talks to 127.0.0.1.
 """
 
@@ -126,15 +130,23 @@ async def drive_connection(
     tally: Tally,
     counter: Counter | None = None,
     failure_marks: Sequence[bytes] = (),
+    interval: float = 0.0,
 ) -> None:
-    """One keep-alive connection sending requests back to back until `until`.
+    """One keep-alive connection sending requests back to back until `until`, or
+    one every `interval` seconds (from `counted_from` less the warm-up; none missed
+    is made up: a late request goes at once, the next keeps the schedule).
 
     A request counts when it starts at or after `counted_from` and ends by
     `until`; earlier ones are the warm-up.  Errors reopen the connection.
     """
     writer: asyncio.StreamWriter | None = None
     reader: asyncio.StreamReader | None = None
+    due = time.perf_counter()
     for n in range(MAX_REQUESTS_PER_CONNECTION):
+        if interval:
+            if (wait := due - time.perf_counter()) > 0:
+                await asyncio.sleep(wait)
+            due = max(due + interval, time.perf_counter())
         started = time.perf_counter()
         if started >= until:
             break
@@ -190,12 +202,15 @@ async def loadgen(spec: dict[str, Any]) -> dict[str, Any]:
         """Connection i's requests and where it starts in them."""
         return (requests[i::concurrency], 0) if spec.get("partition") else (requests, i)
 
-    connections = [
-        asyncio.ensure_future(
-            drive_connection(spec["port"], *share(i), counted_from, until, tally, counter, marks)
+    interval = concurrency / float(spec["rate"]) if spec.get("rate") else 0.0
+
+    async def connection(i: int) -> None:
+        await asyncio.sleep(interval * i / concurrency)  # the turns spread over the interval
+        await drive_connection(
+            spec["port"], *share(i), counted_from, until, tally, counter, marks, interval
         )
-        for i in range(concurrency)
-    ]
+
+    connections = [asyncio.ensure_future(connection(i)) for i in range(concurrency)]
     await asyncio.sleep(max(0.0, counted_from - time.perf_counter()))
     print("measuring", flush=True)
     cpu_start = time.process_time()

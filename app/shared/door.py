@@ -13,9 +13,10 @@ key's 50 requests a second stay 50, and a business's 4 in flight stay 4:
   too, and both are charged (the debt is never lost, only its timing);
 - a slot is a lease of LEASE_S, renewed every RENEW_S while its request runs,
   so the slots of a process that died free themselves within LEASE_S;
-- a request in line asks again every POLL_S, and at once when a request of its
-  business leaves in this process; the line is first come, first served across
-  every process.
+- a request that leaves hands its slot to the head of the line (in Redis, in the
+  same call that gives it back); a request in line here learns it from that
+  call's reply, one in line elsewhere when it asks again, every POLL_S.  The line
+  is first come, first served across every process.
 
 When Redis does not answer, each operation falls back to the process's own
 door (fail open, app.shared.link): a request is never refused or failed because
@@ -28,6 +29,7 @@ import asyncio
 import contextlib
 import itertools
 import secrets
+from typing import Any
 
 from app.http.door import Limit, LocalDoor, Pass, Refused
 from app.shared.courier import LEASE_S, Courier
@@ -83,8 +85,8 @@ class SharedDoor:
         self._numbers = itertools.count()
         #: The leases this process holds (renewed), by lease.
         self._held: dict[str, str] = {}
-        #: Set when a request of the business leaves here: its requests in line ask again.
-        self._woken: dict[str, asyncio.Event] = {}
+        #: The requests in line here, by ticket: set to 1 when a leave hands them a slot.
+        self._waiting: dict[str, asyncio.Future[int]] = {}
         self._renewer: asyncio.Task[None] | None = None
 
     async def enter(self, limit: Limit, name: str, business_id: str) -> Pass | Refused:
@@ -114,13 +116,12 @@ class SharedDoor:
         when Redis stopped answering."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.wait_s
+        handed = self._waiting[ticket] = loop.create_future()
         try:
             while True:
-                # The event of this business's next leave here (a new one after each).
-                woken = self._woken.setdefault(business_id, asyncio.Event())
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(min(POLL_S, max(0.0, deadline - loop.time()))):
-                        await woken.wait()
+                await asyncio.wait((handed,), timeout=min(POLL_S, max(0.0, deadline - loop.time())))
+                if handed.done():
+                    return 1
                 try:
                     (slot,) = await self.courier.ask(
                         "W", business_id, ticket, self.in_flight, self.lone_in_flight, self.wait_s
@@ -135,13 +136,22 @@ class SharedDoor:
         except BaseException:
             self.courier.post("F", business_id, ticket)
             raise
+        finally:
+            del self._waiting[ticket]
 
     def left(self, held: SharedPass) -> None:
         self._held.pop(held.lease, None)
-        self.courier.post("L", held.business_id, held.lease)
-        woken = self._woken.pop(held.business_id, None)
-        if woken is not None:
-            woken.set()  # those in line here ask again (after the slot is given back)
+        self.courier.post(
+            "L", held.business_id, held.lease, self.in_flight, self.lone_in_flight, self.wait_s,
+            then=self._handed_over,
+        )  # fmt: skip
+
+    def _handed_over(self, replies: list[Any]) -> None:
+        """Wake the requests in line here that a leave let in (elsewhere's poll)."""
+        for ticket in replies[0]:
+            waiting = self._waiting.get(ticket.decode() if isinstance(ticket, bytes) else ticket)
+            if waiting is not None and not waiting.done():
+                waiting.set_result(1)
 
     def charge(self, limit: Limit, name: str, cost: float) -> None:
         if limit.enabled and cost > 0:

@@ -16,8 +16,10 @@ T name rate burst    one token -> wait, tokens
 P name rate burst    the tokens left, nothing spent -> tokens
 C name rate burst cost   charge `cost` (work done, or paid ahead) -> ""
 W business ticket in_flight lone wait_s   a place in line: in now? -> 1, 0 or -1 (gone)
-L business lease     give the slot back -> ""
-F business ticket    leave the line -> ""
+L business lease in_flight lone wait_s   give the slot back, and hand the slots now
+   free to the head of the line -> the tickets let in (their requests learn it from
+   this reply in the process that left, from their next W elsewhere)
+F business ticket    leave the line, or the slot it was handed meanwhile -> ""
 R business lease     the lease lives on (its request still runs) -> ""
 
 Keys: ``tb:<name>`` a bucket (tokens and time; it expires once full again);
@@ -42,7 +44,15 @@ local function num(x)
   return string.format('%.6f', x)
 end
 
+-- One call's clock does not move, so what an operation reads or writes is kept
+-- for the next ones of the same call: a bucket is read once and written once
+-- (at the end), a business's line is cleaned once, and "latest" written once.
+local buckets = {}
+local cleaned = {}
+
 local function refilled(key, rate, burst)
+  local kept = buckets[key]
+  if kept then return kept[1] end
   local v = redis.call('HMGET', key, 't', 'at')
   local tokens = tonumber(v[1])
   if tokens == nil then return burst end
@@ -52,8 +62,15 @@ local function refilled(key, rate, burst)
 end
 
 local function keep(key, tokens, rate, burst)
-  redis.call('HSET', key, 't', num(tokens), 'at', string.format('%.6f', now))
-  redis.call('PEXPIRE', key, math.floor(((burst - tokens) / rate + 1) * 1000))
+  buckets[key] = {tokens, rate, burst}
+end
+
+local function write_buckets()
+  local at = string.format('%.6f', now)
+  for key, v in pairs(buckets) do
+    redis.call('HSET', key, 't', num(v[1]), 'at', at)
+    redis.call('PEXPIRE', key, math.floor(((v[3] - v[1]) / v[2] + 1) * 1000))
+  end
 end
 
 local function take(name, rate, burst)
@@ -70,8 +87,13 @@ local function take(name, rate, burst)
 end
 
 local function clean(b, wait_s)
+  if cleaned[b] then return end
+  cleaned[b] = true
   redis.call('ZREMRANGEBYSCORE', prefix .. 'run:' .. b, '-inf', now)
-  redis.call('ZREMRANGEBYSCORE', prefix .. 'run', '-inf', now)
+  if not cleaned[''] then
+    cleaned[''] = true
+    redis.call('ZREMRANGEBYSCORE', prefix .. 'run', '-inf', now)
+  end
   redis.call('ZREMRANGEBYSCORE', prefix .. 'wait:' .. b, '-inf', now - wait_s)
 end
 
@@ -86,7 +108,11 @@ local function allowed(b, running, in_flight, lone)
   return in_flight
 end
 
+local arrived_last = nil
+
 local function arrived(b)
+  if arrived_last == b then return end  -- the same business, the same instant
+  arrived_last = b
   local latest = redis.call('HMGET', prefix .. 'latest', 'b', 'at')
   local at = string.format('%.6f', now)
   if latest[1] == b then
@@ -96,11 +122,16 @@ local function arrived(b)
   end
 end
 
+local lived = {}
+
 local function hold(b, lease)
   local expiry = now + LEASE
   redis.call('ZADD', prefix .. 'run:' .. b, expiry, lease)
   redis.call('ZADD', prefix .. 'run', expiry, lease)
-  redis.call('PEXPIRE', prefix .. 'run:' .. b, math.floor((LEASE + 1) * 1000))
+  if not lived[b] then
+    lived[b] = true
+    redis.call('PEXPIRE', prefix .. 'run:' .. b, math.floor((LEASE + 1) * 1000))
+  end
 end
 
 local function enter(b, lease, in_flight, lone, queue, wait_s)
@@ -122,6 +153,7 @@ end
 
 local function poll(b, ticket, in_flight, lone, wait_s)
   clean(b, wait_s)
+  if redis.call('ZSCORE', prefix .. 'run:' .. b, ticket) then return 1 end  -- handed over
   local waitk = prefix .. 'wait:' .. b
   local rank = redis.call('ZRANK', waitk, ticket)
   if not rank then return -1 end
@@ -132,6 +164,22 @@ local function poll(b, ticket, in_flight, lone, wait_s)
     return 1
   end
   return 0
+end
+
+local function hand_over(b, in_flight, lone, wait_s)
+  local let_in = {}
+  if in_flight <= 0 then return let_in end
+  clean(b, wait_s)
+  local waitk = prefix .. 'wait:' .. b
+  local running = redis.call('ZCARD', prefix .. 'run:' .. b)
+  local free = allowed(b, running, in_flight, lone) - running
+  if free <= 0 then return let_in end
+  for _, ticket in ipairs(redis.call('ZRANGE', waitk, 0, free - 1)) do
+    redis.call('ZREM', waitk, ticket)
+    hold(b, ticket)
+    let_in[#let_in + 1] = ticket
+  end
+  return let_in
 end
 
 local out = {}
@@ -179,10 +227,13 @@ while i <= n do
   elseif op == 'L' then
     redis.call('ZREM', prefix .. 'run:' .. ARGV[i + 1], ARGV[i + 2])
     redis.call('ZREM', prefix .. 'run', ARGV[i + 2])
-    out[#out + 1] = ''
-    i = i + 3
+    out[#out + 1] = hand_over(ARGV[i + 1], tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]),
+                              tonumber(ARGV[i + 5]))
+    i = i + 6
   elseif op == 'F' then
     redis.call('ZREM', prefix .. 'wait:' .. ARGV[i + 1], ARGV[i + 2])
+    redis.call('ZREM', prefix .. 'run:' .. ARGV[i + 1], ARGV[i + 2])
+    redis.call('ZREM', prefix .. 'run', ARGV[i + 2])
     out[#out + 1] = ''
     i = i + 3
   elseif op == 'R' then
@@ -196,9 +247,10 @@ while i <= n do
     return redis.error_reply('unknown operation ' .. tostring(op))
   end
 end
+write_buckets()
 return out
 """
 
 #: Arguments after the code, and replies, of each operation.
-ARITY = {"D": (9, 3), "T": (3, 2), "P": (3, 1), "C": (4, 1), "W": (5, 1), "L": (2, 1)}
+ARITY = {"D": (9, 3), "T": (3, 2), "P": (3, 1), "C": (4, 1), "W": (5, 1), "L": (5, 1)}
 ARITY |= {"F": (2, 1), "R": (2, 1)}
