@@ -1,6 +1,7 @@
 """Benchmark: instructions per request of the service and the floor, counted, not timed.
 
     .venv/bin/python bench/instructions.py [--requests 300] [--customers 200]
+                                           [--redis redis://127.0.0.1:6379/0]
 
 Requests per second move by 10-20 % from run to run on a shared machine; the
 number of instructions a request executes does not. This runs each side in
@@ -16,6 +17,13 @@ protocol (not in-process here: both sides would pay it alike), and waiting.
 The loop here is asyncio's own, not uvloop, for both sides.  The seeded data
 differs per run (realistic random people), which moves the counts by 1-2 %.
 It takes about a minute: valgrind runs the interpreter some 50 times slower.
+
+With ``--redis``, the service is counted against itself with the shared limits
+(FINORA_REDIS_URL) instead of against the floor: what the shared door adds to a
+request in this process, one request at a time (so each request's door is a call
+of its own, the worst case: under load, a call carries several).  Redis's own
+work and the kernel's part of the round trip are not counted (bench/shared.py
+times both).
 """
 
 from __future__ import annotations
@@ -75,7 +83,7 @@ def scopes(token: str, business_id: str, customer_id: str) -> dict[str, dict[str
     return out
 
 
-async def measure(side: str, requests: int, customers: int) -> None:
+async def measure(side: str, requests: int, customers: int, redis_url: str | None) -> None:
     """In the process valgrind runs: one side's requests, one dump per shape."""
     from asgi_lifespan import LifespanManager
 
@@ -86,6 +94,9 @@ async def measure(side: str, requests: int, customers: int) -> None:
 
     async with scratch_database() as db:
         env = await production_env(db)
+        if side == "shared":
+            assert redis_url
+            env |= {"FINORA_REDIS_URL": redis_url, "FINORA_REDIS_PREFIX": f"bench:{os.getpid()}:"}
         os.environ.update(env)
         target = prepare(env, customers)
         app = create_app(Settings.from_env())
@@ -102,7 +113,7 @@ async def measure(side: str, requests: int, customers: int) -> None:
                 manager = LifespanManager(app)
                 await manager.__aenter__()
             for n, shape in enumerate(SHAPES):
-                scope, body = requests_of[shape][side]
+                scope, body = requests_of[shape]["floor" if side == "floor" else "service"]
                 call = asgi_call(app, scope, body)
                 for _ in range(WARM_UP):
                     await call()
@@ -122,7 +133,7 @@ def count(side: str, args: argparse.Namespace, out: Path) -> list[float]:
     subprocess.run(
         ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={pattern}",
          sys.executable, __file__, "--side", side, "--requests", str(args.requests),
-         "--customers", str(args.customers)],
+         "--customers", str(args.customers), *(["--redis", args.redis] if args.redis else [])],
         check=True, capture_output=True, cwd=ROOT,
     )  # fmt: skip
     per_request = []
@@ -139,17 +150,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--customers", type=int, default=200)
-    parser.add_argument("--side", choices=("service", "floor"), help=argparse.SUPPRESS)
+    parser.add_argument("--redis", help="count the service with shared limits instead of the floor")
+    parser.add_argument("--side", choices=("service", "floor", "shared"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.side:  # inside valgrind
-        asyncio.run(measure(args.side, args.requests, args.customers))
+        asyncio.run(measure(args.side, args.requests, args.customers, args.redis))
         return
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is needed: sudo apt-get install -y valgrind")
+    other = "shared" if args.redis else "floor"
     with TemporaryDirectory(prefix="finora-callgrind-") as tmp:
-        service = count("service", args, Path(tmp))
-        floor = count("floor", args, Path(tmp))
+        mine, theirs = count("service", args, Path(tmp)), count(other, args, Path(tmp))
     print(f"instructions per request (user space, in-process), {args.requests} requests each")
+    if args.redis:
+        print(f"{'':<24}{'local':>12}{'shared':>12}{'ratio':>8}")
+        for shape, local, shared in zip(SHAPES, mine, theirs, strict=True):
+            ratio = shared / local
+            print(f"{shape:<24}{local / 1000:>11.0f}k{shared / 1000:>11.0f}k{ratio:>7.2f}x")
+        return
+    service, floor = mine, theirs
     print(f"{'':<24}{'service':>12}{'floor':>12}{'ratio':>8}")
     for shape, mine, theirs in zip(SHAPES, service, floor, strict=True):
         print(f"{shape:<24}{mine / 1000:>11.0f}k{theirs / 1000:>11.0f}k{mine / theirs:>7.2f}x")
