@@ -130,6 +130,29 @@ async def test_a_dead_process_slots_free_themselves_and_live_ones_are_renewed(mo
     await la.close()
 
 
+async def test_slots_still_running_come_back_after_redis_loses_them(monkeypatch):
+    """Redis restarted empty: the next renewal puts the running requests' slots back."""
+    from app.shared import door as door_module
+
+    monkeypatch.setattr(door_module, "RENEW_S", 0.1)
+    prefix = f"test:{secrets.token_hex(4)}:"
+    (a, la), (b, lb) = door(prefix, in_flight=1), door(prefix, in_flight=1)
+    limit = Limit("key", rate=1000, burst=1000)
+    await a.start()
+    running = await a.enter(limit, "k", "biz")
+    keys = [key async for key in la.client.scan_iter(match=prefix + "*")]
+    await la.client.delete(*keys)  # what an empty restart leaves
+    await asyncio.sleep(0.3)  # a renewal or two
+    waiting = asyncio.create_task(b.enter(limit, "k", "biz"))
+    await asyncio.sleep(0.2)
+    assert not waiting.done()  # the slot is held again: the other process waits
+    running.leave(0)
+    (await asyncio.wait_for(waiting, 1)).leave(0)
+    await a.close()
+    await la.close()
+    await lb.close()
+
+
 async def test_work_charged_in_one_process_is_owed_in_the_other(two):
     a, b = two
     limit = Limit("key", rate=1, burst=10)

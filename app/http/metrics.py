@@ -99,7 +99,7 @@ class SharedFallbacks:
         family = CounterMetricFamily(
             "finora_shared_fallbacks",
             "Shared-limit operations served by this process's own limits because Redis "
-            "did not answer (door, unknown, shop, documents)",
+            "did not answer (door: a key's or shop's token with its slot, unknown, documents)",
             labels=["what"],
         )
         for what, count in sorted(link.FALLBACKS.items()):

@@ -20,7 +20,8 @@ L business lease in_flight lone wait_s   give the slot back, and hand the slots 
    free to the head of the line -> the tickets let in (their requests learn it from
    this reply in the process that left, from their next W elsewhere)
 F business ticket    leave the line, or the slot it was handed meanwhile -> ""
-R business lease     the lease lives on (its request still runs) -> ""
+R business lease     the lease lives on (its request still runs; put back if Redis
+   lost it) -> ""
 
 Keys: ``tb:<name>`` a bucket (tokens and time; it expires once full again);
 ``run:<business>`` the leases of its requests running (score: expiry);
@@ -238,8 +239,9 @@ while i <= n do
     i = i + 3
   elseif op == 'R' then
     local expiry = now + LEASE
-    redis.call('ZADD', prefix .. 'run:' .. ARGV[i + 1], 'XX', expiry, ARGV[i + 2])
-    redis.call('ZADD', prefix .. 'run', 'XX', expiry, ARGV[i + 2])
+    -- Not XX: after a Redis restart (empty) this puts running requests back.
+    redis.call('ZADD', prefix .. 'run:' .. ARGV[i + 1], expiry, ARGV[i + 2])
+    redis.call('ZADD', prefix .. 'run', expiry, ARGV[i + 2])
     redis.call('PEXPIRE', prefix .. 'run:' .. ARGV[i + 1], math.floor((LEASE + 1) * 1000))
     out[#out + 1] = ''
     i = i + 3
