@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, Router
@@ -28,7 +29,7 @@ from app.http.door import Door, Limit, LocalDoor
 from app.http.looplag import LoopLagProbe
 from app.http.metrics import metrics_endpoint
 from app.http.observe import ObserveRequests
-from app.http.responses import json_response
+from app.http.responses import error_response, json_response
 from app.http.shops import shop_webhooks
 from app.http.slots import LONE_S, BusinessSlots
 from app.rest.openapi import document
@@ -143,8 +144,24 @@ def create_web_app(
             *routes,
         ],
         lifespan=lifespan,
+        exception_handlers={HTTPException: routing_error},
     )
     return ObserveRequests(GraphQLFirst(graphql, app))
+
+
+#: Codes of the answers Starlette's routing gives itself.
+ROUTING_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+
+
+async def routing_error(request: Request, exc: Exception) -> Response:
+    """A path no route takes (one with a line feed in it too: Starlette's mounts do
+    not match those) answers in the shape of its API, not Starlette's plain text."""
+    assert isinstance(exc, HTTPException)
+    code = ROUTING_CODES.get(exc.status_code, "BAD_REQUEST")
+    response = error_response(request.scope, exc.status_code, code, str(exc.detail))
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
 
 
 class GraphQLFirst:

@@ -82,6 +82,53 @@ CUSTOMER = {
     "properties": CUSTOMER_PROPERTIES,
 }
 
+_INSTANT = {"type": "string", "format": "date-time"}
+#: The data subject's copy (app.rest.serialize.export_json).
+EXPORT_PROPERTIES = {
+    "format": {"type": "string", "enum": ["finora.customer-export.v1"]},
+    "exportedAt": _INSTANT,
+    "customer": {
+        "type": "object",
+        "required": [*CUSTOMER_PROPERTIES, "businessId", "updatedAt", "erasedAt"],
+        "properties": {
+            **CUSTOMER_PROPERTIES,
+            "businessId": {"type": "string"},
+            "updatedAt": _INSTANT,
+            "erasedAt": {**_INSTANT, "nullable": True},
+        },
+    },
+    "events": {
+        "type": "array",
+        "description": "Every change event of the customer, oldest first.",
+        "items": {
+            "type": "object",
+            "required": ["id", "type", "customerId", "changedFields", "actor", "occurredAt"],
+            "properties": {
+                "id": {"type": "string"},
+                "type": {"type": "string", "enum": ["CREATED", "UPDATED", "DELETED", "ERASED"]},
+                "customerId": {"type": "string"},
+                "changedFields": {"type": "array", "items": {"type": "string"}},
+                "actor": {"type": "string"},
+                "occurredAt": _INSTANT,
+            },
+        },
+    },
+    "externalIds": {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": ["platform", "connectionId", "id", "linkedAt", "removedAt"],
+            "properties": {
+                "platform": {"type": "string", "enum": ["SHOPIFY", "WOOCOMMERCE"]},
+                "connectionId": {"type": "string"},
+                "id": {"type": "string"},
+                "linkedAt": _INSTANT,
+                "removedAt": {**_INSTANT, "nullable": True},
+            },
+        },
+    },
+}
+
 FIELDS = {
     "name": _text(NAME_MAX, nullable=False),
     "email": _text(EMAIL_MAX, nullable=False),
@@ -232,11 +279,32 @@ def document() -> dict[str, Any]:
                     "responses": _responses("200", customer_ok, "403", "404"),
                 },
             },
+            "/v1/customers/{id}/export": {
+                "parameters": [_ID],
+                "get": {
+                    "operationId": "exportCustomerData",
+                    "summary": (
+                        "Everything held about the customer, for the data subject (NDPA 2023: "
+                        "access and portability), as an attachment; 403 for a read_masked key"
+                    ),
+                    "responses": _responses(
+                        "200",
+                        _json(_envelope(_ref("CustomerExport")), "The customer's copy"),
+                        "403",
+                        "404",
+                    ),
+                },
+            },
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
                 "Customer": CUSTOMER,
+                "CustomerExport": {
+                    "type": "object",
+                    "required": list(EXPORT_PROPERTIES),
+                    "properties": EXPORT_PROPERTIES,
+                },
                 "CustomerInput": {
                     "type": "object",
                     "required": ["name", "email"],

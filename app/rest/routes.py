@@ -18,8 +18,8 @@ from starlette.routing import Route
 from app.http.auth import caller_of
 from app.http.responses import json_response
 from app.rest.errors import BadRequest, Handler, handle_errors
-from app.rest.serialize import customer_json
-from app.services import bulk, search
+from app.rest.serialize import customer_json, export_json
+from app.services import bulk, data_export, search
 from app.services import customers as service
 from app.services.access import require_write
 from app.services.errors import InvalidInput, UserError
@@ -187,6 +187,20 @@ async def erase_customer(request: Request) -> Response:
     return ok(customer_json(row))
 
 
+@handle_errors
+async def export_customer(request: Request) -> Response:
+    """The data subject's copy, as a file to save (exportCustomerData)."""
+    customer_id = request.path_params["id"]
+    export = await data_export.export_customer(caller_of(request), customer_id)
+    if export is None:
+        raise InvalidInput([UserError(("id",), "NOT_FOUND", "No such customer")])
+    response = ok(export_json(export))
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="{export.customer.id}.export.json"'
+    )
+    return response
+
+
 routes = [
     Route("/customers", list_customers, methods=["GET"], name="list_customers"),
     Route("/customers", create_customer, methods=["POST"], name="create_customer"),
@@ -207,4 +221,5 @@ routes = [
     Route("/customers/{id}", update_customer, methods=["PATCH"], name="update_customer"),
     Route("/customers/{id}", delete_customer, methods=["DELETE"], name="delete_customer"),
     Route("/customers/{id}/erase", erase_customer, methods=["POST"], name="erase_customer"),
+    Route("/customers/{id}/export", export_customer, methods=["GET"], name="export_customer"),
 ]

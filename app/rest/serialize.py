@@ -1,4 +1,5 @@
-"""A customer as the REST reference shows it (its example's fields, in its order)."""
+"""A customer as the REST reference shows it (its example's fields, in its order), and
+the data subject's copy, with every field under the GraphQL names."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 from app.http.responses import format_instant
 from app.models.records import CustomerView
+from app.services.data_export import CustomerExport
 
 
 def naira(kobo: int) -> int | float:
@@ -26,4 +28,42 @@ def customer_json(row: CustomerView) -> dict[str, Any]:
         "accountBalance": naira(row.account_balance_kobo),
         "isActive": row.is_active,
         "createdAt": format_instant(row.created_at),
+    }
+
+
+def export_json(export: CustomerExport) -> dict[str, Any]:
+    """exportCustomerData's answer as JSON: the reference's customer and the fields it
+    lacks (businessId, updatedAt, erasedAt), its events and its external ids."""
+    row = export.customer
+    erased_at = row.erased_at
+    return {
+        "format": export.format,
+        "exportedAt": format_instant(export.exported_at),
+        "customer": {
+            **customer_json(row),
+            "businessId": row.business_id,
+            "updatedAt": format_instant(row.updated_at),
+            "erasedAt": format_instant(erased_at) if erased_at is not None else None,
+        },
+        "events": [
+            {
+                "id": event.id,
+                "type": event.type,
+                "customerId": event.customer_id,
+                "changedFields": list(event.changed_fields),
+                "actor": event.actor,
+                "occurredAt": format_instant(event.occurred_at),
+            }
+            for event in export.events
+        ],
+        "externalIds": [
+            {
+                "platform": link.platform.upper(),  # as GraphQL names it: SHOPIFY
+                "connectionId": link.connection_id,  # type: ignore[attr-defined]
+                "id": link.external_id,
+                "linkedAt": format_instant(link.linked_at),
+                "removedAt": format_instant(link.removed_at) if link.removed_at else None,
+            }
+            for link in export.external_ids
+        ],
     }

@@ -5,8 +5,9 @@ from __future__ import annotations
 import strawberry
 
 from app.services import customers as service
-from app.services import search
+from app.services import data_export, search
 from schema.context import Info
+from schema.customers.export import CustomerDataExport
 from schema.customers.types import (
     Customer,
     CustomerConnection,
@@ -27,6 +28,19 @@ class CustomerQueries:
     async def customer(self, info: Info, id: strawberry.ID) -> Customer | None:
         row = await service.read_customer(info.context.caller, str(id))
         return as_customer(row) if row is not None else None
+
+    @strawberry.field(
+        description=(
+            "Everything held about one customer (its fields, change events and external "
+            "ids), for the data subject's copy: null for a missing id or one of another "
+            "business. FORBIDDEN with a read_masked key."
+        )
+    )
+    async def export_customer_data(
+        self, info: Info, id: strawberry.ID
+    ) -> CustomerDataExport | None:
+        export = await data_export.export_customer(info.context.caller, str(id))
+        return CustomerDataExport.of(export) if export is not None else None
 
     @strawberry.field(
         description=(
