@@ -1,8 +1,9 @@
 """Subcommands that work through the stored customers and events, not the server.
 
-Migrations and index backfills, demo data, file imports, pruning old events and
-the erasure report: one-off jobs an operator runs, each opening the database
-for itself (``common.with_orm`` / ``common.with_keys``) and printing one summary.
+Migrations and index backfills, demo data, file imports, a business's export,
+pruning old events and the erasure report: one-off jobs an operator runs, each
+opening the database for itself (``common.with_orm`` / ``common.with_keys``) and
+printing one summary.
 """
 
 from __future__ import annotations
@@ -162,6 +163,32 @@ def _import_summary(summary: Any, source: Path, report: Path) -> list[str]:
             lines.append(f"the earlier report is kept as {summary.kept_report}")
         lines.append(f"report: {report}")
     return lines
+
+
+def cmd_business_export(settings: Settings, args: argparse.Namespace) -> int:
+    """Every customer of a business into a private JSON Lines file (app.jobs.export)."""
+    from app.jobs.export import ExportError, export_business
+
+    out = Path(args.out)
+    try:
+        summary = asyncio.run(
+            with_keys(
+                settings,
+                lambda _: export_business(
+                    args.business_id, out, force=args.force, restart=args.restart
+                ),
+            )
+        )
+    except ExportError as exc:
+        return fail(str(exc))
+    resumed = f" (resumed after {summary.resumed_after})" if summary.resumed_after else ""
+    print(f"exported {summary.written} customer(s) of {args.business_id} to {out}{resumed}")
+    if summary.unreadable:
+        return fail(
+            f"{len(summary.unreadable)} customer(s) left out: a value does not open "
+            "(their ids are logged above); the export is not complete"
+        )
+    return 0
 
 
 def cmd_events_prune(settings: Settings, args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ from app.cli.admin import (
 from app.cli.common import fail
 from app.cli.contract import cmd_schema
 from app.cli.data import (
+    cmd_business_export,
     cmd_erasures,
     cmd_events_prune,
     cmd_import,
@@ -62,6 +63,20 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("name")
     create.add_argument("--json", action="store_true")
     create.set_defaults(run=cmd_business_create)
+    export = business.add_parser(
+        "export",
+        help="every customer (active, deleted, erased), decrypted, as JSON Lines (resumable)",
+    )
+    export.add_argument("business_id", metavar="ID")
+    export.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE",
+        help="created with mode 0600; written to FILE.partial, renamed when complete",
+    )
+    export.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    export.add_argument("--restart", action="store_true", help="ignore a killed run's FILE.partial")
+    export.set_defaults(run=cmd_business_export)
 
     apikey = sub.add_parser("apikey", help="manage API keys").add_subparsers(
         dest="action", required=True
