@@ -2,7 +2,8 @@
 
 ``parser`` holds the argparse table and ``main``; ``common`` the one-line
 failure and the ORM helpers; ``server`` serve, dev and worker; ``data`` the jobs
-on stored data (migrate, reindex, seed-demo, import, events prune, erasures);
+on stored data (migrate, reindex, seed-demo, import, business export, events
+prune, erasures);
 ``admin`` businesses, API keys and encryption keys; ``contract`` the GraphQL SDL.
 
 Configuration problems end the process with one line on stderr and exit

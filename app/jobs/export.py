@@ -6,7 +6,8 @@ values erasure left), one customer a line, decrypted, with its externalIds.
 
 A line is the customer as the contract names it: every field of ``Customer``
 (``erasedAt`` included) and ``externalIds``, written by the data subject's copy's
-mapping (app.rest.serialize.export_json, the names and formats of both APIs),
+mapping (app.rest.serialize.contract_json and external_ids_json, the names and
+formats of both APIs),
 so the two exports cannot disagree on a name or a format.  Change events are
 not in it: they are the data subject's copy's (``exportCustomerData``).
 
@@ -46,7 +47,6 @@ import os
 import stat
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
@@ -55,8 +55,7 @@ from app.db.reads import fetch
 from app.jobs.batches import progress, unreadable
 from app.models import Business, ExternalLink
 from app.models.records import CustomerRecord
-from app.rest.serialize import export_json
-from app.services.data_export import CustomerExport
+from app.rest.serialize import contract_json, external_ids_json
 from app.services.shops import links_of
 
 BATCH = 1000
@@ -82,10 +81,9 @@ def partial_path(out: Path) -> Path:
     return out.with_name(out.name + SUFFIX)
 
 
-def customer_line(row: CustomerRecord, links: list[ExternalLink], exported_at: datetime) -> bytes:
+def customer_line(row: CustomerRecord, links: list[ExternalLink]) -> bytes:
     """One line: the customer's contract fields and its externalIds, decrypted."""
-    shown = export_json(CustomerExport(exported_at, row, events=[], external_ids=links))
-    line = {**shown["customer"], "externalIds": shown["externalIds"]}
+    line = {**contract_json(row), "externalIds": external_ids_json(links)}
     return json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
@@ -188,7 +186,6 @@ async def export_business(
     except OSError as exc:
         raise ExportError(f"cannot write {partial} ({exc.strerror})") from None
     summary = Summary()
-    exported_at = datetime.now(UTC)
     with file:
         if restart:
             file.truncate(0)
@@ -201,7 +198,7 @@ async def export_business(
                 links = await links_of([row.id for row in batch])
                 for row in batch:
                     try:
-                        file.write(customer_line(row, links[row.id], exported_at))
+                        file.write(customer_line(row, links[row.id]))
                     except DecryptionError:
                         unreadable(row.id)
                         summary.unreadable.append(row.id)

@@ -3,9 +3,11 @@ the data subject's copy, with every field under the GraphQL names."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from app.http.responses import format_instant
+from app.models import ExternalLink
 from app.models.records import CustomerView
 from app.services.data_export import CustomerExport
 
@@ -31,20 +33,37 @@ def customer_json(row: CustomerView) -> dict[str, Any]:
     }
 
 
-def export_json(export: CustomerExport) -> dict[str, Any]:
-    """exportCustomerData's answer as JSON: the reference's customer and the fields it
-    lacks (businessId, updatedAt, erasedAt), its events and its external ids."""
-    row = export.customer
+def contract_json(row: CustomerView) -> dict[str, Any]:
+    """Every field of the contract's Customer: the reference's and those it lacks
+    (businessId, updatedAt, erasedAt); both exports write customers so."""
     erased_at = row.erased_at
+    return {
+        **customer_json(row),
+        "businessId": row.business_id,
+        "updatedAt": format_instant(row.updated_at),
+        "erasedAt": format_instant(erased_at) if erased_at is not None else None,
+    }
+
+
+def external_ids_json(links: Sequence[ExternalLink]) -> list[dict[str, Any]]:
+    return [
+        {
+            "platform": link.platform.upper(),  # as GraphQL names it: SHOPIFY
+            "connectionId": link.connection_id,  # type: ignore[attr-defined]
+            "id": link.external_id,
+            "linkedAt": format_instant(link.linked_at),
+            "removedAt": format_instant(link.removed_at) if link.removed_at else None,
+        }
+        for link in links
+    ]
+
+
+def export_json(export: CustomerExport) -> dict[str, Any]:
+    """exportCustomerData's answer as JSON: the customer, its events, its external ids."""
     return {
         "format": export.format,
         "exportedAt": format_instant(export.exported_at),
-        "customer": {
-            **customer_json(row),
-            "businessId": row.business_id,
-            "updatedAt": format_instant(row.updated_at),
-            "erasedAt": format_instant(erased_at) if erased_at is not None else None,
-        },
+        "customer": contract_json(export.customer),
         "events": [
             {
                 "id": event.id,
@@ -56,14 +75,5 @@ def export_json(export: CustomerExport) -> dict[str, Any]:
             }
             for event in export.events
         ],
-        "externalIds": [
-            {
-                "platform": link.platform.upper(),  # as GraphQL names it: SHOPIFY
-                "connectionId": link.connection_id,  # type: ignore[attr-defined]
-                "id": link.external_id,
-                "linkedAt": format_instant(link.linked_at),
-                "removedAt": format_instant(link.removed_at) if link.removed_at else None,
-            }
-            for link in export.external_ids
-        ],
+        "externalIds": external_ids_json(export.external_ids),
     }
