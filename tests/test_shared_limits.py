@@ -187,3 +187,14 @@ async def test_fails_open_to_the_process_own_limits_when_redis_does_not_answer(c
         p.leave(0)
     assert shared.local.slots.running("biz0") == 0
     await link.close()
+
+
+def test_arguments_are_packed_by_type_and_value():
+    """Found in review: the packed-number cache keyed 1, 1.0 and True alike."""
+    from app.shared.courier import _pack
+
+    assert _pack(1) == b"$1\r\n1\r\n" and _pack(1.0) == b"$3\r\n1.0\r\n"
+    assert _pack(1) == b"$1\r\n1\r\n"  # still, once 1.0 is cached
+    with pytest.raises(TypeError):
+        _pack(True)
+    assert _pack("é") == b"$2\r\n\xc3\xa9\r\n"  # the length in bytes, not characters

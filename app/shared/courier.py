@@ -26,6 +26,7 @@ slot's lease expires by itself (app.shared.lua).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +35,8 @@ from redis.exceptions import NoScriptError
 from app.shared.link import Link, Unavailable
 from app.shared.lua import ARITY, SCRIPT
 
+log = logging.getLogger("finora.shared")
+
 #: Seconds a lease lives unless renewed (app.shared.door renews those still running).
 LEASE_S = 10.0
 #: Seconds a posted operation waits for a call to ride in before it makes its own.
@@ -41,7 +44,7 @@ POST_DELAY_S = 0.005
 Reply = list[Any]
 Then = Callable[[Reply], None]
 #: Packed numbers (the limits' settings repeat in every call), up to MAX_PACKED.
-_PACKED: dict[float, bytes] = {}
+_PACKED: dict[tuple[type, float], bytes] = {}
 MAX_PACKED = 4096
 
 
@@ -52,13 +55,16 @@ def _pack(value: Any) -> bytes:
     elif isinstance(value, bytes):
         data = value
     else:
-        packed = _PACKED.get(value)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError(f"not an argument of the script: {type(value).__name__}")
+        key = (type(value), value)  # 1 and 1.0 are equal keys, not equal arguments
+        packed = _PACKED.get(key)
         if packed is not None:
             return packed
         data = repr(value).encode()
         packed = b"$%d\r\n%b\r\n" % (len(data), data)
         if len(_PACKED) < MAX_PACKED:
-            _PACKED[value] = packed
+            _PACKED[key] = packed
         return packed
     return b"$%d\r\n%b\r\n" % (len(data), data)
 
@@ -123,7 +129,13 @@ class Courier:
                     )
                     break
                 batch, self._queue, self._due = self._queue, [], False
-                await self._carry(batch)
+                try:
+                    await self._carry(batch)
+                except Exception:  # a bug, not Redis: still, nobody may wait for ever
+                    log.exception("a call of the shared limits failed")
+                    for _, future in batch:
+                        if isinstance(future, asyncio.Future) and not future.done():
+                            future.set_exception(Unavailable())
         finally:
             self._flight = None
 
@@ -152,7 +164,10 @@ class Courier:
                 if not future.done():
                     future.set_result(replies[at : at + count])
             elif future is not None:
-                future(replies[at : at + count])
+                try:
+                    future(replies[at : at + count])
+                except Exception:  # one callback must not leave the others' requests waiting
+                    log.exception("a shared-limit reply could not be handled")
             at += count
 
     async def _evalsha(self, count: int, args: bytes) -> Reply:

@@ -87,10 +87,17 @@ class SharedDoor:
         self._held: dict[str, str] = {}
         #: The requests in line here, by ticket: set to 1 when a leave hands them a slot.
         self._waiting: dict[str, asyncio.Future[int]] = {}
+        #: Tickets whose requests fell back to this process's own door: forgotten in
+        #: Redis as soon as it answers again (a post during the outage is dropped).
+        self._forget: list[tuple[str, str]] = []
         self._renewer: asyncio.Task[None] | None = None
 
     async def enter(self, limit: Limit, name: str, business_id: str) -> Pass | Refused:
         lease = f"{self._process}:{next(self._numbers)}"
+        if self._forget and self.courier.link.up:  # tickets of an outage, gone now
+            for business, ticket in self._forget:
+                self.courier.post("F", business, ticket)
+            self._forget.clear()
         try:
             wait, tokens, slot = await self.courier.ask(
                 "D", name_of(limit, name), limit.rate, limit.burst, business_id, lease,
@@ -127,9 +134,14 @@ class SharedDoor:
                         "W", business_id, ticket, self.in_flight, self.lone_in_flight, self.wait_s
                     )
                 except Unavailable:
+                    if handed.done():  # let in by a call that came back before this one failed
+                        return 1
+                    # Its place in line (or a slot a leave hands it later) must go once
+                    # Redis is back, or it would hold a slot nobody uses for LEASE_S.
+                    self._forget.append((business_id, ticket))
                     return None
-                if slot != 0:
-                    return int(slot)
+                if slot != 0 or handed.done():  # a leave in the same call may have let it in
+                    return 1 if handed.done() else int(slot)
                 if loop.time() >= deadline:
                     self.courier.post("F", business_id, ticket)
                     return -1

@@ -123,16 +123,12 @@ local function arrived(b)
   end
 end
 
-local lived = {}
-
 local function hold(b, lease)
   local expiry = now + LEASE
   redis.call('ZADD', prefix .. 'run:' .. b, expiry, lease)
   redis.call('ZADD', prefix .. 'run', expiry, lease)
-  if not lived[b] then
-    lived[b] = true
-    redis.call('PEXPIRE', prefix .. 'run:' .. b, math.floor((LEASE + 1) * 1000))
-  end
+  -- Every time: the set may have emptied (and gone) earlier in this call.
+  redis.call('PEXPIRE', prefix .. 'run:' .. b, math.floor((LEASE + 1) * 1000))
 end
 
 local function enter(b, lease, in_flight, lone, queue, wait_s)
