@@ -37,6 +37,24 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
+async def killed_on_the_third_batch(monkeypatch, business_id: str, out: Path, **options) -> None:
+    """An export that dies as it reads its third batch (a kill, as far as the file goes)."""
+    real = export.links_of
+    reads = 0
+
+    async def dying(ids):
+        nonlocal reads
+        reads += 1
+        if reads == 3:
+            raise RuntimeError("killed")
+        return await real(ids)
+
+    monkeypatch.setattr(export, "links_of", dying)
+    with pytest.raises(RuntimeError, match="killed"):
+        await _export(business_id, out, **options)
+    monkeypatch.setattr(export, "links_of", real)
+
+
 async def _export(business_id: str, out: Path, **options) -> export.Summary:
     return await export_business(business_id, out, show_progress=False, **options)
 
@@ -145,20 +163,7 @@ async def test_a_killed_export_leaves_no_file_and_resumes_where_it_stopped(
     out = tmp_path / "export.jsonl"
     partial = partial_path(out)
 
-    reads = 0
-    real = export.links_of
-
-    async def killed_on_the_third_batch(ids):
-        nonlocal reads
-        reads += 1
-        if reads == 3:
-            raise RuntimeError("killed")
-        return await real(ids)
-
-    monkeypatch.setattr(export, "links_of", killed_on_the_third_batch)
-    with pytest.raises(RuntimeError, match="killed"):
-        await _export(small.business_id, out, batch_size=100)
-    monkeypatch.setattr(export, "links_of", real)
+    await killed_on_the_third_batch(monkeypatch, small.business_id, out, batch_size=100)
     assert not out.exists()  # no half file under the final name
     assert mode(partial) == 0o600 and len(lines(partial)) == 200
     with partial.open("ab") as torn:  # the kill came in the middle of a line
@@ -212,3 +217,37 @@ async def test_a_value_that_does_not_open_leaves_that_customer_out_by_id(
     assert summary.unreadable == [second["id"]] and summary.written == 1
     assert [row["id"] for row in lines(tmp_path / "export.jsonl")] == [first["id"]]
     assert second["id"] in caplog.text and "bola@example.ng" not in caplog.text
+
+
+async def test_a_partial_file_is_not_resumed_once_the_business_changed_under_it(
+    gql, tenant, raw_db, tmp_path, monkeypatch
+):
+    """Found in review: a resumed run trusted its kept lines.  An erasure since must not
+    publish the erased data, and a customer left out as unreadable must not stay out
+    of a file that then looks complete."""
+    made = [
+        await create(gql, tenant, name=f"Kept {n}", email=f"kept{n}@example.ng") for n in range(3)
+    ]
+    out = tmp_path / "export.jsonl"
+    await killed_on_the_third_batch(monkeypatch, tenant.business_id, out, batch_size=1)
+    first = min(made, key=lambda c: c["id"])
+    assert lines(partial_path(out))[0]["email"] == first["email"]
+    erased = await gql.data(tenant, ERASE, {"id": first["id"]})
+    assert erased["eraseCustomer"]["userErrors"] == []
+    with pytest.raises(ExportError, match="no longer matches"):
+        await _export(tenant.business_id, out)
+    assert not out.exists()
+    summary = await _export(tenant.business_id, out, restart=True)
+    assert summary.written == 3
+    assert first["email"] not in out.read_text()  # the erased customer as it is now
+
+    # A kept line whose customer is gone from the kept range (as when run 1 left an
+    # unreadable one out): the ids no longer walk in step.
+    whole = out.read_bytes().splitlines(keepends=True)
+    out.unlink()
+    partial = partial_path(out)
+    partial.write_bytes(whole[0] + whole[2])  # the second customer left out
+    partial.chmod(0o600)
+    with pytest.raises(ExportError, match="no longer matches"):
+        await _export(tenant.business_id, out)
+    assert not out.exists()

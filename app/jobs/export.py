@@ -52,6 +52,7 @@ from typing import IO
 
 from app.crypto.cipher import DecryptionError
 from app.db.reads import fetch
+from app.http.responses import format_instant
 from app.jobs.batches import progress, unreadable
 from app.models import Business, ExternalLink
 from app.models.records import CustomerRecord
@@ -61,6 +62,12 @@ from app.services.shops import links_of
 BATCH = 1000
 SUFFIX = ".partial"
 _AFTER = f"SELECT {CustomerRecord.select} FROM customer WHERE business_id = $1 AND id > $2"
+_SINCE = (
+    "SELECT id, updated_at FROM customer WHERE business_id = $1 AND id > $2 AND id <= $3 "
+    "ORDER BY id LIMIT $4"
+)
+#: Ids read at a time when a resumed run checks its kept lines.
+CHECK_BATCH = 5000
 
 
 class ExportError(Exception):
@@ -119,6 +126,34 @@ def _resume_point(file: IO[bytes], path: Path, business_id: str) -> tuple[int, s
     file.seek(end)
     file.truncate()
     return lines, _field(path, last, "id") if lines else ""
+
+
+async def _still_current(file: IO[bytes], business_id: str, after: str) -> bool:
+    """Whether the kept lines are the business's customers up to `after` as they are
+    now: the same ids (a customer left out as unreadable would otherwise stay out of
+    the resumed file, unreported) and each line's updatedAt still the row's (an erasure
+    since must not publish the erased data).  The file and the ids walk in step, a
+    batch at a time: memory stays flat.  The file is left at its end."""
+    end = file.tell()
+    file.seek(0)
+    try:
+        last = ""
+        while True:
+            rows = await fetch(_SINCE, business_id, last, after, CHECK_BATCH)
+            for row in rows:
+                line = file.readline()
+                if not line or file.tell() > end:
+                    return False
+                kept = json.loads(line)
+                if kept["id"] != row["id"] or kept["updatedAt"] != format_instant(
+                    row["updated_at"]
+                ):
+                    return False
+            if len(rows) < CHECK_BATCH:
+                return file.tell() == end
+            last = rows[-1]["id"]
+    finally:
+        file.seek(end)
 
 
 def _field(path: Path, line: bytes, name: str) -> str:
@@ -190,6 +225,11 @@ async def export_business(
         if restart:
             file.truncate(0)
         kept, after = _resume_point(file, partial, business_id)
+        if kept and not await _still_current(file, business_id, after):
+            raise ExportError(
+                f"{partial} no longer matches the business (a customer changed, was erased "
+                "or was left out since it was written): run again with --restart"
+            )
         summary.written = summary.resumed_after = kept
         total = kept + await _remaining(business_id, after)
         shown = show_progress and total > kept
