@@ -19,8 +19,10 @@ moderate load (one at a time in the process) would cost two calls, its door and 
 leave, where riding with the next request's door costs none. One whose replies
 matter later (a slot given back names the requests in line it let in) passes
 ``then``, called with them. When a call fails, those waiting get ``Unavailable``
-(and fall back); what was posted is lost, which only ever lets more through: a
-slot's lease expires by itself (app.shared.lua).
+(and fall back); what was posted is lost: a lost charge lets more through, a lost
+leave keeps its slot taken until the lease expires (LEASE_S at most), and a
+request in line that fell back has its ticket forgotten once Redis answers
+(app.shared.door).
 """
 
 from __future__ import annotations
