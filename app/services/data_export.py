@@ -21,6 +21,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from app import meter
 from app.models import CustomerEvent, ExternalLink
 from app.models.records import CustomerRecord
 from app.services import customers, shops
@@ -52,6 +53,7 @@ async def export_customer(caller: Caller, customer_id: str) -> CustomerExport | 
         business_id=caller.business_id, customer_id=customer.id
     ).order_by("seq")
     links = (await shops.links_of([customer.id]))[customer.id]
+    meter.rows_read(len(events) + len(links))  # charged to the key like any read
     exported_at = datetime.now(UTC)
     log.info(
         "customer data exported",
