@@ -73,6 +73,8 @@ class Write:
     op: str
     variables: dict[str, Any]
     started: float
+    #: When its answer (or its failure) came back.
+    ended: float = 0.0
     acked: bool = False
     payload: dict[str, Any] = field(default_factory=dict)
     failure: str = ""
@@ -128,6 +130,8 @@ async def _writer(load: Load, url: str, headers: dict[str, str], client: int) ->
             except (httpx.TransportError, ValueError) as error:
                 write.failure = repr(error)
                 continue
+            finally:
+                write.ended = time.monotonic()
             payload = next(iter((body.get("data") or {}).values()), None)
             if (
                 answer.status_code != 200
@@ -217,7 +221,7 @@ async def test_a_server_killed_mid_load_loses_no_acknowledged_write(app, gql, ra
             await eventually(lambda: len(receiver.first_arrivals()) >= len(events), timeout=60)
     finally:
         receiver.stop()
-    await _check_rows(load, raw_db)
+    await _check_rows(load, raw_db, killed_at)
     _check_events(load, events)
     assert_exactly_in_order(receiver, events)
 
@@ -245,7 +249,7 @@ async def _check_through_the_api(load: Load, url: str, headers: dict[str, str]) 
                 assert found["name"] in possible, (found, possible)
 
 
-async def _check_rows(load: Load, db: asyncpg.Connection) -> None:
+async def _check_rows(load: Load, db: asyncpg.Connection, killed_at: float) -> None:
     """In the table: one active customer per email, and each acknowledged one is there."""
     rows = await db.fetch(
         "SELECT id, email_hash FROM customer WHERE business_id = $1 AND is_active",
@@ -265,14 +269,18 @@ async def _check_rows(load: Load, db: asyncpg.Connection) -> None:
             )
     assert all(len(found) == 1 for found in per_email.values()), per_email
     # At most one of them says it created the customer; exactly one when none of the
-    # calls of that email failed (a failed one may have been the creator).
+    # calls of that email failed (a failed one may have been the creator) or was in
+    # flight at the kill: HAProxy may have sent that one again to the survivor after the
+    # victim committed it, and the second run finds the customer (created: false; an
+    # idempotency key would tell; README, Known limits).
     created: dict[str, int] = {}
     failed: set[str] = set()
     for write in load.writes:
         if write.op == "find":
             email = write.variables["i"]["email"]
             created[email] = created.get(email, 0) + bool(write.acked and write.payload["created"])
-            if not write.acked:
+            # killed_at is taken once the victim is reaped: a little after the kill.
+            if not write.acked or write.started <= killed_at <= write.ended + 0.5:
                 failed.add(email)
     assert all(n <= 1 for n in created.values()), created
     assert all(n == 1 for email, n in created.items() if email not in failed), created
