@@ -62,14 +62,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.list import LOADGEN_ARGV, Totals, add_round, bounded, measure_round  # noqa: E402
-from bench.loadgen import HOST  # noqa: E402
 from bench.rawhttp import fetch  # noqa: E402
 from bench.servers import (  # noqa: E402
-    BIN,
     Scratch,
     Server,
     command_line,
-    free_port,
+    finora_serve,
     production_env,
     scratch_database,
 )
@@ -94,16 +92,8 @@ DUPLICATES = (
 
 
 def server_for(workers: int, log_dir: Path) -> Server:
-    """`finora serve --workers N` as an operator runs it (bench/servers.py's Server)."""
-    port = free_port()
-    argv = [str(BIN / "finora"), "serve", "--host", HOST, "--port", str(port)]
-    return Server(
-        f"{workers} worker{'s' if workers > 1 else ''}",
-        [*argv, "--workers", str(workers)],
-        port,
-        "finora",
-        log_dir / f"serve-{workers}.log",
-    )
+    """`finora serve --workers N` as an operator runs it (bench/servers.py)."""
+    return finora_serve(f"{workers} worker{'s' if workers > 1 else ''}", workers, log_dir)
 
 
 def mixed_requests(side: Side, target: Target, tag: str, concurrency: int) -> list[bytes]:

@@ -116,17 +116,18 @@ def command_line(argv: Sequence[str]) -> str:
     return " ".join(shlex.quote(a) for a in argv)
 
 
+def finora_serve(name: str, workers: int, log_dir: Path) -> Server:
+    """`finora serve --workers N` on a free port, as an operator runs it; its log in
+    ``log_dir/<name>.log``."""
+    port = free_port()
+    argv = [str(BIN / "finora"), "serve", "--host", HOST, "--port", str(port),
+            "--workers", str(workers)]  # fmt: skip
+    return Server(name, argv, port, "finora", log_dir / f"{name}.log")
+
+
 def make_servers(workers: int, log_dir: Path) -> tuple[Server, Server]:
     """The service as an operator runs it, and the floor with the same Uvicorn settings."""
-    service_port, floor_port = free_port(), free_port()
-    service = Server(
-        "service",
-        [str(BIN / "finora"), "serve", "--host", HOST, "--port", str(service_port),
-         "--workers", str(workers)],
-        service_port,
-        "finora",
-        log_dir / "service.log",
-    )  # fmt: skip
+    service, floor_port = finora_serve("service", workers, log_dir), free_port()
     floor = Server(
         "floor",
         [str(BIN / "uvicorn"), "bench.floor:create_app", "--factory", "--host", HOST,

@@ -48,12 +48,11 @@ from bench.servers import (  # noqa: E402
     Scratch,
     Server,
     command_line,
-    free_port,
+    finora_serve,
     production_env,
     scratch_database,
 )
 
-BIN = ROOT / ".venv" / "bin"
 CPU_GOAL = 1.10
 #: Seconds of the admitted-rate rounds.
 ADMITTED_SECONDS = 6.0
@@ -81,13 +80,6 @@ class RedisWork:
         self.cpu_s += cpu - self._mark[1]
 
 
-def serve(name: str, workers: int, log_dir: Path) -> Server:
-    port = free_port()
-    argv = [str(BIN / "finora"), "serve", "--host", HOST, "--port", str(port),
-            "--workers", str(workers)]  # fmt: skip
-    return Server(name, argv, port, "finora", log_dir / f"{name}.log")
-
-
 async def pick_ids(local: Server, shared: Server, target: Target) -> None:
     """The ids scenario (b) asks for; both sides must list the same customers."""
     lists = []
@@ -110,8 +102,8 @@ async def pick_ids(local: Server, shared: Server, target: Target) -> None:
 async def run(args: argparse.Namespace) -> None:
     print("command:", command_line([sys.executable, *sys.argv]))
     scratch = TemporaryDirectory(prefix="finora-bench-")
-    local = serve("local", args.workers, Path(scratch.name))
-    shared = serve("shared", args.workers, Path(scratch.name))
+    local = finora_serve("local", args.workers, Path(scratch.name))
+    shared = finora_serve("shared", args.workers, Path(scratch.name))
     async with scratch_database() as db:
         env = await production_env(db)
         shared_env = {
@@ -188,8 +180,8 @@ async def admitted_rate(
         "FINORA_RATE_LIMIT_WORK_PER_TOKEN": "0",  # one token a request, whatever it reads
     }
     sides = [
-        (serve("local-2w", 2, log_dir), {**env, **limited}),
-        (serve("shared-2w", 2, log_dir), {**shared_env, **limited}),
+        (finora_serve("local-2w", 2, log_dir), {**env, **limited}),
+        (finora_serve("shared-2w", 2, log_dir), {**shared_env, **limited}),
     ]
     print(
         f"\nadmitted rate: a key limited to {args.limit:g}/s sent {3 * args.limit:g}/s, "
