@@ -19,16 +19,12 @@ schema no longer violates, so the list can only shrink.  Empty, it is the rule.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import asyncpg
 
 from app.settings import parse_database_url
-from tests.conftest import ROOT
+from tests.test_cli import arun
 
 DISTRIBUTION_COLUMN = "business_id"
 
@@ -107,19 +103,9 @@ KINDS = {"p": "primary key", "u": "unique constraint", "x": "exclusion constrain
 
 async def _migrated(url: str) -> asyncpg.Connection:
     """The fresh database with every migration applied by `finora migrate`, as deployed."""
-    finora = str(Path(sys.executable).parent / "finora")
     env = {**os.environ, "DATABASE_URL": url}
     env.pop("FINORA_DATABASE_DIRECT_URL", None)  # it would migrate that database instead
-    done = await asyncio.to_thread(
-        subprocess.run,
-        [finora, "migrate"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    done = await arun("migrate", env=env)
     assert done.returncode == 0, done.stderr
     return await asyncpg.connect(**parse_database_url(url))
 

@@ -74,6 +74,13 @@ def _pack(value: Any) -> bytes:
 Queued = tuple[tuple[Any, ...], "asyncio.Future[Reply] | Then | None"]
 
 
+def _fail(batch: list[Queued]) -> None:
+    """Those of `batch` who wait for a reply get Unavailable (and fall back)."""
+    for _, future in batch:
+        if isinstance(future, asyncio.Future) and not future.done():
+            future.set_exception(Unavailable())
+
+
 class Courier:
     def __init__(self, link: Link, *, lone_s: float) -> None:
         self.link = link
@@ -135,9 +142,7 @@ class Courier:
                     await self._carry(batch)
                 except Exception:  # a bug, not Redis: still, nobody may wait for ever
                     log.exception("a call of the shared limits failed")
-                    for _, future in batch:
-                        if isinstance(future, asyncio.Future) and not future.done():
-                            future.set_exception(Unavailable())
+                    _fail(batch)
         finally:
             self._flight = None
 
@@ -155,9 +160,7 @@ class Courier:
         except Unavailable:
             # A reply may still be on its way: the next call must not read it.
             await self._connection.disconnect(nowait=True)
-            for _, future in batch:
-                if isinstance(future, asyncio.Future) and not future.done():
-                    future.set_exception(Unavailable())
+            _fail(batch)
             return
         at = 0
         for operation, future in batch:

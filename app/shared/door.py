@@ -134,14 +134,17 @@ class SharedDoor:
                         "W", business_id, ticket, self.in_flight, self.lone_in_flight, self.wait_s
                     )
                 except Unavailable:
-                    if handed.done():  # let in by a call that came back before this one failed
-                        return 1
+                    slot = None
+                # A leave may have let it in meanwhile: by an earlier call, or this one.
+                if handed.done():
+                    return 1
+                if slot is None:
                     # Its place in line (or a slot a leave hands it later) must go once
                     # Redis is back, or it would hold a slot nobody uses for LEASE_S.
                     self._forget.append((business_id, ticket))
                     return None
-                if slot != 0 or handed.done():  # a leave in the same call may have let it in
-                    return 1 if handed.done() else int(slot)
+                if slot != 0:
+                    return int(slot)
                 if loop.time() >= deadline:
                     self.courier.post("F", business_id, ticket)
                     return -1

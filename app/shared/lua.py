@@ -67,7 +67,7 @@ local function keep(key, tokens, rate, burst)
 end
 
 local function write_buckets()
-  local at = string.format('%.6f', now)
+  local at = num(now)
   for key, v in pairs(buckets) do
     redis.call('HSET', key, 't', num(v[1]), 'at', at)
     redis.call('PEXPIRE', key, math.floor(((v[3] - v[1]) / v[2] + 1) * 1000))
@@ -115,7 +115,7 @@ local function arrived(b)
   if arrived_last == b then return end  -- the same business, the same instant
   arrived_last = b
   local latest = redis.call('HMGET', prefix .. 'latest', 'b', 'at')
-  local at = string.format('%.6f', now)
+  local at = num(now)
   if latest[1] == b then
     redis.call('HSET', prefix .. 'latest', 'at', at)
   else
