@@ -22,7 +22,9 @@ Resumable, with the file as the only state:
   customer is in it, so a killed export never leaves a half file under the final
   name.
 - The same command again continues ``FILE.partial`` after its last complete line
-  (a line torn by the kill is cut off); ``--restart`` starts it over.  A partial
+  (a line torn by the kill is cut off), once its lines are found to be the
+  business's customers as they are now (else it is refused); ``--restart``
+  starts it over.  A partial
   file of another business, or one this user cannot be sure is private, is
   refused, and so is a second export writing the same file (an flock).
 
@@ -48,7 +50,7 @@ import stat
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from app.crypto.cipher import DecryptionError
 from app.db.reads import fetch
@@ -62,9 +64,8 @@ from app.services.shops import links_of
 BATCH = 1000
 SUFFIX = ".partial"
 _AFTER = f"SELECT {CustomerRecord.select} FROM customer WHERE business_id = $1 AND id > $2"
-_SINCE = (
-    "SELECT id, updated_at FROM customer WHERE business_id = $1 AND id > $2 AND id <= $3 "
-    "ORDER BY id LIMIT $4"
+_KEPT = (
+    "SELECT id, updated_at FROM customer WHERE business_id = $1 AND id > $2 ORDER BY id LIMIT $3"
 )
 #: Ids read at a time when a resumed run checks its kept lines.
 CHECK_BATCH = 5000
@@ -113,54 +114,49 @@ def _open_partial(path: Path) -> IO[bytes]:
     return os.fdopen(fd, "r+b")
 
 
-def _resume_point(file: IO[bytes], path: Path, business_id: str) -> tuple[int, str]:
+async def _resume_point(file: IO[bytes], path: Path, business_id: str) -> tuple[int, str]:
     """(complete lines, the last one's id) of a killed run's file, cut after its last
-    complete line; (0, "") for a new file.  Read line by line: memory stays flat."""
-    lines, end, last = 0, 0, b""
+    complete line; (0, "") for a new file.
+
+    The kept lines must be the business's customers as they are now, walked in step
+    with its ids (a batch at a time: memory stays flat): the same ids, or a customer
+    left out as unreadable would stay out of the resumed file, unreported; and each
+    line's updatedAt still the row's, or an erasure since would publish the erased
+    data.  Otherwise the run is refused (--restart)."""
+    lines, end, last = 0, 0, ""
+    rows: list[Any] = []
+    at = 0
     for line in file:
         if not line.endswith(b"\n"):
             break  # torn by the kill
-        if lines == 0 and _field(path, line, "businessId") != business_id:
+        kept = _parsed(path, line)
+        if lines == 0 and kept.get("businessId") != business_id:
             raise ExportError(f"{path} is an export of another business; remove it or --restart")
-        lines, end, last = lines + 1, end + len(line), line
+        if at == len(rows):
+            rows, at = await fetch(_KEPT, business_id, last, CHECK_BATCH), 0
+        if (
+            at == len(rows)
+            or rows[at]["id"] != kept.get("id")
+            or format_instant(rows[at]["updated_at"]) != kept.get("updatedAt")
+        ):
+            raise ExportError(
+                f"{path} no longer matches the business (a customer changed, was erased "
+                "or was left out since it was written): run again with --restart"
+            )
+        at, lines, end, last = at + 1, lines + 1, end + len(line), rows[at]["id"]
     file.seek(end)
     file.truncate()
-    return lines, _field(path, last, "id") if lines else ""
+    return lines, last
 
 
-async def _still_current(file: IO[bytes], business_id: str, after: str) -> bool:
-    """Whether the kept lines are the business's customers up to `after` as they are
-    now: the same ids (a customer left out as unreadable would otherwise stay out of
-    the resumed file, unreported) and each line's updatedAt still the row's (an erasure
-    since must not publish the erased data).  The file and the ids walk in step, a
-    batch at a time: memory stays flat.  The file is left at its end."""
-    end = file.tell()
-    file.seek(0)
+def _parsed(path: Path, line: bytes) -> dict[str, Any]:
     try:
-        last = ""
-        while True:
-            rows = await fetch(_SINCE, business_id, last, after, CHECK_BATCH)
-            for row in rows:
-                line = file.readline()
-                if not line or file.tell() > end:
-                    return False
-                kept = json.loads(line)
-                if kept["id"] != row["id"] or kept["updatedAt"] != format_instant(
-                    row["updated_at"]
-                ):
-                    return False
-            if len(rows) < CHECK_BATCH:
-                return file.tell() == end
-            last = rows[-1]["id"]
-    finally:
-        file.seek(end)
-
-
-def _field(path: Path, line: bytes, name: str) -> str:
-    try:
-        return str(json.loads(line)[name])
-    except (ValueError, KeyError, TypeError):
-        raise ExportError(f"{path} is not a customer export; remove it or --restart") from None
+        kept = json.loads(line)
+    except ValueError:
+        kept = None
+    if not isinstance(kept, dict):
+        raise ExportError(f"{path} is not a customer export; remove it or --restart")
+    return kept
 
 
 async def _batches(business_id: str, after: str, size: int) -> AsyncIterator[list[CustomerRecord]]:
@@ -224,12 +220,7 @@ async def export_business(
     with file:
         if restart:
             file.truncate(0)
-        kept, after = _resume_point(file, partial, business_id)
-        if kept and not await _still_current(file, business_id, after):
-            raise ExportError(
-                f"{partial} no longer matches the business (a customer changed, was erased "
-                "or was left out since it was written): run again with --restart"
-            )
+        kept, after = await _resume_point(file, partial, business_id)
         summary.written = summary.resumed_after = kept
         total = kept + await _remaining(business_id, after)
         shown = show_progress and total > kept
