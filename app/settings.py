@@ -129,6 +129,9 @@ class Settings:
     #: login (app.db.connect), and the worker and migrations refuse to start without
     #: FINORA_DATABASE_DIRECT_URL.  "none": DATABASE_URL is PostgreSQL itself.
     database_pooler: str = "none"
+    #: How long a process trusts the data keys it loaded (app.models.keyring): the
+    #: longest a new key takes to reach every process, so every process must agree.
+    data_key_cache_s: float = 30.0
 
     @property
     def session_database_url(self) -> Secret | None:
@@ -188,6 +191,7 @@ class Settings:
             redis_prefix=env.get("FINORA_REDIS_PREFIX", "").strip() or "finora:",
             database_direct_url=_database_url(env, "FINORA_DATABASE_DIRECT_URL"),
             database_pooler=_pooler(env.get("FINORA_DATABASE_POOLER", "")),
+            data_key_cache_s=_number(env, "FINORA_DATA_KEY_CACHE_S", 30),
         )
 
 

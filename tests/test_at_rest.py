@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 
+from app.crypto.cipher import header_of
 from tests.test_api import CREATE, UPDATE
 
 PEOPLE = [
@@ -76,8 +77,12 @@ async def test_pii_columns_are_bytea_ciphertext(gql, tenant, raw_db):
     row = await raw_db.fetchrow(
         "SELECT email, phone, address, tin, email_hash FROM customer WHERE id = $1", customer_id
     )
+    write_key = await raw_db.fetchval(
+        "SELECT write_key FROM business WHERE id = $1", tenant.business_id
+    )
     for column in ("email", "phone", "address", "tin"):
-        assert isinstance(row[column], bytes) and row[column][0] == 1  # format version
+        assert isinstance(row[column], bytes) and row[column][0] == 2  # under a data key
+        assert header_of(row[column]) == (2, write_key)  # the business's own
     assert len(row["email_hash"]) == 64
     types = dict(
         await raw_db.fetch(

@@ -130,7 +130,7 @@ async def test_nothing_the_database_holds_about_the_customer_is_missing(
     # lowercased name, flags), not data of the customer's own; a soft delete's time is
     # its DELETED event's.
     derived = {"email_hash", "search_tokens", "short_tokens", "name_lower", "name_from_email"}
-    derived |= {"deleted_at"}
+    derived |= {"deleted_at", "key_id"}  # key_id: which data key seals the row
     assert columns - shown <= derived, columns - shown - derived
     events = await raw_db.fetch(
         "SELECT id FROM customer_event WHERE customer_id = $1 ORDER BY seq", customer_id

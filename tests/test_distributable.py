@@ -48,6 +48,7 @@ NOT_YET = {
     "customer_event.customer_event_id_key": "UNIQUE (business_id, id)",
     "webhook_endpoint.webhook_endpoint_pkey": "PRIMARY KEY (business_id, id)",
     "shop_connection.shop_connection_pkey": "PRIMARY KEY (business_id, id)",
+    "business_key.business_key_pkey": "PRIMARY KEY (business_id, id)",
     # Tables without the column: add business_id (NOT NULL, backfilled from the row
     # they hang on), then the key with it.
     "webhook_delivery.webhook_delivery_pkey": "add business_id (from its endpoint); "

@@ -21,7 +21,7 @@ import pytest
 from app.imports.errors import ImportFileError
 from app.imports.sources import open_source
 from app.jobs.importer import Options, import_file
-from app.models import Customer, Job
+from app.models import Customer, Job, keyring
 from app.services.imports import Update
 from app.shoppers.columns import parse_maps
 from tests.conftest import make_tenant
@@ -436,6 +436,7 @@ async def test_cli_options_are_checked_in_one_line(settings, app, tmp_path):
     )
     assert mapped.returncode == 0 and "1 created" in mapped.stdout, mapped.stderr
     customer = await Customer.get(business_id=tenant.business_id)
+    await keyring.of(tenant.business_id)  # the values open under the business's data key
     assert customer.phone == "+2348031234567"
 
 

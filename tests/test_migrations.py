@@ -170,7 +170,7 @@ async def test_migration_2_counts_existing_rows_and_migrate_backfills_short_toke
                 f"old {n}",
                 keys.cipher.seal("customer", "email", row_id, email),
                 active,
-                keys.search_tokens.for_row("biz_old", f"old {n}", email) if active else [],
+                keys.legacy.search_tokens.for_row("biz_old", f"old {n}", email) if active else [],
             )
         env = {**os.environ, "DATABASE_URL": fresh_db}
         migrated = await asyncio.to_thread(_finora, "migrate", env=env)
@@ -179,7 +179,7 @@ async def test_migration_2_counts_existing_rows_and_migrate_backfills_short_toke
         assert "indexed 3 customer(s)" in migrated.stdout
         assert await conn.fetchval("SELECT sum(active) FROM customer_count") == 2
         short = await conn.fetchval("SELECT short_tokens FROM customer WHERE id = 'cust_old0'")
-        _, email_tokens = keys.search_tokens.for_query("biz_old", "ë")
+        _, email_tokens = keys.legacy.search_tokens.for_query("biz_old", "ë")
         assert set(email_tokens.short) <= set(short)
         assert await conn.fetchval("SELECT short_tokens FROM customer WHERE id = 'cust_old2'") == []
     finally:
@@ -200,7 +200,7 @@ async def test_migration_7_leaves_old_names_unknown_and_migrate_decides_them(tmp
     try:
         await conn.execute("INSERT INTO business VALUES ('biz_old', 'Old', now())")
         for row_id, (name, email) in rows.items():
-            tokens, short = keys.search_tokens.for_rows("biz_old", name.lower(), email)
+            tokens, short = keys.legacy.search_tokens.for_rows("biz_old", name.lower(), email)
             await conn.execute(
                 "INSERT INTO customer (id, business_id, name, name_lower, email, email_hash,"
                 " account_balance_kobo, is_active, created_at, updated_at, search_tokens,"
@@ -210,7 +210,7 @@ async def test_migration_7_leaves_old_names_unknown_and_migrate_decides_them(tmp
                 name,
                 name.lower(),
                 keys.cipher.seal("customer", "email", row_id, email),
-                keys.email_index.digest("biz_old", email),
+                keys.legacy.email_index.digest("biz_old", email),
                 tokens,
                 short,
             )

@@ -14,14 +14,20 @@ from tests.conftest import _admin, running_server
 from tests.test_api import CREATE, UPDATE
 from tests.test_cli import arun, production_env
 
-STALE_SQL = (
-    "SELECT count(*) FROM customer WHERE convert_from(substring(email from 3 for "
-    "get_byte(email, 1)), 'UTF8') <> $1"
-)
+#: Every customer row as it is stored: a master key rotation must leave each one alone.
+ROWS_SQL = "SELECT id, xmin::text AS version, email, phone FROM customer ORDER BY id"
 
 
-async def test_rotate_under_load_then_drop_the_old_key(fresh_db):
-    old = production_env(DATABASE_URL=fresh_db, FINORA_ENCRYPTION_KEYS=f"kold:{new_key()}")
+async def test_rotate_under_load_rewrites_no_row_then_the_old_key_goes(fresh_db):
+    """`finora keys rotate` wraps each data key again under the new master key while
+    the service serves: no customer row is rewritten.  A secret still sealed under the
+    old master key directly (the legacy scheme) keeps the old key needed until
+    `finora keys migrate` moves it; after that the old key can go."""
+    old = production_env(
+        DATABASE_URL=fresh_db,
+        FINORA_ENCRYPTION_KEYS=f"kold:{new_key()}",
+        FINORA_DATA_KEY_CACHE_S="0.5",
+    )
     assert (await arun("migrate", env=old)).returncode == 0
     business = json.loads((await arun("business", "create", "Rotate", "--json", env=old)).stdout)
     key = json.loads(
@@ -29,7 +35,7 @@ async def test_rotate_under_load_then_drop_the_old_key(fresh_db):
     )
     seeded = await arun("seed-demo", "--business", business["id"], "--count", "2500", env=old)
     assert seeded.returncode == 0, seeded.stderr
-    secret = signing.new_secret()  # a webhook secret sealed under the old key, as stored
+    secret = signing.new_secret()  # a webhook secret of the legacy scheme, as stored before
     old_keys = Cipher(KeySet.parse(old["FINORA_ENCRYPTION_KEYS"], old["FINORA_INDEX_KEY"]))
     conn = await _admin(fresh_db)
     try:
@@ -39,6 +45,8 @@ async def test_rotate_under_load_then_drop_the_old_key(fresh_db):
             business["id"],
             old_keys.seal("webhook_endpoint", "secret", "whep_rot", secret),
         )
+        await conn.execute("UPDATE business SET legacy_values = true WHERE id = $1", business["id"])
+        before = {row["id"]: tuple(row) for row in await conn.fetch(ROWS_SQL)}
     finally:
         await conn.close()
 
@@ -84,27 +92,38 @@ async def test_rotate_under_load_then_drop_the_old_key(fresh_db):
                 await asyncio.sleep(0.02)
 
         rotation, _ = await asyncio.gather(arun("keys", "rotate", env=both), light_load())
-        assert rotation.returncode == 0, rotation.stderr
-        assert "no value is left under an old key" in rotation.stdout
+        assert rotation.returncode == 2, rotation.stderr
+        assert "wrapped 1 data key(s) again" in rotation.stdout
+        assert "1 value(s) are still sealed under an old master key directly" in rotation.stderr
+        assert "finora keys migrate" in rotation.stderr
+        migrated = await arun("keys", "migrate", env=both)
+        assert migrated.returncode == 0, migrated.stderr
+        again = await arun("keys", "rotate", env=both)
+        assert again.returncode == 0, again.stderr
+        assert "old master keys can be removed" in again.stdout
 
     conn = await _admin(fresh_db)
     try:
-        assert await conn.fetchval(STALE_SQL, "knew") == 0
-        sealed = await conn.fetchval("SELECT secret FROM webhook_endpoint WHERE id = 'whep_rot'")
+        after = {row["id"]: tuple(row) for row in await conn.fetch(ROWS_SQL)}
+        masters = await conn.fetch("SELECT DISTINCT master_key_id FROM business_key")
+        endpoint = await conn.fetchrow(
+            "SELECT secret, key_id FROM webhook_endpoint WHERE id = 'whep_rot'"
+        )
     finally:
         await conn.close()
-    new_only = Cipher(
-        KeySet.parse(both["FINORA_ENCRYPTION_KEYS"].split(",")[0], old["FINORA_INDEX_KEY"])
-    )
-    assert new_only.open("webhook_endpoint", "secret", "whep_rot", sealed) == secret
+    assert [row["master_key_id"] for row in masters] == ["knew"]
+    assert all(after[row_id] == row for row_id, row in before.items())  # not one rewritten
+    assert endpoint["key_id"] is not None and bytes(endpoint["secret"])[0] == 2  # moved
 
     # The old key is gone from the configuration: everything still reads.
     only_new = {**both, "FINORA_ENCRYPTION_KEYS": both["FINORA_ENCRYPTION_KEYS"].split(",")[0]}
+    status = json.loads((await arun("keys", "status", "--json", env=only_new)).stdout)
+    assert status["legacy_secrets"] == status["data_keys_under_old_master_key"] == 0
     async with (
         running_server(only_new) as server,
         httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as http,
     ):
-        after, seen = None, 0
+        after_cursor, seen = None, 0
         while True:
             page = await http.post(
                 "/graphql",
@@ -112,7 +131,7 @@ async def test_rotate_under_load_then_drop_the_old_key(fresh_db):
                     "query": """query($b: ID!, $after: String) { customerConnection(businessId: $b,
                     first: 100, after: $after) { nodes { id email phone address tin }
                     pageInfo { hasNextPage endCursor } } }""",
-                    "variables": {"b": b, "after": after},
+                    "variables": {"b": b, "after": after_cursor},
                 },
             )
             body = page.json()
@@ -121,7 +140,7 @@ async def test_rotate_under_load_then_drop_the_old_key(fresh_db):
             seen += len(connection["nodes"])
             if not connection["pageInfo"]["hasNextPage"]:
                 break
-            after = connection["pageInfo"]["endCursor"]
+            after_cursor = connection["pageInfo"]["endCursor"]
         assert seen == 2500 + len(written)
         check = await http.get(f"/v1/customers/{written[0]}")
         assert check.json()["data"]["address"] == "1 Rotation Road"  # the last of its two updates

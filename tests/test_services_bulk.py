@@ -6,8 +6,7 @@ import asyncio
 
 import pytest
 
-from app import crypto
-from app.models import Customer
+from app.models import Customer, keyring
 from app.services import bulk, search
 from app.services import customers as svc
 from app.services.access import Caller, Scope
@@ -74,7 +73,7 @@ async def test_rows_are_written_as_the_single_path_writes_them(caller):
     stored = await svc.get_customer(caller, outcome.results[0].customer.id)
     assert stored is not None and stored.sealed("email") is not None
     assert stored.email == "ada.obi@bank.ng" and stored.name_lower == "ada obi"
-    keys = crypto.current()
+    keys = (await keyring.of(caller.business_id)).write
     assert stored.email_hash == keys.email_index.digest(caller.business_id, "ada.obi@bank.ng")
     assert (stored.search_tokens, stored.short_tokens) == keys.search_tokens.for_rows(
         caller.business_id, "ada obi", "ada.obi@bank.ng"

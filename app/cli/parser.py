@@ -15,7 +15,9 @@ from app.cli.admin import (
     cmd_apikey_revoke,
     cmd_business_create,
     cmd_keys_generate,
+    cmd_keys_migrate,
     cmd_keys_rotate,
+    cmd_keys_status,
 )
 from app.cli.common import fail
 from app.cli.contract import cmd_schema
@@ -99,9 +101,22 @@ def _parser() -> argparse.ArgumentParser:
         dest="action", required=True
     )
     keys.add_parser("generate", help="print fresh key lines").set_defaults(run=cmd_keys_generate)
-    rotate = keys.add_parser("rotate", help="re-encrypt every value under the active key")
-    rotate.add_argument("--restart", action="store_true", help="ignore a killed run's progress")
+    rotate = keys.add_parser(
+        "rotate",
+        help="wrap every data key under the active master key (no customer row is rewritten)",
+    )
+    rotate.add_argument(
+        "--business",
+        metavar="ID",
+        help="instead: give this business a new data key and move its values to it",
+    )
     rotate.set_defaults(run=cmd_keys_rotate)
+    keys.add_parser(
+        "migrate", help="move values under a master key directly to per-business data keys"
+    ).set_defaults(run=cmd_keys_migrate)
+    status = keys.add_parser("status", help="count what is left to migrate or rotate")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(run=cmd_keys_status)
 
     reindex = sub.add_parser("reindex", help="rebuild blind indexes (after an index key change)")
     reindex.add_argument("--business", help="only this business's customers")

@@ -1,17 +1,19 @@
-"""Encryption at rest: the process-wide cipher and blind indexes.
+"""Encryption at rest: the process-wide master keys, cipher and gram cache.
 
 Tortoise fields are module-level objects, so the keys they use are installed
-here once at start-up (``install``) rather than passed down every call.
+here once at start-up (``install``) rather than passed down every call.  The
+keys of each business (app.crypto.datakeys) are loaded on demand by
+app.models.keyring, which knows where they are stored.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.crypto.blind import BlindIndex
 from app.crypto.cipher import Cipher, DecryptionError
+from app.crypto.datakeys import Generation
+from app.crypto.gramcache import GramCache
 from app.crypto.keys import KeySet
-from app.crypto.tokens import SearchTokens
 
 __all__ = ["Crypto", "DecryptionError", "KeySet", "current", "install"]
 
@@ -20,16 +22,15 @@ __all__ = ["Crypto", "DecryptionError", "KeySet", "current", "install"]
 class Crypto:
     keys: KeySet
     cipher: Cipher
-    email_index: BlindIndex
-    search_tokens: SearchTokens
+    grams: GramCache
+    #: Businesses not yet moved to a data key (``finora keys migrate``), and list cursors.
+    legacy: Generation
 
     @classmethod
     def from_keys(cls, keys: KeySet) -> Crypto:
+        cipher, grams = Cipher(keys), GramCache()
         return cls(
-            keys=keys,
-            cipher=Cipher(keys),
-            email_index=BlindIndex(keys, "customer/email"),
-            search_tokens=SearchTokens(keys),
+            keys=keys, cipher=cipher, grams=grams, legacy=Generation.legacy(keys, cipher, grams)
         )
 
 

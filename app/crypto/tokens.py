@@ -21,11 +21,12 @@ another trigram (a reader cannot tell which).
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from operator import add
 
 from app.crypto.gramcache import GramCache
-from app.crypto.keys import KeySet, derive
+from app.crypto.keys import derive
 from app.crypto.prefixed import PrefixedHmac
 
 BITS = 18
@@ -76,10 +77,15 @@ def _prefix(business_id: str, domain: bytes) -> bytes:
 class SearchTokens:
     """The tokens of rows and queries; each gram's HMAC is remembered (app.crypto.gramcache)."""
 
-    def __init__(self, keys: KeySet, cache: GramCache | None = None) -> None:
-        self._mac = PrefixedHmac(derive(keys.index, "finora/v1/search-tokens"))
-        self._short_mac = PrefixedHmac(derive(keys.index, "finora/v1/short-tokens"))
+    def __init__(
+        self, index_key: bytes, cache: GramCache | None = None, scope: Hashable = None
+    ) -> None:
+        """`index_key`: FINORA_INDEX_KEY, or a business's index key (app.crypto.datakeys);
+        `scope` names it in the shared gram cache, so two keys never share a table."""
+        self._mac = PrefixedHmac(derive(index_key, "finora/v1/search-tokens"))
+        self._short_mac = PrefixedHmac(derive(index_key, "finora/v1/short-tokens"))
         self._cache = GramCache() if cache is None else cache
+        self._scope = scope
 
     def _tokens(self, business_id: str, domain: bytes, found: set[str]) -> set[int]:
         def compute(missing: set[str]) -> dict[str, int]:
@@ -87,7 +93,7 @@ class SearchTokens:
             shift = 32 - BITS
             return {g: int.from_bytes(mac.digest(g.encode())[:4], "big") >> shift for g in missing}
 
-        return self._cache.tokens(("trigram", business_id, domain), found, compute)
+        return self._cache.tokens(("trigram", self._scope, business_id, domain), found, compute)
 
     def _short(self, business_id: str, domain: bytes, found: set[str]) -> set[int]:
         def compute(missing: set[str]) -> dict[str, int]:
@@ -96,7 +102,7 @@ class SearchTokens:
                 g: int.from_bytes(mac.digest(g.encode())[:4], "big", signed=True) for g in missing
             }
 
-        return self._cache.tokens(("short", business_id, domain), found, compute)
+        return self._cache.tokens(("short", self._scope, business_id, domain), found, compute)
 
     def for_row(self, business_id: str, name_lower: str, email: str) -> list[int]:
         """Every trigram token a customer row stores: its name's and its email's."""
@@ -123,10 +129,10 @@ class SearchTokens:
         not remembered yet sends the row the long way, which computes and keeps it.
         """
         table = self._cache.table
-        trigrams = table(("trigram", business_id, NAME))
-        email_trigrams = table(("trigram", business_id, EMAIL))
-        short = table(("short", business_id, NAME))
-        email_short = table(("short", business_id, EMAIL))
+        trigrams = table(("trigram", self._scope, business_id, NAME))
+        email_trigrams = table(("trigram", self._scope, business_id, EMAIL))
+        short = table(("short", self._scope, business_id, NAME))
+        email_short = table(("short", self._scope, business_id, EMAIL))
         if trigrams and email_trigrams and short and email_short:
             lowered = email.lower()
             name_pairs = list(map(add, name_lower, name_lower[1:]))

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.http.door import Door, Limit
 from app.http.ratelimit import retry_after_header
 from app.http.responses import error_response
+from app.models import keyring
 from app.services.access import Caller
 from app.services.businesses import authenticate, known
 from app.services.health import is_unavailable
@@ -91,6 +92,12 @@ class RequireApiKey:
         try:
             if token and caller is None:
                 caller = await authenticate(token)
+            if caller is not None:
+                # Its business's data keys, loaded once per FINORA_DATA_KEY_CACHE_S: the
+                # values the request reads open by them.  Offboarded: as a revoked key.
+                await keyring.of(caller.business_id)
+        except keyring.KeysGone:
+            caller = None
         except Exception as exc:
             unavailable = is_unavailable(exc)
             log.error("key lookup failed", extra={"fields": {"error_type": type(exc).__name__}})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -56,7 +56,7 @@ def progress(label: str, *, total: int, initial: int, enabled: bool = True) -> I
         bar.close()
 
 
-Rewrite = Callable[[list[tuple[Any, ...]]], list[tuple[Any, ...]]]
+Rewrite = Callable[[list[tuple[Any, ...]]], Awaitable[list[tuple[Any, ...]]]]
 
 
 async def walk(
@@ -85,7 +85,7 @@ async def walk(
             batch = await query.values_list("id", *columns)
             if not batch:
                 break
-            updates = rewrite(batch)
+            updates = await rewrite(batch)
             job.cursor = batch[-1][0]
             job.done += len(batch)
             async with transaction() as conn:

@@ -56,7 +56,7 @@ from app.crypto.cipher import DecryptionError
 from app.db.reads import fetch
 from app.http.responses import format_instant
 from app.jobs.batches import progress, unreadable
-from app.models import Business, ExternalLink
+from app.models import Business, ExternalLink, keyring
 from app.models.records import CustomerRecord
 from app.rest.serialize import contract_json, external_ids_json
 from app.services.shops import links_of
@@ -207,6 +207,10 @@ async def export_business(
     """Write every customer of the business to `out` (see the module docstring)."""
     if not await Business.exists(id=business_id):
         raise ExportError(f"no business with id {business_id}")
+    try:
+        await keyring.of(business_id)  # its values open under its data key
+    except keyring.KeysGone:
+        raise ExportError(f"business {business_id} was offboarded: nothing of it reads") from None
     if out.is_dir() or (out.exists() and not force):
         raise ExportError(f"{out} exists; choose another file, or --force to replace it")
     partial = partial_path(out)

@@ -19,7 +19,7 @@ from app import crypto
 from app.crypto.cipher import DecryptionError
 from app.crypto.keys import check_value
 from app.jobs.batches import resume, unreadable, walk
-from app.models import Customer, KeyCheck
+from app.models import Customer, KeyCheck, keyring
 from app.services.customers import name_from_email
 from app.startup.keycheck import INDEX_ID
 
@@ -51,20 +51,25 @@ async def reindex(
             | Q(short_tokens__isnull=True)
             | Q(name_from_email__isnull=True)
         )
-    keys = crypto.current()
 
-    def rewrite(batch: list[tuple]) -> list[tuple]:
+    async def rewrite(batch: list[tuple]) -> list[tuple]:
         updates = []
-        for row_id, owner, name_lower, sealed, is_active in batch:
+        for row_id, owner, name_lower, sealed, is_active, key_id in batch:
             try:
+                # Under the row's own key: a row moving to a new key is the move's to index.
+                generation = (await keyring.of(owner)).generation(key_id)
                 email = _EMAIL.open_for(row_id, sealed)
+            except keyring.KeysGone:
+                continue  # offboarded: nothing of it reads, nor is indexed again
             except DecryptionError:
                 unreadable(row_id)  # its indexes stay as they are
                 continue
             tokens, short = (
-                keys.search_tokens.for_rows(owner, name_lower, email) if is_active else ([], [])
+                generation.search_tokens.for_rows(owner, name_lower, email)
+                if is_active
+                else ([], [])
             )
-            digest = keys.email_index.digest(owner, email)
+            digest = generation.email_index.digest(owner, email)
             shows = name_from_email(name_lower, email)
             updates.append(
                 (row_id, tokens, short, digest, bytes(sealed), name_lower, is_active, shows)
@@ -74,7 +79,7 @@ async def reindex(
     written = await walk(
         job,
         rows,
-        ("business_id", "name_lower", "email", "is_active"),
+        ("business_id", "name_lower", "email", "is_active", "key_id"),
         label="reindex",
         update_sql=_UPDATE,
         rewrite=rewrite,
@@ -84,6 +89,6 @@ async def reindex(
     if written:
         await Customer._meta.db.execute_script("ANALYZE customer")
     if not only_missing and business_id is None:
-        kcv = check_value(keys.keys.index)
+        kcv = check_value(crypto.current().keys.index)
         await KeyCheck.update_or_create(key_id=INDEX_ID, defaults={"purpose": "index", "kcv": kcv})
     return written

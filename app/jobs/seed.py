@@ -15,9 +15,10 @@ from typing import Any
 
 import asyncpg
 
-from app import crypto
 from app.ids import new_id
 from app.jobs.batches import finish, progress, resume
+from app.models import keyring
+from app.models.keyring import BusinessKeys
 from app.services.customers import name_from_email
 
 BATCH = 5000
@@ -313,6 +314,7 @@ COLUMNS = (
     "deleted_at",
     "search_tokens",
     "short_tokens",
+    "key_id",
 )
 
 
@@ -348,15 +350,16 @@ def people(seed: int, start: int, stop: int) -> Iterator[dict[str, Any]]:
         }
 
 
-def seal_row(business_id: str, person: dict[str, Any], now: datetime) -> tuple:
-    """One customer row, encrypted and indexed exactly as the service writes it."""
-    keys = crypto.current()
+def seal_row(keys: BusinessKeys, person: dict[str, Any], now: datetime) -> tuple:
+    """One customer row, encrypted and indexed exactly as the service writes it: under
+    the business's writing key."""
+    business_id, generation = keys.business_id, keys.write
     row_id = new_id("cust")
     name_lower = person["name"].lower()
 
     def seal(column: str) -> bytes | None:
         value = person[column]
-        return None if value is None else keys.cipher.seal("customer", column, row_id, value)
+        return None if value is None else generation.seal("customer", column, row_id, value)
 
     return (
         row_id,
@@ -365,7 +368,7 @@ def seal_row(business_id: str, person: dict[str, Any], now: datetime) -> tuple:
         name_lower,
         name_from_email(name_lower, person["email"]),
         seal("email"),
-        keys.email_index.digest(business_id, person["email"]),
+        generation.email_index.digest(business_id, person["email"]),
         seal("phone"),
         seal("address"),
         seal("tin"),
@@ -375,7 +378,8 @@ def seal_row(business_id: str, person: dict[str, Any], now: datetime) -> tuple:
         now,
         now,
         None,
-        *keys.search_tokens.for_rows(business_id, name_lower, person["email"]),
+        *generation.search_tokens.for_rows(business_id, name_lower, person["email"]),
+        generation.id,
     )
 
 
@@ -394,7 +398,8 @@ async def seed_demo(
         while job.done < count:
             stop = min(job.done + BATCH, count)
             now = datetime.now(UTC)
-            rows = [seal_row(business_id, p, now) for p in people(seed, job.done, stop)]
+            keys = await keyring.of(business_id)
+            rows = [seal_row(keys, p, now) for p in people(seed, job.done, stop)]
             async with conn.transaction():
                 await conn.copy_records_to_table("customer", records=rows, columns=COLUMNS)
                 await conn.execute(

@@ -20,6 +20,7 @@ from app.models.encrypted import EncryptedField, EncryptedModel
 __all__ = [
     "ApiKey",
     "Business",
+    "BusinessKey",
     "Customer",
     "CustomerEvent",
     "Job",
@@ -33,9 +34,42 @@ class Business(Model):
     id = fields.CharField(primary_key=True, max_length=40)
     name = fields.CharField(max_length=200)
     created_at = fields.DatetimeField(auto_now_add=True)
+    #: The data key (BusinessKey.id) that seals and indexes the business's writes; NULL:
+    #: the legacy scheme, under the master key directly (before ``finora keys migrate``).
+    #: Every write checks it in the statement that writes (app.models.keyring.GUARD), so
+    #: a change of key is one instant for every process.
+    write_key = fields.CharField(max_length=40, null=True)
+    #: Whether some of its values may still be under the legacy scheme.
+    legacy_values = fields.BooleanField(default=False)
+    #: When its data key was destroyed (``finora business offboard``): nothing of it reads.
+    offboarded_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "business"
+
+
+class BusinessKey(Model):
+    """A business's data key, wrapped under a master key (app.crypto.datakeys).
+
+    Two at most per business: the one writing and, during ``finora keys rotate
+    --business``, the one its rows are moving from (or to).  Deleting the rows
+    of a business's keys is crypto-shredding: its values, indexes and secrets
+    are then unreadable wherever copies of them are.
+    """
+
+    id = fields.CharField(primary_key=True, max_length=40)
+    business: fields.ForeignKeyRelation[Business] = fields.ForeignKeyField(
+        "models.Business", related_name="keys", on_delete=fields.RESTRICT
+    )
+    #: The master key (FINORA_ENCRYPTION_KEYS id) it is wrapped under.
+    master_key_id = fields.CharField(max_length=32)
+    wrapped = fields.BinaryField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    business_id: str
+
+    class Meta:
+        table = "business_key"
 
 
 class ApiKey(Model):
@@ -93,6 +127,8 @@ class Customer(EncryptedModel):
     deleted_at = fields.DatetimeField(null=True)
     #: When the customer's personal data was destroyed (eraseCustomer); NULL otherwise.
     erased_at = fields.DatetimeField(null=True)
+    #: The data key its values and indexes are under (BusinessKey.id); NULL: legacy.
+    key_id = fields.CharField(max_length=40, null=True)
 
     business_id: str
 
@@ -166,6 +202,8 @@ class WebhookEndpoint(EncryptedModel):
     #: When a worker last took the endpoint: the least recent goes first (fairness).
     served_at = fields.DatetimeField(null=True)
     deleted_at = fields.DatetimeField(null=True)
+    #: The data key its secrets are under (BusinessKey.id); NULL: legacy.
+    key_id = fields.CharField(max_length=40, null=True)
 
     business_id: str
 
@@ -214,6 +252,8 @@ class ShopConnection(EncryptedModel):
     created_at = fields.DatetimeField(auto_now_add=True)
     last_delivery_at = fields.DatetimeField(null=True)
     deleted_at = fields.DatetimeField(null=True)
+    #: The data key its secret is under (BusinessKey.id); NULL: legacy.
+    key_id = fields.CharField(max_length=40, null=True)
 
     business_id: str
 

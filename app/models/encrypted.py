@@ -16,6 +16,7 @@ from tortoise.fields import Field
 from tortoise.models import Model
 
 from app import crypto
+from app.crypto.datakeys import Generation
 
 
 class Sealed(bytes):
@@ -56,16 +57,22 @@ class EncryptedField(Field[str]):
             return None
         if isinstance(value, Sealed):
             return bytes(value)
-        return self.seal_for(str(instance.pk), str(value))
+        # Under the key the row names (its business's writing key, set by the service
+        # that changes it, which loaded the keys: app.models.keyring).
+        from app.models import keyring
+
+        keys = keyring.loaded(instance.business_id)  # type: ignore[attr-defined]
+        generation = keys.generation(instance.key_id)  # type: ignore[attr-defined]
+        return self.seal_for(generation, str(instance.pk), str(value))
 
     def to_python_value(self, value: Any) -> Any:
         if value is None or isinstance(value, str | Sealed):
             return value
         return Sealed(value)
 
-    def seal_for(self, row_id: str, value: str) -> bytes:
+    def seal_for(self, generation: Generation, row_id: str, value: str) -> bytes:
         """Seal a value of the row `row_id` (also for rows written without a model)."""
-        return crypto.current().cipher.seal(self.table, self.column, row_id, value)
+        return generation.seal(self.table, self.column, row_id, value)
 
     def open(self, instance: Model, value: bytes) -> str:
         return self.open_for(str(instance.pk), value)

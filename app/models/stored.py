@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from app.models import Customer, records
+from app.crypto.datakeys import Generation
+from app.models import Customer, keyring, records
 from app.models.encrypted import EncryptedField
 from app.models.records import CustomerRecord
 
@@ -75,13 +76,15 @@ class Columns:
 
 
 _AS_IS, _SEALED, _ARRAY = "as is", "sealed", "array"
+_PER_CALL = ("business_id", "key_id")
 
 
 @functools.cache
 def columns_of(given: frozenset[str]) -> Columns:
     """The columns of new rows that give the fields `given` (customers.new_row's keys)."""
     layout = _layout()
-    shared = tuple(n for n in layout.fields if n == "business_id" or n not in given)
+    # The business and its writing key are one per call (the guard checks the key).
+    shared = tuple(n for n in layout.fields if n in _PER_CALL or n not in given)
     assert not set(shared) & (layout.sealed | layout.arrays), shared  # none is per row
     own = tuple(n for n in layout.fields if n not in shared)
     kinds = tuple(
@@ -91,15 +94,16 @@ def columns_of(given: frozenset[str]) -> Columns:
     return Columns(own, shared, kinds)
 
 
-def db_values(columns: Columns, stored: dict[str, Any]) -> list[Any]:
-    """A row's own column values: encrypted fields sealed by the model's own field, bound
-    to the row id; arrays as text literals (see insert_sql)."""
+def db_values(columns: Columns, stored: dict[str, Any], generation: Generation) -> list[Any]:
+    """A row's own column values: encrypted fields sealed by the model's own field under
+    `generation` (the row's ``key_id``), bound to the row id; arrays as text literals
+    (see insert_sql)."""
     fields_map, row_id, values = Customer._meta.fields_map, stored["id"], []
     for name, kind in columns.kinds:
         value = stored[name]
         if value is not None and kind is not _AS_IS:
             if kind is _SEALED:
-                value = fields_map[name].seal_for(row_id, value)  # AAD: this row's id
+                value = fields_map[name].seal_for(generation, row_id, value)  # AAD: row id
             else:  # "{1, 2}" from the list's repr: in C, a third cheaper than a join
                 value = f"{{{repr(list(value))[1:-1]}}}"
         values.append(value)
@@ -112,7 +116,8 @@ def insert_sql(columns: Columns) -> str:
     holding its array, each shared column a parameter holding its one value.
 
     PostgreSQL has no ragged arrays of arrays, so an array column travels as
-    text literals and is cast back; the types are the model's own.
+    text literals and is cast back; the types are the model's own.  Nothing is
+    inserted unless the rows' key still writes for their business (keyring.guard).
     """
     layout, projection = _layout(), Customer._meta.fields_db_projection
     number = {name: n for n, name in enumerate((*columns.own, *columns.shared), start=1)}
@@ -128,10 +133,12 @@ def insert_sql(columns: Columns) -> str:
             arrays.append(f"${number[name]}::{sql_type}[]")
             selected.append(column)
     every = ", ".join(f'"{projection[name]}"' for name in layout.fields)
+    guard = keyring.guard(f"${number['business_id']}", f"${number['key_id']}")
     own = ", ".join(f'"{projection[name]}"' for name in columns.own)
     return (
         f"INSERT INTO customer ({every}) SELECT {', '.join(selected)} "
         f"FROM unnest({', '.join(arrays)}) AS row ({own}) "
+        f"WHERE {guard} "
         "ON CONFLICT DO NOTHING RETURNING id, business_id"
     )
 
@@ -168,24 +175,30 @@ def model_of(row: Any) -> tuple[Customer, str]:
 @functools.cache
 def update_sql(fields: tuple[str, ...]) -> str:
     """``UPDATE`` of these fields of one customer, at the version it was read:
-    $1 the id, $2 the version, then the fields in order; the id back, or no row."""
+    $1 the id, $2 the version, then the fields in order; the id back, or no row.
+    An update that writes ``key_id`` (whatever is sealed or indexed) also needs that
+    key to still write for the business (keyring.guard)."""
     projection = Customer._meta.fields_db_projection
     sets = ", ".join(f'"{projection[name]}" = ${n}' for n, name in enumerate(fields, start=3))
+    guarded = ""
+    if "key_id" in fields:
+        key = f"${fields.index('key_id') + 3}"
+        guarded = f" AND {keyring.guard('customer.business_id', key)}"
     return (
-        f"UPDATE customer SET {sets} WHERE id = $1 AND xmin = $2::text::xid "
+        f"UPDATE customer SET {sets} WHERE id = $1 AND xmin = $2::text::xid{guarded} "
         "RETURNING id, business_id"
     )
 
 
-def update_values(customer: Customer, fields: tuple[str, ...]) -> list[Any]:
-    """The new values of these fields, as the model's fields store them (PII sealed,
-    bound to the row id)."""
+def update_values(customer: Customer, fields: tuple[str, ...], generation: Generation) -> list[Any]:
+    """The new values of these fields, as the model's fields store them (PII sealed under
+    `generation`, bound to the row id)."""
     fields_map = Customer._meta.fields_map
     values = []
     for name in fields:
         value = getattr(customer, name)
         field = fields_map[name]
         if value is not None and isinstance(field, EncryptedField):
-            value = field.seal_for(customer.id, value)
+            value = field.seal_for(generation, customer.id, value)
         values.append(value)
     return values

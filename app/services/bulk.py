@@ -40,7 +40,8 @@ from typing import Any
 
 from app import meter, pacing
 from app.db.transaction import transaction
-from app.models import records
+from app.models import keyring, records
+from app.models.keyring import BusinessKeys
 from app.models.records import CustomerRecord, CustomerView
 from app.models.stored import Columns, as_stored, columns_of, db_values, insert_sql, record_of
 from app.services import events
@@ -150,19 +151,19 @@ class Batch:
     shared: list[Any] = field(default_factory=list)
 
     def add(
-        self, business_id: str, result: RowResult, raw: object, now: datetime, check: Check
+        self, keys: BusinessKeys, result: RowResult, raw: object, now: datetime, check: Check
     ) -> None:
         data = check(raw, result)
         if data is None:
             return
-        row = new_row(business_id, data)  # a repeated email's row is simply not used
+        row = new_row(keys, data)  # a repeated email's row is simply not used
         digest = row["email_hash"]
         if digest not in self.new:
             stored = self.new[digest] = as_stored(row, now)
             if self.columns is None:
                 self.columns = columns_of(frozenset(row))
                 self.shared = [stored[name] for name in self.columns.shared]
-            self.values[digest] = db_values(self.columns, stored)
+            self.values[digest] = db_values(self.columns, stored, keys.write)
         self.rows_of.setdefault(digest, []).append(result)
 
     def settle(self, found: Mapping[str, CustomerView], created_ids: set[str]) -> None:
@@ -175,7 +176,7 @@ class Batch:
 
 
 async def prepare(
-    business_id: str,
+    keys: BusinessKeys,
     inputs: Sequence[object],
     results: list[RowResult],
     check: Check = _checked,
@@ -193,7 +194,7 @@ async def prepare(
         while True:
             with _collector_paused():
                 for result, raw in pending:
-                    batch.add(business_id, result, raw, now, check)
+                    batch.add(keys, result, raw, now, check)
                     if turn.due():
                         break
                 else:
@@ -202,16 +203,29 @@ async def prepare(
 
 
 async def write(
-    db: Any, business_id: str, batch: Batch
+    db: Any, keys: BusinessKeys, batch: Batch
 ) -> tuple[list[CustomerRecord], dict[str, CustomerView]]:
     """Insert the batch's rows where no active customer has the email; read the others'
-    customers.  Returns the rows inserted and the customer of every email hash."""
+    customers.  Returns the rows inserted and the customer of every email hash.
+
+    The transaction holds the business's writing key (``keyring.hold``), so while its
+    rows move to a new key, the emails some still index under the old one are read
+    first (see ``customers.held_elsewhere``).
+    """
     new, values, columns = batch.new, batch.values, batch.columns
     assert columns is not None  # a batch with new rows has their columns
+    business_id = keys.business_id
     pending = sorted(new)  # hash order: concurrent bulk calls lock rows in one order
     created: list[CustomerRecord] = []
     found: dict[str, CustomerView] = {}
+    if keys.moving:
+        elsewhere = {o: d for d in pending for o in keys.digests(new[d]["email"])[1:]}
+        for row in await db.fetch(_READ_ACTIVE, business_id, list(elsewhere)):
+            found[elsewhere[row[0]]] = CustomerRecord(tuple(row)[1:])
+        pending = [digest for digest in pending if digest not in found]
     for _ in range(FIND_OR_CREATE_TRIES):
+        if not pending:
+            return created, found
         arrays = [list(column) for column in zip(*(values[d] for d in pending), strict=True)]
         inserted = {row[0] for row in await db.fetch(insert_sql(columns), *arrays, *batch.shared)}
         lost = []
@@ -241,23 +255,41 @@ async def find_or_create_customers(
     wait = meter.pay_rows(len(inputs))
     if wait:
         raise RateLimited(wait)
+    for _ in range(KEY_TRIES):
+        try:
+            return await _find_or_create(caller, await keyring.of(business_id), inputs)
+        except keyring.KeyChanged:
+            continue  # sealed under a key the business has left meanwhile: seal again
+    raise RuntimeError("the business's writing key keeps changing")
+
+
+#: How often a call seals its rows again when its business switches keys meanwhile.
+KEY_TRIES = 3
+
+
+async def _find_or_create(
+    caller: Caller, keys: BusinessKeys, inputs: Sequence[object]
+) -> BulkOutcome:
+    business_id = keys.business_id
     results = [RowResult(index) for index in range(len(inputs))]
     # One call of the business at a time here: two calls sliced in alternation would
     # both reach the database together and leave the loop idle while it writes.
     async with pacing.one_at_a_time(business_id):
-        batch = await prepare(business_id, inputs, results)
+        batch = await prepare(keys, inputs, results)
     created: list[CustomerRecord] = []
     if batch.new:
         # Heavy work too, while the database writes: another call's slices need not
         # leave the loop half idle for this one (app.pacing), whose one next step
         # is reading the answer.
         with meter.heavy_work():
-            async with transaction() as conn, conn.acquire_connection() as db:
-                created, found = await write(db, business_id, batch)
-                actor = events.actor_of(caller)
-                await events.record(
-                    db,
-                    [events.Change(business_id, row.id, events.CREATED, actor) for row in created],
-                )
+            async with transaction() as conn:
+                await keyring.hold(conn, keys)
+                async with conn.acquire_connection() as db:
+                    created, found = await write(db, keys, batch)
+                    actor = events.actor_of(caller)
+                    changes = [
+                        events.Change(business_id, row.id, events.CREATED, actor) for row in created
+                    ]
+                    await events.record(db, changes)
         batch.settle(found, {row.id for row in created})
     return BulkOutcome(results=results, created=created)

@@ -12,8 +12,9 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from app.db.transaction import transaction
 from app.ids import new_id, random_base62
-from app.models import ApiKey, Business
+from app.models import ApiKey, Business, keyring
 from app.services.access import Caller, Scope
 
 KEY_PREFIX = "fin_live_"
@@ -33,10 +34,15 @@ def _digest(key: str) -> str:
 
 
 async def create_business(name: str) -> Business:
+    """A new business, with its own data key (app.crypto.datakeys) from the start."""
     name = name.strip()
     if not 1 <= len(name) <= 200:
         raise ValueError("a business name is 1 to 200 characters")
-    return await Business.create(id=new_id("biz"), name=name)
+    async with transaction() as conn:
+        business = await Business.create(id=new_id("biz"), name=name, using_db=conn)
+        business.write_key = await keyring.new_key(conn, business.id)
+        await business.save(update_fields=["write_key"], using_db=conn)
+    return business
 
 
 async def create_api_key(business_id: str, scope: Scope | str = Scope.WRITE) -> IssuedKey:

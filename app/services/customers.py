@@ -18,12 +18,12 @@ import asyncpg
 from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
 
-from app import crypto
 from app.db import statistics
 from app.db.reads import fetch, written
 from app.db.transaction import transaction
 from app.ids import new_id, well_formed
-from app.models import Customer, stored
+from app.models import Customer, keyring, stored
+from app.models.keyring import BusinessKeys
 from app.models.records import CustomerRecord, CustomerView
 from app.services import cursor, events, validation
 from app.services.access import Caller, require_business, require_write
@@ -60,8 +60,31 @@ def cursor_of(customer: CustomerView) -> str:
     return cursor.encode(customer.name_lower, customer.id, sealed=sealed)
 
 
-def email_hash_of(business_id: str, email: str) -> str:
-    return crypto.current().email_index.digest(business_id, email)
+def email_hash_of(keys: BusinessKeys, email: str) -> str:
+    """The email's blind index as the business writes it now."""
+    return keys.write.email_index.digest(keys.business_id, email)
+
+
+async def held_elsewhere(keys: BusinessKeys, email: str, but: str | None = None) -> bool:
+    """While a business's rows move to a new key, whether an active customer (other
+    than `but`) has the email under the key it is leaving.
+
+    Such a row's blind index is the old key's, so the unique index cannot see it.
+    No write under that key can start any more (keyring.guard), and moving a row
+    to the new key keeps it visible to this read or to the unique index, so the
+    read before a write is enough.
+    """
+    others = keys.digests(email)[1:]
+    if not others:
+        return False
+    rows = await fetch(
+        "SELECT 1 FROM customer WHERE business_id = $1 AND is_active "
+        "AND email_hash = ANY($2) AND id IS DISTINCT FROM $3 LIMIT 1",
+        keys.business_id,
+        others,
+        but,
+    )
+    return bool(rows)
 
 
 def is_email_conflict(exc: IntegrityError) -> bool:
@@ -215,24 +238,27 @@ def name_from_email(name_lower: str, email: str) -> bool:
     return name_lower == default_name(email)
 
 
-def new_row(business_id: str, data: Mapping[str, str | None]) -> dict[str, Any]:
+def new_row(keys: BusinessKeys, data: Mapping[str, str | None]) -> dict[str, Any]:
     """The values of a new customer, indexes included: shared by the single and bulk paths.
 
     The id is made here, before anything is sealed: the AAD binds each value to it.
+    Indexes are under the business's writing key, and so will its values be sealed.
     """
     name = data["name"]
     email = data["email"]
     assert name is not None and email is not None
     name_lower = name.lower()
-    tokens, short = crypto.current().search_tokens.for_rows(business_id, name_lower, email)
+    business_id = keys.business_id
+    tokens, short = keys.write.search_tokens.for_rows(business_id, name_lower, email)
     return {
         "id": new_id("cust"),
         "business_id": business_id,
+        "key_id": keys.write.id,
         "name": name,
         "name_lower": name_lower,
         "name_from_email": name_from_email(name_lower, email),
         "email": email,
-        "email_hash": email_hash_of(business_id, email),
+        "email_hash": email_hash_of(keys, email),
         "search_tokens": tokens,
         "short_tokens": short,
         "phone": data.get("phone"),
@@ -242,8 +268,8 @@ def new_row(business_id: str, data: Mapping[str, str | None]) -> dict[str, Any]:
     }
 
 
-def new_customer(business_id: str, data: Mapping[str, str | None]) -> Customer:
-    return Customer(**new_row(business_id, data))
+def new_customer(keys: BusinessKeys, data: Mapping[str, str | None]) -> Customer:
+    return Customer(**new_row(keys, data))
 
 
 @functools.cache
@@ -255,18 +281,35 @@ def _insert_one_sql(columns: stored.Columns) -> str:
 
 
 async def _insert_one(
-    caller: Caller, business_id: str, data: Mapping[str, str | None]
+    caller: Caller, keys: BusinessKeys, data: Mapping[str, str | None]
 ) -> CustomerRecord | None:
     """A new customer and its event, written in one round trip; None if an active
-    customer of the business has the email (the unique index decides, not a read)."""
-    row = new_row(business_id, data)
+    customer of the business has the email (the unique index decides, not a read),
+    or if the business has changed its writing key (see ``_insert_settled``)."""
+    row = new_row(keys, data)
     plain = stored.as_stored(row, datetime.now(UTC))
     columns = stored.columns_of(frozenset(row))
-    own = [[value] for value in stored.db_values(columns, plain)]
+    own = [[value] for value in stored.db_values(columns, plain, keys.write)]
     shared = [plain[name] for name in columns.shared]
     sql = _insert_one_sql(columns)
     inserted = await written(sql, *own, *shared, new_id("evt"), events.actor_of(caller), [])
     return stored.record_of(plain) if inserted else None
+
+
+async def _insert_settled(
+    caller: Caller, keys: BusinessKeys, data: Mapping[str, str | None]
+) -> tuple[CustomerRecord | None, BusinessKeys]:
+    """``_insert_one`` under the business's writing key: a write that missed a change
+    of key (keyring.guard) is made again under the new one.  (None, keys) when an
+    active customer has the email."""
+    for _ in range(FIND_OR_CREATE_TRIES):
+        if await held_elsewhere(keys, str(data["email"])):
+            return None, keys
+        created = await _insert_one(caller, keys, data)
+        if created is not None or not await keyring.stale(keys):
+            return created, keys
+        keys = await keyring.of(keys.business_id)
+    raise RuntimeError("the business's writing key keeps changing")
 
 
 async def create_customer(
@@ -276,7 +319,7 @@ async def create_customer(
     require_write(caller)
     require_business(caller, business_id)
     data = validation.check({key: values.get(key) for key in validation.RULES})
-    created = await _insert_one(caller, business_id, data)
+    created, _ = await _insert_settled(caller, await keyring.of(business_id), data)
     if created is None:
         raise _taken()
     return created
@@ -298,12 +341,19 @@ def find_or_create_data(
     return data
 
 
-async def active_by_email_hash(business_id: str, email_hash: str) -> CustomerRecord | None:
-    """The active customer with this blind index, read as a record: a repeat buyer's
-    find-or-create is this one indexed read (customer_active_email_uidx)."""
-    rows = await _records(
-        "business_id = $1 AND email_hash = $2 AND is_active", business_id, email_hash
-    )
+async def active_by_email(keys: BusinessKeys, email: str) -> CustomerRecord | None:
+    """The active customer with this email, read as a record by its blind index (under
+    each live key of the business): a repeat buyer's find-or-create is this one
+    indexed read (customer_active_email_uidx)."""
+    digests = keys.digests(email)
+    if len(digests) == 1:
+        rows = await _records(
+            "business_id = $1 AND email_hash = $2 AND is_active", keys.business_id, digests[0]
+        )
+    else:
+        rows = await _records(
+            "business_id = $1 AND email_hash = ANY($2) AND is_active", keys.business_id, digests
+        )
     return rows[0] if rows else None
 
 
@@ -318,12 +368,12 @@ async def find_or_create_customer(
     require_write(caller)
     require_business(caller, business_id)
     data = find_or_create_data(email=email, name=name, phone=phone)
-    email_hash = email_hash_of(business_id, str(data["email"]))
+    keys = await keyring.of(business_id)
     for _ in range(FIND_OR_CREATE_TRIES):
-        existing = await active_by_email_hash(business_id, email_hash)
+        existing = await active_by_email(keys, str(data["email"]))
         if existing is not None:
             return existing, False
-        created = await _insert_one(caller, business_id, data)
+        created, keys = await _insert_settled(caller, keys, data)
         if created is not None:
             return created, True
         # another call created it first: read it
@@ -362,6 +412,7 @@ async def update_customer(
         errors += invalid.errors
     if errors:
         raise InvalidInput(errors)  # every problem at once, before anything is read
+    keys = await keyring.of(caller.business_id)
     for _ in range(UPDATE_TRIES):
         found = await _current(caller, customer_id)
         if found is None:
@@ -371,10 +422,14 @@ async def update_customer(
             raise InvalidInput([ERASED_ERROR])
         if not data:
             return customer
-        fields, changed = apply_changes(customer, data)
-        if await _save_changes(caller, customer, version, tuple(fields), changed):
+        if "email" in data and await held_elsewhere(keys, str(data["email"]), customer.id):
+            raise _taken()
+        fields, changed = apply_changes(customer, data, keys)
+        if await _save_changes(caller, customer, version, tuple(fields), changed, keys):
             return customer
-        # another write changed the row since it was read: apply the changes to it
+        # another write changed the row since it was read (or the business its key)
+        await keyring.stale(keys)
+        keys = await keyring.of(caller.business_id)
     raise RuntimeError("update did not settle")  # the row changes faster than we write
 
 
@@ -402,7 +457,12 @@ def _update_sql(fields: tuple[str, ...]) -> str:
 
 
 async def _save_changes(
-    caller: Caller, customer: Customer, version: str, fields: tuple[str, ...], changed: list[str]
+    caller: Caller,
+    customer: Customer,
+    version: str,
+    fields: tuple[str, ...],
+    changed: list[str],
+    keys: BusinessKeys,
 ) -> bool:
     """One statement: the update, if the row is still at `version`, and its event.
     False when another write came first.  Optimistic rather than a row lock: no
@@ -410,7 +470,7 @@ async def _save_changes(
     tokens were made from an old name or email) can never be saved."""
     customer.updated_at = datetime.now(UTC)
     names = [validation.RULES[key][0] for key in changed]
-    params = stored.update_values(customer, fields)
+    params = stored.update_values(customer, fields, keys.write)
     try:
         saved = await written(
             _update_sql(fields),
@@ -428,17 +488,28 @@ async def _save_changes(
     return bool(saved)
 
 
+_SEALED = ("email", "phone", "address", "tin")
+#: What is sealed or indexed under the row's key: writing any of it writes ``key_id``.
+_KEYED = frozenset((*_SEALED, "email_hash", "search_tokens", "short_tokens"))
+
+
 def apply_changes(
-    customer: Customer, data: Mapping[str, str | None]
+    customer: Customer, data: Mapping[str, str | None], keys: BusinessKeys
 ) -> tuple[list[str], list[str]]:
     """Set checked values on a customer and everything derived from them (sort key,
     blind index, search tokens); returns the columns to save and the fields changed.
 
-    Shared by update_customer and an import's updates (app.services.imports), so an
-    updated customer is indexed the same way whichever path changed it.
+    Shared by update_customer and an import's and a shop's updates, so an updated
+    customer is indexed the same way whichever path changed it.  A row still under
+    a key its business is leaving is sealed and indexed again whole, under the
+    writing key: a row is always under one key (its ``key_id``).
     """
     # In the contract's field order; reading an old value opens only that field.
     changed = [k for k in validation.RULES if k in data and getattr(customer, k) != data[k]]
+    moved = customer.key_id != keys.write.id
+    if moved:
+        data = {**{name: getattr(customer, name) for name in _SEALED}, **data}
+        customer.key_id = keys.write.id
     for key, value in data.items():
         setattr(customer, key, value)
     fields = [*data, "updated_at"]
@@ -446,16 +517,18 @@ def apply_changes(
         customer.name_lower = customer.name.lower()
         fields.append("name_lower")
     if "email" in data:
-        customer.email_hash = email_hash_of(customer.business_id, customer.email)
+        customer.email_hash = email_hash_of(keys, customer.email)
         fields.append("email_hash")
     if "name" in data or "email" in data:
         customer.name_from_email = _still_from_email(customer, renamed="name" in data)
         fields.append("name_from_email")
-    if customer.is_active and ("name" in data or "email" in data):
-        customer.search_tokens, customer.short_tokens = crypto.current().search_tokens.for_rows(
+    if customer.is_active and ("name" in data or "email" in data or moved):
+        customer.search_tokens, customer.short_tokens = keys.write.search_tokens.for_rows(
             customer.business_id, customer.name_lower, customer.email
         )
         fields += ["search_tokens", "short_tokens"]
+    if _KEYED.intersection(fields):
+        fields.append("key_id")
     return fields, changed
 
 

@@ -28,7 +28,8 @@ from typing import Any
 from app import pacing
 from app.db import reads
 from app.db.transaction import transaction
-from app.models import Customer
+from app.models import Customer, keyring
+from app.models.keyring import BusinessKeys
 from app.services import bulk, events, validation
 from app.services.access import Caller, require_business, require_write
 from app.services.customers import apply_changes, default_name
@@ -93,14 +94,18 @@ def changes(customer: Customer, given: Mapping[str, str | None], mode: Update) -
 
 
 def _apply_rows(
-    customer: Customer, rows: Sequence[bulk.RowResult], checker: _Checker, mode: Update
+    customer: Customer,
+    rows: Sequence[bulk.RowResult],
+    checker: _Checker,
+    mode: Update,
+    keys: BusinessKeys,
 ) -> list[str]:
     """Apply each row's changes, in file order; returns the columns to save."""
     touched: list[str] = []
     for result in rows:
         changed_values = changes(customer, checker.given[result.index], mode)
         if changed_values:
-            fields, changed = apply_changes(customer, changed_values)
+            fields, changed = apply_changes(customer, changed_values, keys)
             result.updated = [validation.RULES[key][0] for key in changed]
             touched += [f for f in fields if f not in touched]
     return touched
@@ -152,29 +157,49 @@ async def import_rows(
     require_business(caller, business_id)
     if not 1 <= len(rows) <= bulk.BULK_MAX:
         raise BadUserInput(f"Send 1 to {bulk.BULK_MAX} rows in one call")
+    for _ in range(bulk.KEY_TRIES):
+        try:
+            keys = await keyring.of(business_id)
+            return await _import(caller, keys, rows, update, strict, dry_run, also)
+        except keyring.KeyChanged:
+            continue  # sealed under a key the business has left meanwhile: seal again
+    raise RuntimeError("the business's writing key keeps changing")
+
+
+async def _import(
+    caller: Caller,
+    keys: BusinessKeys,
+    rows: Sequence[Mapping[str, object]],
+    update: Update,
+    strict: bool,
+    dry_run: bool,
+    also: Callable[[Any, list[bulk.RowResult]], Awaitable[None]] | None,
+) -> list[bulk.RowResult]:
+    business_id = keys.business_id
     results = [bulk.RowResult(index) for index in range(len(rows))]
     checker = _Checker(strict)
     async with pacing.one_at_a_time(business_id):
-        batch = await bulk.prepare(business_id, rows, results, checker)
+        batch = await bulk.prepare(keys, rows, results, checker)
     if not batch.new or dry_run:
         if dry_run and batch.new:
-            await _plan(business_id, batch, checker, update)
+            await _plan(keys, batch, checker, update)
         checker.note_defaulted(results)
         if also is not None:
             await also(None, results)
         return results
     actor = events.actor_of(caller)
     async with transaction() as conn:
+        await keyring.hold(conn, keys)
         # Raw statements on the transaction's connection; ORM calls (the updates, the
         # job's progress) outside that block: the connection's lock is not reentrant.
         async with conn.acquire_connection() as db:
-            created, views = await bulk.write(db, business_id, batch)
+            created, views = await bulk.write(db, keys, batch)
         created_ids = {row.id for row in created}
         changes = [events.Change(business_id, r.id, events.CREATED, actor) for r in created]
         batch.settle(views, created_ids)
         if update is not Update.FIND:
             targets = _update_targets(batch, {d: v.id for d, v in views.items()}, created_ids)
-            changes += await _update(conn, business_id, targets, checker, update, actor)
+            changes += await _update(conn, keys, targets, checker, update, actor)
         async with conn.acquire_connection() as db:
             await events.record(db, changes)
         checker.note_defaulted(results)
@@ -185,7 +210,7 @@ async def import_rows(
 
 async def _update(
     conn: Any,
-    business_id: str,
+    keys: BusinessKeys,
     targets: dict[str, list[bulk.RowResult]],
     checker: _Checker,
     update: Update,
@@ -193,11 +218,12 @@ async def _update(
 ) -> list[events.Change]:
     """Lock the customers to update (in id order: concurrent imports do not deadlock),
     apply their rows and save them; their UPDATED events."""
+    business_id = keys.business_id
     query = Customer.filter(business_id=business_id, id__in=list(targets)).order_by("id")
     changes = []
     for customer in await query.select_for_update().using_db(conn):
         rows_of = targets[customer.id]
-        touched = _apply_rows(customer, rows_of, checker, update)
+        touched = _apply_rows(customer, rows_of, checker, update, keys)
         if touched:
             await customer.save(update_fields=touched, using_db=conn)
             changed = _changed_names(rows_of)
@@ -205,9 +231,11 @@ async def _update(
     return changes
 
 
-async def _plan(business_id: str, batch: bulk.Batch, checker: _Checker, update: Update) -> None:
+async def _plan(keys: BusinessKeys, batch: bulk.Batch, checker: _Checker, update: Update) -> None:
     """A dry run's outcomes: existing customers are read, never locked or written;
-    the ones the batch would create exist in memory only."""
+    the ones the batch would create exist in memory only.  (While the business's rows
+    move to a new key, one still indexed under the old key counts as new here.)"""
+    business_id = keys.business_id
     existing = dict(await reads.fetch(_READ_IDS, business_id, list(batch.new)))
     id_of = {d: existing.get(d) or batch.new[d]["id"] for d in batch.new}
     created_ids = {id_of[d] for d in batch.new if d not in existing}
@@ -221,4 +249,4 @@ async def _plan(business_id: str, batch: bulk.Batch, checker: _Checker, update: 
     by_id = {c.id: c for c in [*customers.values(), *loaded]}
     for customer_id, rows_of in targets.items():
         if customer_id in by_id:
-            _apply_rows(by_id[customer_id], rows_of, checker, update)
+            _apply_rows(by_id[customer_id], rows_of, checker, update, keys)

@@ -37,10 +37,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from app import crypto, meter, pacing
+from app import meter, pacing
 from app.crypto.tokens import QueryTokens
 from app.db.reads import fetch
-from app.models import Customer
+from app.models import Customer, keyring
 from app.models.records import CustomerRecord
 from app.services.access import Caller, require_business
 from app.services.customers import (
@@ -207,9 +207,18 @@ async def matching_ids(
     a masked caller must not learn an email by searching for it, nor by searching
     for a name that is its local part (those rows are never candidates).
     """
-    domains = crypto.current().search_tokens.for_query(business_id, needle)
-    if names_only:
-        domains = domains[:1]  # (name, email): the name's tokens alone
+    # (name, email) under each live key of the business: while its rows move to a new
+    # key, a row holds the tokens of one or the other.
+    keys = await keyring.of(business_id)
+    domains = tuple(
+        domain
+        for generation in keys.live
+        for domain in generation.search_tokens.for_query(business_id, needle)[
+            : 1
+            if names_only
+            else 2  # a masked key: the name's tokens alone
+        ]
+    )
     rows = await _walk(business_id, domains, None, PROBE, names_only=names_only)
     found = await _confirmed(needle, rows, limit, names_only=names_only)
     cursor = (rows[-1][1], rows[-1][0]) if rows else None

@@ -35,7 +35,8 @@ from tortoise.exceptions import IntegrityError
 
 from app.db import statistics
 from app.db.transaction import transaction
-from app.models import Customer, ShopConnection
+from app.models import Customer, ShopConnection, keyring
+from app.models.keyring import BusinessKeys
 from app.services import customers, events, imports, validation
 from app.services.errors import UserError
 from app.shoppers import rules
@@ -123,7 +124,8 @@ _LINK_REMOVE = (
     "WHERE connection_id = $1 AND external_id = $2 AND removed_at IS NULL"
 )
 _TAKEN = (
-    "SELECT 1 FROM customer WHERE business_id = $1 AND is_active AND email_hash = $2 AND id <> $3"
+    "SELECT 1 FROM customer WHERE business_id = $1 AND is_active AND email_hash = ANY($2) "
+    "AND id <> $3"
 )
 _FORGET_PROBLEMS = "DELETE FROM shop_problem WHERE connection_id = $1 AND external_id = $2"
 _PROBLEMS = """
@@ -181,7 +183,8 @@ async def _apply_once(connection: Connection, delivery: Delivery, action: Action
             await conn.execute_query("SELECT pg_advisory_xact_lock($1)", [key])
         if action.kind in (Kind.UPSERT, Kind.GUEST):
             assert action.shopper is not None
-            await _upsert(conn, connection, action, applied)
+            keys = await keyring.for_write(conn, connection.business_id)
+            await _upsert(conn, keys, connection, action, applied)
         elif action.kind is Kind.REMOVE and action.external_id is not None:
             await conn.execute_query(_LINK_REMOVE, [connection.id, action.external_id])
         elif action.kind is Kind.REDACT and action.external_id is not None:
@@ -217,7 +220,9 @@ def _code(error: UserError) -> str:
     return error.code if error.code in CODES else "INVALID"
 
 
-async def _upsert(conn: Any, connection: Connection, action: Action, applied: Applied) -> None:
+async def _upsert(
+    conn: Any, keys: BusinessKeys, connection: Connection, action: Action, applied: Applied
+) -> None:
     assert action.shopper is not None
     values, problems = _values(action.shopper)
     linked = await _linked(conn, connection, action.external_id)
@@ -225,7 +230,7 @@ async def _upsert(conn: Any, connection: Connection, action: Action, applied: Ap
         customer = await _locked(conn, connection.business_id, linked)
         if customer is not None and customer.erased_at is None:
             applied.problems += problems
-            await _update(conn, connection, customer, values, applied)
+            await _update(conn, keys, connection, customer, values, applied)
         return
     email = values.get("email")
     if email is None:
@@ -234,10 +239,9 @@ async def _upsert(conn: Any, connection: Connection, action: Action, applied: Ap
         sent = any(field == "email" for field, _ in problems)
         applied.problems.append((None, "INVALID" if sent else "BLANK"))
         return
-    digest = customers.email_hash_of(connection.business_id, email)
     found = (
         await customers.active(connection.business_id)
-        .filter(email_hash=digest)
+        .filter(email_hash__in=keys.digests(email))
         .using_db(conn)
         .select_for_update()
         .first()
@@ -245,11 +249,11 @@ async def _upsert(conn: Any, connection: Connection, action: Action, applied: Ap
     if found is not None:
         if action.kind is Kind.UPSERT:
             applied.problems += problems
-            await _update(conn, connection, found, values, applied)
+            await _update(conn, keys, connection, found, values, applied)
         applied.customer_id = found.id
     else:
         applied.problems += problems
-        await _create(conn, connection, values, applied)
+        await _create(conn, keys, connection, values, applied)
     if action.kind is Kind.UPSERT:
         assert action.external_id is not None and applied.customer_id is not None
         rows = await conn.execute_query_dict(
@@ -276,12 +280,16 @@ async def _locked(conn: Any, business_id: str, customer_id: str) -> Customer | N
 
 
 async def _create(
-    conn: Any, connection: Connection, values: Mapping[str, str | None], applied: Applied
+    conn: Any,
+    keys: BusinessKeys,
+    connection: Connection,
+    values: Mapping[str, str | None],
+    applied: Applied,
 ) -> None:
     data = dict(values)
     if "name" not in data:
         data["name"] = customers.default_name(str(data["email"]))
-    customer = customers.new_customer(connection.business_id, data)
+    customer = customers.new_customer(keys, data)
     await customer.save(force_create=True, using_db=conn)  # a lost race: IntegrityError, retried
     change = events.Change(connection.business_id, customer.id, events.CREATED, connection.actor)
     await events.record(conn, [change])
@@ -290,6 +298,7 @@ async def _create(
 
 async def _update(
     conn: Any,
+    keys: BusinessKeys,
     connection: Connection,
     customer: Customer,
     values: Mapping[str, str | None],
@@ -301,15 +310,15 @@ async def _update(
     changes = imports.changes(customer, values, imports.Update.OVERWRITE)
     email = values.get("email")
     if email is not None and email != customer.email:
-        digest = customers.email_hash_of(customer.business_id, email)
-        _, taken = await conn.execute_query(_TAKEN, [customer.business_id, digest, customer.id])
+        digests = keys.digests(email)
+        _, taken = await conn.execute_query(_TAKEN, [customer.business_id, digests, customer.id])
         if taken and customer.is_active:
             applied.problems.append(("email", "TAKEN"))
         else:
             changes["email"] = email
     if not changes:
         return
-    fields_, changed = customers.apply_changes(customer, changes)
+    fields_, changed = customers.apply_changes(customer, changes, keys)
     await customer.save(update_fields=fields_, using_db=conn)
     applied.changed = [validation.RULES[key][0] for key in changed]
     if changed:

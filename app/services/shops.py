@@ -16,7 +16,7 @@ from tortoise.exceptions import IntegrityError
 from app.db.reads import fetch
 from app.db.transaction import transaction
 from app.ids import new_id, well_formed
-from app.models import Business, ExternalLink, ShopConnection, ShopProblem
+from app.models import Business, ExternalLink, ShopConnection, ShopProblem, keyring
 from app.models.records import CustomerRecord
 from app.services import customers, shop_sync
 from app.services.access import Caller, require_business, require_write
@@ -76,16 +76,19 @@ async def create_connection(
     if platform not in PLATFORMS:
         raise BadUserInput("Unknown platform")
     domain = _checked(platform, shop_domain, secret)
-    connection = ShopConnection(
-        id=new_id("shop"),
-        business_id=business_id,
-        platform=platform,
-        shop_domain=domain,
-        secret=secret,
-    )
     async with transaction() as conn:
-        # The business row lock makes the count and the insert one step.
+        # The business row lock makes the count and the insert one step (and, taken
+        # before the keys, lets no concurrent create hold the row half-way).
         await Business.filter(id=business_id).select_for_update().using_db(conn).first()
+        keys = await keyring.for_write(conn, business_id)
+        connection = ShopConnection(
+            id=new_id("shop"),
+            business_id=business_id,
+            platform=platform,
+            shop_domain=domain,
+            secret=secret,
+            key_id=keys.write.id,
+        )
         live = (
             await ShopConnection.filter(business_id=business_id, deleted_at=None)
             .using_db(conn)
@@ -180,6 +183,10 @@ async def live_connection(connection_id: str) -> shop_sync.Connection | None:
     if not rows:
         return None
     row = rows[0]
+    try:
+        await keyring.of(row["business_id"])  # its secret opens under the business's key
+    except keyring.KeysGone:
+        return None  # offboarded: the shop's deliveries are refused like an unknown one's
     return shop_sync.Connection(
         id=row["id"],
         business_id=row["business_id"],

@@ -27,7 +27,7 @@ from tortoise.backends.base.client import TransactionalDBClient
 from app.db import reads
 from app.db.transaction import transaction
 from app.ids import new_id, well_formed
-from app.models import Business, WebhookDelivery, WebhookEndpoint
+from app.models import Business, WebhookDelivery, WebhookEndpoint, keyring
 from app.services import events
 from app.services.access import Caller, require_business, require_clear, require_write
 from app.services.errors import BadUserInput, InvalidInput, UserError
@@ -96,13 +96,19 @@ async def create_endpoint(
     async with transaction() as conn:
         # The business row lock makes the count and the insert one step.
         await Business.filter(id=business_id).select_for_update().using_db(conn).first()
+        keys = await keyring.for_write(conn, business_id)  # after the row lock: no upgrade
         live = await WebhookEndpoint.filter(business_id=business_id, deleted_at=None)
         if len(live) >= MAX_ENDPOINTS:
             raise _invalid(
                 None, "INVALID", f"A business may have at most {MAX_ENDPOINTS} webhook endpoints"
             )
         endpoint = WebhookEndpoint(
-            id=new_id("whep"), business_id=business_id, url=url, secret=secret, event_types=kinds
+            id=new_id("whep"),
+            business_id=business_id,
+            url=url,
+            secret=secret,
+            event_types=kinds,
+            key_id=keys.write.id,
         )
         await endpoint.save(force_create=True, using_db=conn)
     return endpoint, secret
@@ -217,12 +223,15 @@ async def rotate_secret(
     require_write(caller)
     secret = signing.new_secret()
     async with transaction() as conn:
+        keys = await keyring.for_write(conn, caller.business_id)
         endpoint = await _locked_endpoint(conn, caller, endpoint_id)
         endpoint.previous_secret = endpoint.secret  # opened here, sealed again for its column
         endpoint.previous_until = (now or datetime.now(UTC)) + ROTATION_OVERLAP
         endpoint.secret = secret
+        endpoint.key_id = keys.write.id  # both secrets sealed again, under the writing key
         await endpoint.save(
-            update_fields=["secret", "previous_secret", "previous_until"], using_db=conn
+            update_fields=["secret", "previous_secret", "previous_until", "key_id"],
+            using_db=conn,
         )
     return endpoint, secret
 

@@ -34,7 +34,7 @@ import asyncpg
 
 from app import crypto
 from app.db import connect
-from app.models import WebhookEndpoint
+from app.models import WebhookEndpoint, keyring
 from app.services import events, shop_sync
 from app.settings import Settings
 from app.webhooks import payload, store
@@ -151,6 +151,10 @@ async def serve_endpoint(
     deliveries = await _due(conn, endpoint_id, config)
     if not pings and not deliveries:
         return  # another worker got there first
+    try:
+        await keyring.of(business_id)  # the secrets are under the business's data key
+    except keyring.KeysGone:
+        return  # offboarded meanwhile: nothing of it is sent
     keys = _Keys.of(endpoint)
     try:
         session = await Session.open(endpoint["url"], config.policy)
