@@ -31,6 +31,9 @@ from app.ids import new_id
 from app.settings import Settings
 
 MAX_BUSINESSES = 10_000
+#: How long a key a business rotated away from still opens values read before (a
+#: request's rows fetched under it, opened when the answer is written).
+RETIRED_S = 10.0
 #: What ``business.write_key`` holds once the business is offboarded: no key writes.
 OFFBOARDED = "-"
 
@@ -114,7 +117,22 @@ def loaded(business_id: str) -> BusinessKeys:
 
 
 def forget(business_id: str) -> None:
-    """Drop the business's keys from this process (they are loaded again when needed)."""
+    """Read the business's keys again at its next ``of``.  Keys still in use meanwhile
+    stay usable: a request of this business may be opening values with them; a key
+    the business no longer has is dropped once that read finds it gone."""
+    entry = _cache.get(business_id)
+    if entry is not None:
+        _cache[business_id] = (0.0, entry[1])
+
+
+def clear() -> None:
+    """Every key out of this process, as at its start."""
+    for business_id in list(_cache):
+        _drop(business_id)
+
+
+def _drop(business_id: str) -> None:
+    """The business's keys out of this process: it is gone, or the bound is reached."""
     entry = _cache.pop(business_id, None)
     if entry is not None:
         for g in entry[1].live:
@@ -136,7 +154,7 @@ async def _load(business_id: str) -> BusinessKeys:
         _built_for = current
     rows = await written(_LOAD, business_id)
     if not rows or rows[0]["offboarded_at"] is not None:
-        forget(business_id)
+        _drop(business_id)
         raise KeysGone(business_id)
     before = _cache.pop(business_id, None)
     known = {g.id: g for g in before[1].live} if before else {}
@@ -161,11 +179,11 @@ async def _load(business_id: str) -> BusinessKeys:
         raise DecryptionError("the business's writing key is missing")
     live = (write, *(g for key_id, g in generations.items() if key_id != write_key))
     for key_id in known.keys() - generations.keys():
-        if key_id is not None:
-            current.cipher.forget(key_id)
+        if key_id is not None:  # rotated away: a read that fetched its rows may still open them
+            asyncio.get_running_loop().call_later(RETIRED_S, current.cipher.forget, key_id)
     keys = BusinessKeys(business_id, write, live)
     while len(_cache) >= MAX_BUSINESSES:
-        forget(next(iter(_cache)))
+        _drop(next(iter(_cache)))
     _cache[business_id] = (time.monotonic() + lifetime(), keys)
     return keys
 
@@ -200,7 +218,7 @@ async def _held_key(conn: Any, business_id: str) -> str | None:
         [business_id],
     )
     if not rows or rows[0]["offboarded_at"] is not None:
-        forget(business_id)
+        _drop(business_id)
         raise KeysGone(business_id)
     return rows[0]["write_key"]  # type: ignore[no-any-return]
 

@@ -74,14 +74,13 @@ async def held_elsewhere(keys: BusinessKeys, email: str, but: str | None = None)
     to the new key keeps it visible to this read or to the unique index, so the
     read before a write is enough.
     """
-    others = keys.digests(email)[1:]
-    if not others:
+    if not keys.moving:
         return False
     rows = await fetch(
         "SELECT 1 FROM customer WHERE business_id = $1 AND is_active "
         "AND email_hash = ANY($2) AND id IS DISTINCT FROM $3 LIMIT 1",
         keys.business_id,
-        others,
+        keys.digests(email)[1:],
         but,
     )
     return bool(rows)
