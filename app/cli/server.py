@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 
-from app.cli.common import fail, with_keys, with_orm
+from app.cli.common import fail, with_keys
 from app.cli.data import cmd_migrate
 from app.settings import ConfigError, Settings
 from app.startup import bootstrap
@@ -120,7 +120,7 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
     host, port = args.host or settings.host, args.port or settings.port
     check_exposure(settings, host)
     cmd_migrate(settings, args)
-    demo = asyncio.run(with_orm(settings, lambda: ensure_demo(settings)))
+    demo = asyncio.run(with_keys(settings, lambda _: ensure_demo(settings)))  # a data key too
     print(
         f"\nGraphiQL: http://{host}:{port}/graphql\n"
         f"Demo business: {demo['businessId']}\n"
