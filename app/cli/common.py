@@ -11,7 +11,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from app.db.orm import close_orm, open_orm
-from app.settings import Settings
+from app.models import keyring
+from app.settings import ConfigError, Settings
 from app.startup import bootstrap
 
 
@@ -40,6 +41,11 @@ async def with_keys(
 
     async def checked() -> Any:
         await bootstrap.install_checked_keys(keys, index_may_change=index_may_change)
-        return await work(bootstrap.database_url(settings))
+        try:
+            return await work(bootstrap.database_url(settings))
+        except keyring.KeysGone as gone:  # one line, as for any refusal
+            raise ConfigError(
+                f"business {gone} is offboarded or unknown: nothing of it reads"
+            ) from None
 
     return await with_orm(settings, checked)
