@@ -1,7 +1,7 @@
 """Subcommands that work through the stored customers and events, not the server.
 
-Migrations and index backfills, demo data, file imports, a business's export,
-pruning old events and the erasure report: one-off jobs an operator runs, each
+Migrations and index backfills, demo data, file imports, a business's export and
+offboarding, pruning old events and the erasure report: one-off jobs an operator runs, each
 opening the database for itself (``common.with_orm`` / ``common.with_keys``) and
 printing one summary.
 """
@@ -187,6 +187,50 @@ def cmd_business_export(settings: Settings, args: argparse.Namespace) -> int:
         return fail(
             f"{len(summary.unreadable)} customer(s) left out: a value does not open "
             "(their ids are logged above); the export is not complete"
+        )
+    return 0
+
+
+def cmd_business_offboard(settings: Settings, args: argparse.Namespace) -> int:
+    """Crypto-shred a business (app.jobs.offboard); with --purge, delete its rows too."""
+    from app.http import logs
+    from app.jobs.offboard import OffboardError, offboard
+
+    business_id = args.business_id
+    if args.confirm != business_id:
+        return fail(f"--confirm {args.confirm} does not match {business_id}: nothing was done")
+    # The job's "business offboarded" line is the record of an irreversible act: on stderr.
+    logs.configure(json_lines=settings.is_production)
+    try:
+        summary = asyncio.run(
+            with_keys(
+                settings,
+                lambda _: offboard(business_id, purge=args.purge, show_progress=True),
+            )
+        )
+    except OffboardError as exc:
+        return fail(str(exc))
+    when = summary.offboarded_at.astimezone(UTC).isoformat(timespec="seconds")
+    if summary.already:
+        print(f"business {business_id} was already offboarded at {when}: nothing more to destroy")
+    else:
+        print(
+            f"offboarded business {business_id} at {when}, irreversibly: destroyed "
+            f"{summary.data_keys} data key(s), so every copy of its values, indexes and "
+            f"secrets is unreadable; revoked {summary.api_keys} API key(s); stopped "
+            f"{summary.webhook_endpoints} webhook endpoint(s) ({summary.pending_deliveries} "
+            f"pending delivery(ies) will not be sent) and {summary.shop_connections} shop "
+            "connection(s)"
+        )
+    if args.purge:
+        deleted = ", ".join(f"{n} {table}" for table, n in summary.purged.items() if n)
+        print(f"purged: {deleted or 'no rows left'}; the business row stays as the tombstone")
+    else:
+        print(
+            "its rows are still stored, unreadable but for what is kept in clear (names, "
+            "company names, balances, webhook URLs, shop domains and shop customer ids): "
+            f"`finora business offboard {business_id} --confirm {business_id} --purge` "
+            "deletes them"
         )
     return 0
 

@@ -23,6 +23,7 @@ from app.cli.common import fail
 from app.cli.contract import cmd_schema
 from app.cli.data import (
     cmd_business_export,
+    cmd_business_offboard,
     cmd_erasures,
     cmd_events_prune,
     cmd_import,
@@ -79,6 +80,26 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--force", action="store_true", help="replace FILE if it exists")
     export.add_argument("--restart", action="store_true", help="ignore a killed run's FILE.partial")
     export.set_defaults(run=cmd_business_export)
+    offboard = business.add_parser(
+        "offboard",
+        help="destroy the business's data key (crypto-shredding): irreversible",
+        description="Destroy the business's data key, so that every copy of its values, "
+        "indexes and secrets is unreadable; revoke its API keys; stop its webhooks and "
+        "shop connections. Irreversible: export its customers first (business export).",
+    )
+    offboard.add_argument("business_id", metavar="ID")
+    offboard.add_argument(
+        "--confirm",
+        required=True,
+        metavar="ID",
+        help="the business id again: nothing is done unless it matches",
+    )
+    offboard.add_argument(
+        "--purge",
+        action="store_true",
+        help="then delete its rows in batches (resumable; the business row stays as a tombstone)",
+    )
+    offboard.set_defaults(run=cmd_business_offboard)
 
     apikey = sub.add_parser("apikey", help="manage API keys").add_subparsers(
         dest="action", required=True

@@ -46,19 +46,31 @@ async def create_business(name: str) -> Business:
 
 
 async def create_api_key(business_id: str, scope: Scope | str = Scope.WRITE) -> IssuedKey:
-    """A new key (ValueError for an unknown scope, LookupError for an unknown business)."""
+    """A new key (ValueError for an unknown scope, LookupError for an unknown or an
+    offboarded business).
+
+    The business row is held (KEY SHARE) while the key is written, so an offboarding
+    (which holds it FOR UPDATE, app.jobs.offboard) either waits for this key, and
+    revokes it with the others, or has happened, and no key is made."""
     scope = Scope(scope)
-    if not await Business.exists(id=business_id):
-        raise LookupError("no such business")
     key = KEY_PREFIX + random_base62(24)
     prefix = key[: len(KEY_PREFIX) + _VISIBLE]
-    await ApiKey.create(
-        id=new_id("key"),
-        business_id=business_id,
-        prefix=prefix,
-        digest=_digest(key),
-        scope=scope.value,
-    )
+    async with transaction() as conn:
+        rows = await conn.execute_query_dict(
+            "SELECT offboarded_at FROM business WHERE id = $1 FOR KEY SHARE", [business_id]
+        )
+        if not rows:
+            raise LookupError("no such business")
+        if rows[0]["offboarded_at"] is not None:
+            raise LookupError("the business was offboarded")
+        await ApiKey.create(
+            id=new_id("key"),
+            business_id=business_id,
+            prefix=prefix,
+            digest=_digest(key),
+            scope=scope.value,
+            using_db=conn,
+        )
     return IssuedKey(key=key, business_id=business_id, prefix=prefix, scope=scope)
 
 
