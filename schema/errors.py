@@ -18,7 +18,8 @@ import strawberry
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
 
-from app.services.errors import InvalidInput, ServiceError, UserError
+from app.models import keyring
+from app.services.errors import Forbidden, InvalidInput, ServiceError, UserError
 from app.services.health import is_unavailable
 
 log = logging.getLogger("finora.graphql")
@@ -100,6 +101,9 @@ def classify(error: GraphQLError) -> tuple[str, str]:
         return code, _without_values(error.message)
     if isinstance(original, ServiceError) and original.code != INTERNAL:
         return original.code, original.message
+    if isinstance(original, keyring.KeysGone):  # offboarded since this key was checked
+        gone = Forbidden()
+        return gone.code, gone.message
     if isinstance(original, GraphQLError) and (original.extensions or {}).get("code"):
         return original.extensions["code"], original.message  # a limit raised after parsing
     if error.path is None:  # refused before execution: validation or variables

@@ -198,6 +198,48 @@ async def test_rows_read_before_their_key_is_rotated_away_still_open(gql, tenant
     assert not crypto.current().cipher.knows(old_key)
 
 
+async def test_a_write_that_finds_its_business_offboarded_is_refused_not_a_500(
+    gql, tenant, raw_db, client
+):
+    """Another process offboarded the business while this one still trusts its key (for
+    AUTH_CACHE_S) and holds its keys: the write's guard matches nothing, its keys are read
+    again and are gone, and the answer is FORBIDDEN, in both APIs, never a 500."""
+    await create(gql, tenant, name="Before", email="before.off@keys.ng")  # keys and key cached
+    await raw_db.execute(
+        "UPDATE business SET offboarded_at = now(), write_key = '-' WHERE id = $1",
+        tenant.business_id,
+    )
+    mutation = """mutation($b: ID!) { createCustomer(businessId: $b,
+        input: {name: "After", email: "after.off@keys.ng"}) { customer { id } } }"""
+    answer = await gql(tenant, mutation, {"b": tenant.business_id})
+    assert answer.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    keyring.forget(tenant.business_id)  # (gone now: the auth layer refuses it from here on)
+    rest = await client.post(
+        "/v1/customers",
+        headers=tenant.headers,
+        json={"businessId": tenant.business_id, "name": "Rest", "email": "rest.off@keys.ng"},
+    )
+    assert rest.status_code == 401
+    assert (
+        await raw_db.fetchval(
+            "SELECT count(*) FROM customer WHERE business_id = $1", tenant.business_id
+        )
+        == 1
+    )
+
+
+async def test_keys_nobody_asks_for_again_leave_memory(tenant, monkeypatch):
+    monkeypatch.setattr(keyring, "_lifetime", 0.1)
+    monkeypatch.setattr(keyring, "RETIRED_S", 0.1)
+    keyring.forget(tenant.business_id)
+    key_id = (await keyring.of(tenant.business_id)).write.id
+    assert crypto.current().cipher.knows(key_id)
+    await asyncio.sleep(0.4)
+    assert not crypto.current().cipher.knows(key_id)
+    with pytest.raises(RuntimeError):
+        keyring.loaded(tenant.business_id)
+
+
 def test_the_installed_keys_know_no_data_key_until_loaded():
     """Nothing of a business opens before its keys are loaded by the keyring."""
     assert not crypto.current().cipher.knows("dk_never_loaded")

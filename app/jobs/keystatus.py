@@ -26,7 +26,8 @@ SELECT
   (SELECT count(*) FROM webhook_endpoint WHERE key_id IS NULL)
     + (SELECT count(*) FROM shop_connection WHERE key_id IS NULL) AS legacy_secrets,
   (SELECT count(*) FROM customer c JOIN business b ON b.id = c.business_id
-     WHERE b.write_key IS NOT NULL AND c.key_id IS DISTINCT FROM b.write_key
+     WHERE b.offboarded_at IS NULL AND b.write_key IS NOT NULL
+     AND c.key_id IS DISTINCT FROM b.write_key
      AND c.erased_at IS NULL) AS customers_not_under_writing_key,
   (SELECT count(*) FROM business_key WHERE master_key_id <> $1)
     AS data_keys_under_old_master_key

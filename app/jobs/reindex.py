@@ -42,7 +42,8 @@ async def reindex(
     """Recompute indexes; returns the number of rows written by this run."""
     scope = f"{business_id or 'all'}:{'missing' if only_missing else 'full'}"
     job = await resume(f"reindex:{scope}", restart=restart)
-    rows = Customer.filter(erased_at=None)  # an erased row has nothing left to index
+    # An erased row has nothing left to index, an offboarded business nothing that reads.
+    rows = Customer.filter(erased_at=None, business__offboarded_at__isnull=True)
     if business_id:
         rows = rows.filter(business_id=business_id)
     if only_missing:

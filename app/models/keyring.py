@@ -185,7 +185,16 @@ async def _load(business_id: str) -> BusinessKeys:
     while len(_cache) >= MAX_BUSINESSES:
         _drop(next(iter(_cache)))
     _cache[business_id] = (time.monotonic() + lifetime(), keys)
+    # A business nobody asks for again must not keep its data key in memory for good.
+    asyncio.get_running_loop().call_later(lifetime() + RETIRED_S, _sweep, business_id, keys)
     return keys
+
+
+def _sweep(business_id: str, keys: BusinessKeys) -> None:
+    """Out of memory, if these keys were not read again since and their time is up."""
+    entry = _cache.get(business_id)
+    if entry is not None and entry[1] is keys and entry[0] <= time.monotonic():
+        _drop(business_id)
 
 
 # Writes ----------------------------------------------------------------------

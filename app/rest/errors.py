@@ -16,7 +16,14 @@ from starlette.responses import Response
 
 from app.http.ratelimit import retry_after_header
 from app.http.responses import rest_error
-from app.services.errors import InvalidInput, RateLimited, ServiceError, Unavailable
+from app.models import keyring
+from app.services.errors import (
+    Forbidden,
+    InvalidInput,
+    RateLimited,
+    ServiceError,
+    Unavailable,
+)
 from app.services.health import is_unavailable
 
 log = logging.getLogger("finora.rest")
@@ -62,6 +69,9 @@ def handle_errors(handler: Handler) -> Handler:
             if exc.code in SERVICE_ERROR_STATUS:
                 return rest_error(SERVICE_ERROR_STATUS[exc.code], exc.code, exc.message)
             raise
+        except keyring.KeysGone:  # offboarded since this key was checked
+            gone = Forbidden()
+            return rest_error(403, gone.code, gone.message)
         except Exception as exc:
             unavailable = is_unavailable(exc)
             log.error(
