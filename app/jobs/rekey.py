@@ -93,22 +93,27 @@ async def _announce(business_id: str, *, rotate: bool) -> bool:
         return True
 
 
-async def _target(business_id: str) -> str:
+async def _target(business_id: str) -> str | None:
+    """The key the business's rows go to: its newest (None once it is offboarded)."""
     rows = await _query(
         "SELECT id FROM business_key WHERE business_id = $1 ORDER BY created_at DESC, id LIMIT 1",
         [business_id],
     )
-    return str(rows[0]["id"])
+    return str(rows[0]["id"]) if rows else None
 
 
-async def _switch(business_id: str, target: str) -> None:
-    """Step 2: the lock waits for the business's writes under way (keyring.guard)."""
+async def _switch(business_id: str, target: str) -> bool:
+    """Step 2: the lock waits for the business's writes under way (keyring.guard).
+    False if the business was offboarded meanwhile (its keys are gone: nothing to do)."""
     async with transaction() as conn:
         await conn.execute_query("SELECT 1 FROM business WHERE id = $1 FOR UPDATE", [business_id])
-        await conn.execute_query(
-            "UPDATE business SET write_key = $2 WHERE id = $1", [business_id, target]
+        switched = await conn.execute_query_dict(
+            "UPDATE business SET write_key = $2 WHERE id = $1 AND offboarded_at IS NULL "
+            "AND EXISTS (SELECT 1 FROM business_key WHERE id = $2) RETURNING id",
+            [business_id, target],
         )
     keyring.forget(business_id)
+    return bool(switched)
 
 
 def _reseal(
@@ -246,15 +251,21 @@ async def rekey(
     wait = keyring.lifetime() + MARGIN_S
     say(f"waiting {wait:.0f} s for every process to load the new key(s)")
     await asyncio.sleep(wait)  # resumed runs wait too: their announcement may be recent
-    targets = {business_id: await _target(business_id) for business_id in live}
-    for business_id, target in targets.items():
+    targets: dict[str, str] = {}
+    for business_id in live:
+        target = await _target(business_id)
         rows = await _query("SELECT write_key FROM business WHERE id = $1", [business_id])
-        if rows[0]["write_key"] != target:
-            await _switch(business_id, target)
+        if target is not None and (
+            rows[0]["write_key"] == target or await _switch(business_id, target)
+        ):
+            targets[business_id] = target  # an offboarding meanwhile leaves nothing to move
     total = await _to_move(live)
     with progress("rekey", total=total, initial=0, enabled=show_progress and total > 0) as bar:
         for business_id, target in targets.items():
-            keys = await keyring.of(business_id)
+            try:
+                keys = await keyring.of(business_id)
+            except keyring.KeysGone:
+                continue  # offboarded since: nothing of it is kept to move
             generation = keys.write
             assert generation.id == target
             finished = False
