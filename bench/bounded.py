@@ -54,6 +54,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.keys import business_keys  # noqa: E402
 from bench.servers import (  # noqa: E402
     BIN,
     UNREACHABLE_RATE,
@@ -243,6 +244,7 @@ async def read_plain(url: str, business_id: str) -> tuple[list[tuple[str, str, s
     field = Customer._meta.fields_map["email"]
     conn = await asyncpg.connect(**parse_database_url(url))  # type: ignore[arg-type]
     try:
+        await business_keys(conn, business_id)  # its data key, so its values open
         rows = await conn.fetch(
             "SELECT id, name_lower, email FROM customer WHERE business_id = $1 AND is_active "
             "ORDER BY name_lower, id",
@@ -269,6 +271,7 @@ async def fill_pending(url: str, business_id: str) -> str:
 
     conn = await asyncpg.connect(**parse_database_url(url))  # type: ignore[arg-type]
     try:
+        keys = await business_keys(conn, business_id)  # seal_row writes under them
         await conn.execute("CREATE EXTENSION IF NOT EXISTS pgstattuple")
         rows = await conn.fetch(
             "SELECT c.relname, c.reloptions FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
@@ -290,7 +293,7 @@ async def fill_pending(url: str, business_id: str) -> str:
                     del filling[index]
             now = datetime.now(UTC)
             for person in people(1, number, number + 5):
-                row = seal_row(business_id, person, now)
+                row = seal_row(keys, person, now)
                 await conn.copy_records_to_table("customer", records=[row], columns=COLUMNS)
             number, inserted = number + 5, inserted + 5
         pending = []

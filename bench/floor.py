@@ -6,10 +6,11 @@
 A bare Starlette app on a plain asyncpg pool: no GraphQL, no ORM, no auth, no
 logs, no metrics.  It reads the same rows as ``customers(businessId, limit)`` and
 ``customer(id)``, opens the same four PII columns with the same keys through
-``app.crypto``, and writes the same JSON shape as the GraphQL response with
-orjson.  ``bench/list.py`` compares the service against it: the gap between the
-two is what the service's layers cost, since the SQL, the decryption and the
-serialisation library are the same on both sides.
+``app.crypto`` (the business's data key, unwrapped once per process by
+bench/keys.py, as the service's keyring does), and writes the same JSON shape as
+the GraphQL response with orjson.  ``bench/list.py`` compares the service
+against it: the gap between the two is what the service's layers cost, since
+the SQL, the decryption and the serialisation library are the same on both sides.
 
 The write endpoints do the work of ``findOrCreateCustomer``, ``createCustomer``
 and ``updateCustomer`` by hand, as cheaply as it can be written with the same
@@ -20,7 +21,11 @@ AES-GCM through ``app.crypto`` (same keys, same AAD), the HMAC blind index and
 the keyed gram tokens of ``app.crypto`` into the service's own tables, whose
 unique index, GIN indexes and count triggers therefore run on both sides, and
 the same ``customer_event`` row (and webhook fan-out and wake-up) in the
-transaction of the change.  Where the floor is cheaper than the service by
+transaction of the change; values, blind index and tokens under the business's
+writing key (its data key, or the master key for a legacy business), each row
+naming it in ``key_id``, and the service's guard (app.models.keyring.guard: the
+write matches nothing once the business writes under another key) in the
+statement that writes.  Where the floor is cheaper than the service by
 design, each endpoint says so.  What none of them do: authenticate (the service
 checks the key and its business; the floor takes ``businessId`` on trust), log,
 count, or rate-limit.
@@ -56,14 +61,17 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app import crypto
+from app.crypto.datakeys import Generation
 from app.crypto.keys import KeySet
 from app.db.orm import release_without_reset
 from app.http.responses import format_instant
 from app.ids import new_id, well_formed
+from app.models.keyring import KeysGone, guard
 from app.services import validation
 from app.services.errors import InvalidInput, UserError
 from app.services.events import CHANNEL, CREATED, UPDATED
 from app.settings import parse_database_url
+from bench.keys import KeyCache
 
 #: The service's pool size per worker (app.db.orm.tortoise_config), so neither side
 #: gets more database connections than the other.
@@ -141,6 +149,12 @@ def pool_of(request: Request) -> asyncpg.Pool:
     return request.app.state.pool
 
 
+async def keys_of(request: Request, business_id: str) -> Generation:
+    """The generation the business writes under; its data keys learnt by the cipher,
+    so its values open (KeysGone for an unknown business)."""
+    return (await request.app.state.keys.of(pool_of(request), business_id)).write
+
+
 async def list_customers(request: Request) -> Response:
     business_id = request.query_params.get("businessId")
     limit_text = request.query_params.get("limit", "50")
@@ -148,6 +162,10 @@ async def list_customers(request: Request) -> Response:
         return bad_request("businessId is required")
     if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_LIMIT:
         return bad_request(f"limit must be 1 to {MAX_LIMIT}")
+    try:
+        await keys_of(request, business_id)  # as the service's auth loads them
+    except KeysGone:
+        return json_body({"data": {"customers": []}})
     rows = await pool_of(request).fetch(LIST_SQL, business_id, int(limit_text))
     return json_body({"data": {"customers": [customer_json(row) for row in rows]}})
 
@@ -157,6 +175,8 @@ async def one_customer(request: Request) -> Response:
     if not customer_id:
         return bad_request("id is required")
     row = await pool_of(request).fetchrow(ONE_SQL, customer_id)
+    if row is not None:
+        await keys_of(request, row["business_id"])
     return json_body({"data": {"customer": None if row is None else customer_json(row)}})
 
 
@@ -207,8 +227,10 @@ INSERT_SQL = f"""
 WITH changed AS (
     INSERT INTO customer (id, business_id, name, name_lower, name_from_email, email,
         email_hash, phone, address, tin, company_name, search_tokens, short_tokens,
-        account_balance_kobo, is_active, created_at, updated_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, true, $14, $14)
+        account_balance_kobo, is_active, created_at, updated_at, key_id)
+    SELECT $1, $2::varchar, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, true, $14, $14,
+        $17::varchar
+    WHERE {guard("$2", "$17")}
     RETURNING business_id, id
 ), event AS (
     INSERT INTO customer_event
@@ -220,11 +242,16 @@ WITH changed AS (
 @cache
 def update_sql(columns: tuple[str, ...]) -> str:
     """The UPDATE of these columns and its UPDATED event (none when no field changed),
-    in one statement; a handful of column sets, each prepared once per connection."""
+    in one statement, guarded as the service's when it writes ``key_id``; a handful
+    of column sets, each prepared once per connection."""
     sets = ", ".join(f"{column} = ${n}" for n, column in enumerate(columns, start=2))
     event = len(columns) + 2
+    guarded = ""
+    if "key_id" in columns:  # sealed or indexed values: under a key still writing
+        guarded = " AND " + guard("customer.business_id", f"${columns.index('key_id') + 2}")
     return (
-        f"WITH changed AS (UPDATE customer SET {sets} WHERE id = $1 RETURNING business_id, id"
+        f"WITH changed AS (UPDATE customer SET {sets} WHERE id = $1{guarded}"
+        " RETURNING business_id, id"
         "), event AS (INSERT INTO customer_event"
         " (id, business_id, customer_id, type, changed_fields, actor, occurred_at)"
         f" SELECT ${event}, business_id, id, '{UPDATED}', ${event + 1}::text[], ${event + 2},"
@@ -267,6 +294,7 @@ async def json_object(request: Request) -> dict[str, Any] | None:
 async def insert(
     pool: asyncpg.Pool,
     business_id: str,
+    generation: Generation,
     data: Mapping[str, str | None],
     email_hash: str,
     actor: str,
@@ -275,23 +303,23 @@ async def insert(
 
     The row of app.services.customers.new_row: the id first (the AAD binds every
     value to it), name_lower and name_from_email, the blind index, both token
-    arrays (app.crypto's SearchTokens.for_rows), each PII value sealed.
+    arrays (app.crypto's SearchTokens.for_rows), each PII value sealed, all under
+    the business's writing `generation`, named in ``key_id``.
     Raises asyncpg.UniqueViolationError when the email is taken.
     """
-    keys = crypto.current()
     customer_id = new_id("cust")
     name, email = data["name"], data["email"]
     assert name is not None and email is not None
     name_lower = name.lower()
-    tokens, short = keys.search_tokens.for_rows(business_id, name_lower, email)
+    tokens, short = generation.search_tokens.for_rows(business_id, name_lower, email)
     plain = {column: data.get(column) for column in ENCRYPTED}
     sealed = {
-        column: None if value is None else keys.cipher.seal(TABLE, column, customer_id, value)
+        column: None if value is None else generation.seal(TABLE, column, customer_id, value)
         for column, value in plain.items()
     }
     now = datetime.now(UTC)
     company_name = data.get("company_name")
-    await pool.execute(
+    changed, _ = await pool.fetchrow(
         INSERT_SQL,
         customer_id,
         business_id,
@@ -309,7 +337,10 @@ async def insert(
         now,
         new_id("evt"),
         actor,
+        generation.id,
     )
+    if not changed:  # the guard: a benchmark never switches a business's key
+        raise RuntimeError("the business no longer writes under the key the floor loaded")
     stamp = format_instant(now)
     return {
         "id": customer_id,
@@ -361,14 +392,20 @@ async def find_or_create(request: Request) -> Response:
     email = str(data["email"])
     if "name" not in data:
         data["name"] = default_name(email)
-    email_hash = crypto.current().email_index.digest(business_id, email)
+    try:
+        generation = await keys_of(request, business_id)
+    except KeysGone:
+        return bad_request("no such business")
+    email_hash = generation.email_index.digest(business_id, email)
     pool = pool_of(request)
     for _ in range(FIND_OR_CREATE_TRIES):
         row = await pool.fetchrow(FIND_SQL, business_id, email_hash)
         if row is not None:
             return payload("findOrCreateCustomer", customer_json(row), created=False)
         try:
-            customer = await insert(pool, business_id, data, email_hash, request.app.state.actor)
+            customer = await insert(
+                pool, business_id, generation, data, email_hash, request.app.state.actor
+            )
         except asyncpg.UniqueViolationError as exc:
             if not is_email_conflict(exc):
                 raise
@@ -398,10 +435,14 @@ async def create(request: Request) -> Response:
         data = validation.check(values, INPUT)
     except InvalidInput as invalid:
         return payload("createCustomer", None, invalid.errors)
-    email_hash = crypto.current().email_index.digest(business_id, str(data["email"]))
+    try:
+        generation = await keys_of(request, business_id)
+    except KeysGone:
+        return bad_request("no such business")
+    email_hash = generation.email_index.digest(business_id, str(data["email"]))
     try:
         customer = await insert(
-            pool_of(request), business_id, data, email_hash, request.app.state.actor
+            pool_of(request), business_id, generation, data, email_hash, request.app.state.actor
         )
     except asyncpg.UniqueViolationError as exc:
         if not is_email_conflict(exc):
@@ -450,7 +491,10 @@ async def update(request: Request) -> Response:
         return payload("updateCustomer", None, errors)
     if not isinstance(customer_id, str) or not well_formed(customer_id, "cust"):
         return payload("updateCustomer", None, [NOT_FOUND])
-    keys = crypto.current()
+    try:
+        generation = await keys_of(request, business_id)
+    except KeysGone:
+        return payload("updateCustomer", None, [NOT_FOUND])
     async with pool_of(request).acquire() as conn, conn.transaction():
         row = await conn.fetchrow(LOCK_SQL, customer_id, business_id)
         if row is None:
@@ -469,7 +513,7 @@ async def update(request: Request) -> Response:
         if "phone" in data:
             phone = plain["phone"] = data["phone"]
             columns["phone"] = (
-                None if phone is None else keys.cipher.seal(TABLE, "phone", customer_id, phone)
+                None if phone is None else generation.seal(TABLE, "phone", customer_id, phone)
             )
         columns["updated_at"] = now
         if "name" in data:
@@ -478,9 +522,11 @@ async def update(request: Request) -> Response:
             columns["name_lower"] = name_lower
             columns["name_from_email"] = name_lower == default_name(email)
             if row["is_active"]:
-                columns["search_tokens"], columns["short_tokens"] = keys.search_tokens.for_rows(
-                    row["business_id"], name_lower, email
+                columns["search_tokens"], columns["short_tokens"] = (
+                    generation.search_tokens.for_rows(row["business_id"], name_lower, email)
                 )
+        if "phone" in columns or "search_tokens" in columns:
+            columns["key_id"] = generation.id  # as the service: sealed, so guarded
         await conn.execute(
             update_sql(tuple(columns)),
             customer_id,
@@ -503,6 +549,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         KeySet.parse(os.environ["FINORA_ENCRYPTION_KEYS"], os.environ["FINORA_INDEX_KEY"])
     )
     app.state.actor = os.environ.get("FINORA_FLOOR_ACTOR", "floor")
+    app.state.keys = KeyCache()
     app.state.pool = await asyncpg.create_pool(
         **parse_database_url(os.environ["DATABASE_URL"]),  # type: ignore[arg-type]
         min_size=1,

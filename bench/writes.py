@@ -73,6 +73,7 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.keys import business_keys  # noqa: E402
 from bench.list import (  # noqa: E402
     HEADER,
     LOADGEN_ARGV,
@@ -276,28 +277,36 @@ async def check_row(
     conn: asyncpg.Connection, what: str, customer: dict[str, Any], event: tuple[str, list[str]]
 ) -> None:
     """The stored row and its latest event are what the service's rules make of the
-    answer: decrypted with the row's AAD, indexed and tokenised by app.crypto."""
+    answer: under its business's writing key (named in ``key_id``), decrypted with
+    the row's AAD, indexed and tokenised by app.crypto."""
     from app import crypto
+    from app.crypto.cipher import header_of
     from app.services.customers import name_from_email
 
-    keys = crypto.current()
+    master_id = crypto.current().keys.active_id  # what a legacy value names
     row = await conn.fetchrow("SELECT * FROM customer WHERE id = $1", customer["id"])
     if row is None:
         raise SystemExit(f"{what}: no row {customer['id']}")
-    opened = {
-        column: None
-        if row[column] is None
-        else keys.cipher.open("customer", column, row["id"], row[column])
-        for column in ("email", "phone", "address", "tin")
+    business_id = row["business_id"]
+    generation = (await business_keys(conn, business_id)).write
+    if row["key_id"] != generation.id:
+        raise SystemExit(f"{what}: the row is under {row['key_id']}, not {generation.id}")
+    cipher = crypto.current().cipher
+    sealed = {c: row[c] for c in ("email", "phone", "address", "tin") if row[c] is not None}
+    if {header_of(value)[1] for value in sealed.values()} - {generation.id or master_id}:
+        raise SystemExit(f"{what}: a value is not sealed under the row's key")
+    opened = dict.fromkeys(("email", "phone", "address", "tin")) | {
+        column: cipher.open("customer", column, row["id"], value)
+        for column, value in sealed.items()
     }
-    business_id, email, name_lower = row["business_id"], opened["email"], row["name_lower"]
+    email, name_lower = opened["email"], row["name_lower"]
     assert email is not None
-    tokens, short = keys.search_tokens.for_rows(business_id, name_lower, email)
+    tokens, short = generation.search_tokens.for_rows(business_id, name_lower, email)
     want = {
         "name": customer["name"],
         "name_lower": customer["name"].lower(),
         "name_from_email": name_from_email(name_lower, email),
-        "email_hash": keys.email_index.digest(business_id, email),
+        "email_hash": generation.email_index.digest(business_id, email),
         "search_tokens": tokens,
         "short_tokens": short,
         "company_name": customer["companyName"],
@@ -555,6 +564,7 @@ async def load_customers(conn: asyncpg.Connection, target: Target, sample: int) 
     from app import crypto
     from app.jobs.seed import people
 
+    await business_keys(conn, target.business_id)  # its data key, so its values open
     cipher = crypto.current().cipher
     rows = await conn.fetch(
         "SELECT id, name, email, phone FROM customer WHERE business_id = $1 AND is_active "
