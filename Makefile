@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint schema graphiql-assets clean
+.PHONY: install run env test lint schema graphiql-assets clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ install: $(STAMP)
 ## Start the service: embedded PostgreSQL unless DATABASE_URL is set, migrations, demo key, GraphiQL.
 run: $(STAMP)
 	$(BIN)/finora dev
+
+## The demo's key and business id (and finora on PATH) as export lines: eval "$(make -s env)".
+env: $(STAMP)
+	@$(BIN)/finora dev --print-env
 
 ## Every test, against TEST_DATABASE_URL / DATABASE_URL, else the embedded PostgreSQL.
 test: $(STAMP)

@@ -124,6 +124,31 @@ def _webhook_round_trip(process: subprocess.Popen[bytes], log: Path) -> int:
     return workers[0]
 
 
+def _demo_has_its_customers_once(process: subprocess.Popen[bytes], data_dir: Path) -> None:
+    """The first run seeded the demo business (DEMO_CUSTOMERS), the second did not again;
+    `finora dev --print-env` prints the lines the README's tour pastes."""
+    from app.startup.demo import DEMO_CUSTOMERS
+
+    port = process.args[-1]  # type: ignore[index]
+    printed = subprocess.run(
+        [FINORA, "dev", "--print-env"],
+        env=_dev_env(data_dir, int(port)),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    exports = dict(re.findall(r"^export (\w+)=(\S+)$", printed, re.M))
+    assert {"PATH", "FINORA_API_KEY", "BID"} <= exports.keys(), printed
+    query = "query($b: ID!) { customerConnection(businessId: $b, first: 1) { totalCount } }"
+    answer = httpx.post(
+        f"http://127.0.0.1:{port}/graphql",
+        headers={"Authorization": f"Bearer {exports['FINORA_API_KEY']}"},
+        json={"query": query, "variables": {"b": exports["BID"]}},
+    ).json()
+    assert answer["data"]["customerConnection"]["totalCount"] == DEMO_CUSTOMERS, answer
+
+
 def test_sigterm_stops_the_embedded_database_even_after_a_killed_run(pg_tmp):
     data_dir = pg_tmp / "data"
     pgdata = data_dir / "pgdata"
@@ -138,6 +163,7 @@ def test_sigterm_stops_the_embedded_database_even_after_a_killed_run(pg_tmp):
 
     # The next run cleans up after it, starts quietly, and stops everything on SIGTERM.
     process, log = _start_dev(data_dir)
+    _demo_has_its_customers_once(process, data_dir)
     worker = _webhook_round_trip(process, log)
     assert _stop(process) == 128 + signal.SIGTERM
     assert _gone(worker)  # the worker stopped with the server

@@ -57,6 +57,17 @@ def _parser() -> argparse.ArgumentParser:
         serve.add_argument("--port", type=int)
         if name == "serve":
             serve.add_argument("--workers", type=int, default=1)
+        else:
+            serve.add_argument(
+                "--no-demo-data",
+                action="store_true",
+                help="do not seed the demo business's customers on its first run",
+            )
+            serve.add_argument(
+                "--print-env",
+                action="store_true",
+                help="print the demo's key and business id as shell export lines, and exit",
+            )
         serve.set_defaults(run=run)
 
     business = sub.add_parser("business", help="manage businesses").add_subparsers(

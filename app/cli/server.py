@@ -18,7 +18,7 @@ from app.cli.common import fail, with_keys
 from app.cli.data import cmd_migrate
 from app.settings import ConfigError, Settings
 from app.startup import bootstrap
-from app.startup.demo import ensure_demo
+from app.startup.demo import ensure_demo, env_lines, read_demo, seed_demo_data
 
 ASGI_FACTORY = "schema.asgi:create_app"
 HTTP_PROTOCOL = "app.http.protocol:BoundedHttpToolsProtocol"
@@ -117,14 +117,29 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
     """Development: embedded database, migrations, a demo key, a webhook worker, then serve."""
     if settings.is_production:
         return fail("`finora dev` is for development; use `finora migrate` and `finora serve`")
+    if args.print_env:
+        demo = read_demo(settings)
+        if demo is None:
+            return fail("no demo yet: run `make run` (finora dev) first")
+        print("\n".join(env_lines(demo)))
+        return 0
     host, port = args.host or settings.host, args.port or settings.port
     check_exposure(settings, host)
     cmd_migrate(settings, args)
-    demo = asyncio.run(with_keys(settings, lambda _: ensure_demo(settings)))  # a data key too
+
+    async def demo_with_data(url: str) -> dict[str, str]:
+        demo = await ensure_demo(settings)  # with the keys installed: a data key too
+        if not args.no_demo_data:
+            await seed_demo_data(url, demo["businessId"])
+        return demo
+
+    demo = asyncio.run(with_keys(settings, demo_with_data))
+    shell = "\n".join(f"  {line}" for line in env_lines(demo))
     print(
         f"\nGraphiQL: http://{host}:{port}/graphql\n"
         f"Demo business: {demo['businessId']}\n"
         f'Headers to paste:\n  {{"Authorization": "Bearer {demo["key"]}"}}\n'
+        f'In another shell (or: eval "$(.venv/bin/finora dev --print-env)"):\n{shell}\n'
         "Webhooks: a worker runs beside the server. Start a receiver\n"
         "  (.venv/bin/python -m tests.receiver 9000 /tmp/hooks.jsonl), register\n"
         "  http://127.0.0.1:9000/hooks with createWebhookEndpoint, change a customer,\n"
