@@ -945,7 +945,7 @@ async def test_a_value_read_before_a_writer_sees_the_switch_still_opens(tenant, 
     written = keyring.written
 
     async def slow(sql: str, *args: Any) -> Any:  # the load's round trip, held open
-        if sql == keyring._LOAD:
+        if sql == keyring.LOAD:
             loading.set()
             await go.wait()
         return await written(sql, *args)

@@ -37,6 +37,7 @@ from app.crypto.cipher import DecryptionError
 from app.crypto.datakeys import Generation
 from app.db.transaction import transaction
 from app.jobs.batches import progress, unreadable
+from app.jobs.rotate import SEALED
 from app.models import Business, keyring
 from app.models.keyring import BusinessKeys
 
@@ -47,8 +48,8 @@ MAX_PASSES = 5
 #: Beyond the cache's lifetime, before a new key may seal anything: clocks, slow loads.
 MARGIN_S = 1.0
 
-_SECRETS = {"webhook_endpoint": ("secret", "previous_secret"), "shop_connection": ("secret",)}
-_CUSTOMER = ("email", "phone", "address", "tin")
+_CUSTOMER = SEALED["customer"]
+_SECRETS = {table: columns for table, columns in SEALED.items() if table != "customer"}
 _READ = (
     "SELECT xmin::text AS version, id, key_id, name_lower, is_active, email, phone, address, "
     "tin, search_tokens, short_tokens FROM customer WHERE business_id = $1 AND id > $2 "
@@ -116,13 +117,21 @@ async def _switch(business_id: str, target: str) -> bool:
     return bool(switched)
 
 
-def _reseal(
-    keys: BusinessKeys, target: Generation, table: str, column: str, row_id: str, value: Any
-) -> bytes | None:
-    if value is None:
-        return None
-    plain = keys.write.cipher.open(table, column, row_id, bytes(value))
-    return target.seal(table, column, row_id, plain)
+def _opened(keys: BusinessKeys, table: str, columns: tuple[str, ...], row: Any) -> list[Any]:
+    """The row's plaintexts, column by column (None stays None), opened once each."""
+    return [
+        None if row[c] is None else keys.write.cipher.open(table, c, row["id"], bytes(row[c]))
+        for c in columns
+    ]
+
+
+def _sealed(
+    target: Generation, table: str, columns: tuple[str, ...], row_id: str, plain: list[Any]
+) -> list[bytes | None]:
+    return [
+        None if value is None else target.seal(table, c, row_id, value)
+        for c, value in zip(columns, plain, strict=True)
+    ]
 
 
 async def _move_customers(
@@ -138,19 +147,13 @@ async def _move_customers(
         updates = []
         for row in rows:
             try:
-                sealed = [
-                    _reseal(keys, target, "customer", c, row["id"], row[c]) for c in _CUSTOMER
-                ]
-                email = (
-                    None
-                    if row["email"] is None
-                    else keys.write.cipher.open("customer", "email", row["id"], bytes(row["email"]))
-                )
+                plain = _opened(keys, "customer", _CUSTOMER, row)
             except DecryptionError:
                 unreadable(row["id"])
                 done.unreadable.append(row["id"])
                 left += 1
                 continue
+            sealed, email = _sealed(target, "customer", _CUSTOMER, row["id"], plain), plain[0]
             digest = None if email is None else target.email_index.digest(business_id, email)
             tokens, short = row["search_tokens"], row["short_tokens"]
             if email is not None and row["is_active"]:
@@ -176,7 +179,9 @@ async def _move_secrets(keys: BusinessKeys, target: Generation, done: Rekeyed) -
         )
         for row in rows:
             try:
-                sealed = [_reseal(keys, target, table, c, row["id"], row[c]) for c in columns]
+                sealed = _sealed(
+                    target, table, columns, row["id"], _opened(keys, table, columns, row)
+                )
             except DecryptionError:
                 unreadable(row["id"])
                 done.unreadable.append(row["id"])

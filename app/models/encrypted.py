@@ -17,6 +17,7 @@ from tortoise.models import Model
 
 from app import crypto
 from app.crypto.datakeys import Generation
+from app.models import keyring
 
 
 class Sealed(bytes):
@@ -59,8 +60,6 @@ class EncryptedField(Field[str]):
             return bytes(value)
         # Under the key the row names (its business's writing key, set by the service
         # that changes it, which loaded the keys: app.models.keyring).
-        from app.models import keyring
-
         keys = keyring.loaded(instance.business_id)  # type: ignore[attr-defined]
         generation = keys.generation(instance.key_id)  # type: ignore[attr-defined]
         return self.seal_for(generation, str(instance.pk), str(value))

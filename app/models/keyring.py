@@ -20,8 +20,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from app import crypto
 from app.crypto.cipher import DecryptionError
@@ -140,24 +141,21 @@ def _drop(business_id: str) -> None:
                 crypto.current().cipher.forget(g.id)
 
 
-_LOAD = (
+#: A business's row and its key rows: what ``build`` makes its keys from.
+LOAD = (
     "SELECT b.write_key, b.legacy_values, b.offboarded_at, k.id, k.master_key_id, k.wrapped "
     "FROM business b LEFT JOIN business_key k ON k.business_id = b.id WHERE b.id = $1"
 )
 
 
-async def _load(business_id: str) -> BusinessKeys:
-    global _built_for, unwraps
+def build(
+    business_id: str, rows: Sequence[Any], known: dict[str | None, Generation] | None = None
+) -> BusinessKeys:
+    """A business's keys from its ``LOAD`` rows (offboarded ones excluded by the caller):
+    each data key unwrapped (and learnt by the cipher) unless `known` has it already."""
+    global unwraps
     current = crypto.current()
-    if _built_for is not current:  # keys installed again (tests): nothing old is valid
-        _cache.clear()
-        _built_for = current
-    rows = await written(_LOAD, business_id)
-    if not rows or rows[0]["offboarded_at"] is not None:
-        _drop(business_id)
-        raise KeysGone(business_id)
-    before = _cache.pop(business_id, None)
-    known = {g.id: g for g in before[1].live} if before else {}
+    known = known or {}
     generations: dict[str | None, Generation] = {}
     for row in rows:
         key_id = row["id"]
@@ -178,10 +176,25 @@ async def _load(business_id: str) -> BusinessKeys:
     if write is None:
         raise DecryptionError("the business's writing key is missing")
     live = (write, *(g for key_id, g in generations.items() if key_id != write_key))
-    for key_id in known.keys() - generations.keys():
+    return BusinessKeys(business_id, write, live)
+
+
+async def _load(business_id: str) -> BusinessKeys:
+    global _built_for
+    current = crypto.current()
+    if _built_for is not current:  # keys installed again (tests): nothing old is valid
+        _cache.clear()
+        _built_for = current
+    rows = await written(LOAD, business_id)
+    if not rows or rows[0]["offboarded_at"] is not None:
+        _drop(business_id)
+        raise KeysGone(business_id)
+    before = _cache.pop(business_id, None)
+    known = {g.id: g for g in before[1].live} if before else {}
+    keys = build(business_id, rows, known)
+    for key_id in known.keys() - {g.id for g in keys.live}:
         if key_id is not None:  # rotated away: a read that fetched its rows may still open them
             asyncio.get_running_loop().call_later(RETIRED_S, current.cipher.forget, key_id)
-    keys = BusinessKeys(business_id, write, live)
     while len(_cache) >= MAX_BUSINESSES:
         _drop(next(iter(_cache)))
     _cache[business_id] = (time.monotonic() + lifetime(), keys)
@@ -221,10 +234,10 @@ async def stale(keys: BusinessKeys) -> bool:
     return True
 
 
-async def _held_key(conn: Any, business_id: str) -> str | None:
+async def _held_key(conn: Any, business_id: str, *, exclusive: bool = False) -> str | None:
+    lock = "FOR UPDATE" if exclusive else "FOR KEY SHARE"
     rows = await conn.execute_query_dict(
-        "SELECT write_key, offboarded_at FROM business WHERE id = $1 FOR KEY SHARE",
-        [business_id],
+        f"SELECT write_key, offboarded_at FROM business WHERE id = $1 {lock}", [business_id]
     )
     if not rows or rows[0]["offboarded_at"] is not None:
         _drop(business_id)
@@ -232,10 +245,12 @@ async def _held_key(conn: Any, business_id: str) -> str | None:
     return rows[0]["write_key"]  # type: ignore[no-any-return]
 
 
-async def for_write(conn: Any, business_id: str) -> BusinessKeys:
+async def for_write(conn: Any, business_id: str, *, exclusive: bool = False) -> BusinessKeys:
     """The keys to write with for the rest of the transaction on `conn`: the business
-    row is held (KEY SHARE) until it ends, so its writing key cannot change meanwhile."""
-    write_key = await _held_key(conn, business_id)
+    row is held (KEY SHARE) until it ends, so its writing key cannot change meanwhile.
+    `exclusive` holds it FOR UPDATE instead: one such write of the business at a time
+    (a count and an insert as one step)."""
+    write_key = await _held_key(conn, business_id, exclusive=exclusive)
     keys = await of(business_id)
     if keys.write.id != write_key:
         forget(business_id)
@@ -249,6 +264,22 @@ async def hold(conn: Any, keys: BusinessKeys) -> None:
     if await _held_key(conn, keys.business_id) != keys.write.id:
         forget(keys.business_id)
         raise KeyChanged(keys.business_id)
+
+
+#: How often a call seals its rows again when its business switches keys meanwhile.
+KEY_TRIES = 3
+T = TypeVar("T")
+
+
+async def sealing(business_id: str, work: Callable[[BusinessKeys], Awaitable[T]]) -> T:
+    """`work` under the business's writing keys; made again under the new ones when the
+    business switched keys after `work` sealed its rows (``hold`` raised KeyChanged)."""
+    for _ in range(KEY_TRIES):
+        try:
+            return await work(await of(business_id))
+        except KeyChanged:
+            continue
+    raise RuntimeError("the business's writing key keeps changing")
 
 
 async def new_key(conn: Any, business_id: str) -> str:

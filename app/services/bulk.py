@@ -255,16 +255,7 @@ async def find_or_create_customers(
     wait = meter.pay_rows(len(inputs))
     if wait:
         raise RateLimited(wait)
-    for _ in range(KEY_TRIES):
-        try:
-            return await _find_or_create(caller, await keyring.of(business_id), inputs)
-        except keyring.KeyChanged:
-            continue  # sealed under a key the business has left meanwhile: seal again
-    raise RuntimeError("the business's writing key keeps changing")
-
-
-#: How often a call seals its rows again when its business switches keys meanwhile.
-KEY_TRIES = 3
+    return await keyring.sealing(business_id, lambda keys: _find_or_create(caller, keys, inputs))
 
 
 async def _find_or_create(

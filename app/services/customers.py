@@ -344,15 +344,11 @@ async def active_by_email(keys: BusinessKeys, email: str) -> CustomerRecord | No
     """The active customer with this email, read as a record by its blind index (under
     each live key of the business): a repeat buyer's find-or-create is this one
     indexed read (customer_active_email_uidx)."""
-    digests = keys.digests(email)
-    if len(digests) == 1:
-        rows = await _records(
-            "business_id = $1 AND email_hash = $2 AND is_active", keys.business_id, digests[0]
-        )
-    else:
-        rows = await _records(
-            "business_id = $1 AND email_hash = ANY($2) AND is_active", keys.business_id, digests
-        )
+    rows = await _records(
+        "business_id = $1 AND email_hash = ANY($2) AND is_active",
+        keys.business_id,
+        keys.digests(email),
+    )
     return rows[0] if rows else None
 
 

@@ -157,13 +157,9 @@ async def import_rows(
     require_business(caller, business_id)
     if not 1 <= len(rows) <= bulk.BULK_MAX:
         raise BadUserInput(f"Send 1 to {bulk.BULK_MAX} rows in one call")
-    for _ in range(bulk.KEY_TRIES):
-        try:
-            keys = await keyring.of(business_id)
-            return await _import(caller, keys, rows, update, strict, dry_run, also)
-        except keyring.KeyChanged:
-            continue  # sealed under a key the business has left meanwhile: seal again
-    raise RuntimeError("the business's writing key keeps changing")
+    return await keyring.sealing(
+        business_id, lambda keys: _import(caller, keys, rows, update, strict, dry_run, also)
+    )
 
 
 async def _import(

@@ -16,7 +16,7 @@ from tortoise.exceptions import IntegrityError
 from app.db.reads import fetch
 from app.db.transaction import transaction
 from app.ids import new_id, well_formed
-from app.models import Business, ExternalLink, ShopConnection, ShopProblem, keyring
+from app.models import ExternalLink, ShopConnection, ShopProblem, keyring
 from app.models.records import CustomerRecord
 from app.services import customers, shop_sync
 from app.services.access import Caller, require_business, require_write
@@ -77,10 +77,8 @@ async def create_connection(
         raise BadUserInput("Unknown platform")
     domain = _checked(platform, shop_domain, secret)
     async with transaction() as conn:
-        # The business row lock makes the count and the insert one step (and, taken
-        # before the keys, lets no concurrent create hold the row half-way).
-        await Business.filter(id=business_id).select_for_update().using_db(conn).first()
-        keys = await keyring.for_write(conn, business_id)
+        # The business row lock makes the count and the insert one step.
+        keys = await keyring.for_write(conn, business_id, exclusive=True)
         connection = ShopConnection(
             id=new_id("shop"),
             business_id=business_id,

@@ -27,7 +27,7 @@ from tortoise.backends.base.client import TransactionalDBClient
 from app.db import reads
 from app.db.transaction import transaction
 from app.ids import new_id, well_formed
-from app.models import Business, WebhookDelivery, WebhookEndpoint, keyring
+from app.models import WebhookDelivery, WebhookEndpoint, keyring
 from app.services import events
 from app.services.access import Caller, require_business, require_clear, require_write
 from app.services.errors import BadUserInput, InvalidInput, UserError
@@ -95,8 +95,7 @@ async def create_endpoint(
     secret = signing.new_secret()
     async with transaction() as conn:
         # The business row lock makes the count and the insert one step.
-        await Business.filter(id=business_id).select_for_update().using_db(conn).first()
-        keys = await keyring.for_write(conn, business_id)  # after the row lock: no upgrade
+        keys = await keyring.for_write(conn, business_id, exclusive=True)
         live = await WebhookEndpoint.filter(business_id=business_id, deleted_at=None)
         if len(live) >= MAX_ENDPOINTS:
             raise _invalid(
